@@ -1,0 +1,181 @@
+"""The `genzoo` command line: train, sample, plugins.
+
+Errors in what the user typed end in one line on stderr and exit status 1 (set `GENZOO_DEBUG=1` for the
+traceback). The same entry point runs under `accelerate launch -m genzoo train ...`.
+"""
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the `genzoo` command line with `argv` (defaults to `sys.argv[1:]`)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .errors import GenzooError
+
+    try:
+        args.handler(args)
+    except (GenzooError, ValueError, FileNotFoundError) as exc:
+        if os.environ.get("GENZOO_DEBUG"):
+            raise
+        message = " ".join(str(exc).split())
+        print(f"genzoo: error: {message}", file=sys.stderr)
+        sys.exit(1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genzoo", description="Train, sample and share image generative models.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a model and save it as a pipeline")
+    train.add_argument("model", nargs="?", help="model family, e.g. dcgan (see `genzoo plugins`)")
+    train.add_argument(
+        "--dataset", help="dataset spec: mnist-5k (default), imagefolder:DIR, parquet:FILE, hf:ORG/NAME"
+    )
+    train.add_argument("--objective", help="training objective (default: the model's own), e.g. gan, hinge, wgan-gp")
+    train.add_argument("--config", help="YAML run config; command-line flags and --set override it")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
+    train.add_argument("--output-dir", help="where the pipeline, samples and checkpoints go")
+    steps = train.add_mutually_exclusive_group()
+    steps.add_argument("--max-steps", type=int, help="training steps")
+    steps.add_argument("--epochs", type=int, help="training epochs (instead of --max-steps)")
+    train.add_argument("--batch-size", type=int, help="images per step and process")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"])
+    train.add_argument("--log-with", action="append", metavar="TRACKER", help="extra Accelerate tracker")
+    train.add_argument("--sample-every", type=int, metavar="N", help="save a sample grid every N steps (0: off)")
+    train.add_argument("--checkpoint-every", type=int, metavar="N", help="save a checkpoint every N steps")
+    train.add_argument("--resume", metavar="latest|PATH", help="continue from a checkpoint of this output dir")
+    train.add_argument("--image-column", help="dataset column holding the images")
+    train.add_argument("--label-column", help="dataset column holding class labels ('' for none)")
+    train.add_argument("--overwrite-output-dir", action="store_true", help="replace a non-empty output dir")
+    train.set_defaults(handler=_train)
+
+    sample = commands.add_parser("sample", help="generate a grid of images from a saved pipeline")
+    sample.add_argument("pipeline", help="pipeline folder or Hub repo id")
+    sample.add_argument("-n", "--num-images", type=int, default=64)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("-o", "--output", default="samples.png", help="PNG file for the grid")
+    sample.add_argument("--class-label", type=int, help="class to draw (conditional models)")
+    sample.add_argument("--rows", type=int, help="grid rows (default: near-square)")
+    sample.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    sample.add_argument("--revision", help="Hub revision")
+    sample.set_defaults(handler=_sample)
+
+    plugins = commands.add_parser("plugins", help="list installed plugins and what they register")
+    plugins.add_argument("--json", action="store_true", help="print JSON")
+    plugins.set_defaults(handler=_plugins)
+    return parser
+
+
+# Command-line flags that map one-to-one onto TrainConfig keys.
+_TRAIN_FLAGS = (
+    "model", "dataset", "objective", "output_dir", "max_steps", "epochs", "batch_size", "seed", "mixed_precision",
+    "sample_every", "checkpoint_every", "resume",
+)  # fmt: skip
+
+
+def resolve_train_config(args: argparse.Namespace) -> Any:
+    """Defaults < the model's training defaults < --config file < flags < --set."""
+    from .config import TrainConfig, apply_overrides
+    from .registry import get_model
+
+    values: dict[str, Any] = TrainConfig.from_yaml(args.config) if args.config else {}
+    for key in _TRAIN_FLAGS:
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    if args.max_steps is not None:
+        values.pop("epochs", None)
+    if args.epochs is not None:
+        values.pop("max_steps", None)
+    if args.log_with:
+        values["log_with"] = args.log_with
+    if args.overwrite_output_dir:
+        values["overwrite_output_dir"] = True
+    dataset_args = dict(values.get("dataset_args") or {})
+    if args.image_column is not None:
+        dataset_args["image_column"] = args.image_column
+    if args.label_column is not None:
+        dataset_args["label_column"] = args.label_column
+    if dataset_args:
+        values["dataset_args"] = dataset_args
+    values = apply_overrides(values, args.set)
+    registration = get_model(values.get("model") or TrainConfig.model)
+    defaults = dict(registration.training_defaults)
+    if "epochs" in values or "max_steps" in values:
+        defaults.pop("epochs", None)
+        defaults.pop("max_steps", None)
+    return TrainConfig.from_dict({**defaults, **values})
+
+
+def _train(args: argparse.Namespace) -> None:
+    from .training import train
+
+    train(resolve_train_config(args))
+
+
+def _sample(args: argparse.Namespace) -> None:
+    import torch
+    from diffusers.utils import make_image_grid
+
+    from .pipeline import GenPipeline
+    from .training import _grid_shape
+
+    if args.num_images < 1:
+        raise ValueError(f"-n must be at least 1, got {args.num_images}.")
+    pipe = GenPipeline.from_pretrained(args.pipeline, revision=args.revision)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    pipe.to(device)
+    images = pipe(
+        batch_size=args.num_images,
+        generator=torch.Generator().manual_seed(args.seed),
+        class_labels=args.class_label,
+    ).images
+    rows = args.rows or _grid_shape(len(images), 0)[0]
+    if len(images) % rows:
+        raise ValueError(f"{len(images)} images do not fill {rows} rows evenly; pick -n or --rows to match.")
+    make_image_grid(images, rows, len(images) // rows).save(args.output)
+    print(f"Saved {len(images)} images to {args.output}")
+
+
+def _plugins(args: argparse.Namespace) -> None:
+    from .plugins import failed_plugins, load_plugins, plugin_source
+    from .registry import dataset_sources, feature_extractors, models, objectives
+
+    load_plugins()
+    kinds: dict[str, Callable[[], Any]] = {
+        "models": models,
+        "objectives": objectives,
+        "datasets": dataset_sources,
+        "feature_extractors": feature_extractors,
+    }
+    report: dict[str, dict[str, Any]] = {}
+    for kind, registry in kinds.items():
+        for entry in registry():
+            source = plugin_source(entry.plugin)
+            info = report.setdefault(
+                entry.plugin,
+                {"name": entry.plugin, "distribution": source.distribution, "version": source.version,
+                 "module": source.module, **{k: [] for k in kinds}},
+            )  # fmt: skip
+            info[kind].append(entry.name)
+    failures = failed_plugins()
+    if args.json:
+        payload = {"plugins": list(report.values()), "failed": failures}
+        print(json.dumps(payload, indent=2))
+        return
+    for info in report.values():
+        version = f" {info['version']}" if info["version"] else ""
+        print(f"{info['name']}{version} ({info['module']})")
+        for kind in kinds:
+            if info[kind]:
+                print(f"  {kind.replace('_', ' ')}: {', '.join(info[kind])}")
+    for name, error in failures.items():
+        print(f"{name} FAILED TO LOAD: {error}")

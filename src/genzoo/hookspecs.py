@@ -1,0 +1,46 @@
+"""Hook specifications: the whole contract between genzoo and its plugins.
+
+A plugin is a module with functions decorated by `genzoo.hookimpl` whose names match the specs below, exposed
+through the `genzoo` entry-point group:
+
+```toml
+[project.entry-points.genzoo]
+my_plugin = "my_package.plugin"
+```
+
+Every hook receives a `register` callback rather than returning objects, so the core keeps control of names,
+aliases and duplicate detection (the same design as `llm`).
+"""
+
+from collections.abc import Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("genzoo")
+hookimpl = pluggy.HookimplMarker("genzoo")
+
+
+@hookspec
+def register_models(register: Callable) -> None:
+    """Register model families: `register(name, generator_class, *, pipeline_class=..., discriminator_class=...,
+    default_objective=..., aliases=(), description=...)`."""
+
+
+@hookspec
+def register_objectives(register: Callable) -> None:
+    """Register training objectives: `register(name, objective_class, *, aliases=(), description=...)`."""
+
+
+@hookspec
+def register_datasets(register: Callable) -> None:
+    """Register dataset sources: `register(name, loader, *, aliases=(), description=...)`.
+
+    `loader(argument: str | None, **options) -> genzoo.Dataset`, where `argument` is what follows `name:` in a
+    dataset spec such as `imagefolder:./photos`.
+    """
+
+
+@hookspec
+def register_feature_extractors(register: Callable) -> None:
+    """Register feature extractors for evaluation metrics: `register(name, extractor_class, *, aliases=(),
+    description=...)`."""

@@ -1,0 +1,41 @@
+"""A dependency-free Accelerate tracker that appends every logged value to `logs/metrics.jsonl`."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from accelerate.tracking import GeneralTracker, on_main_process
+
+__all__ = ["JSONLTracker"]
+
+
+class JSONLTracker(GeneralTracker):
+    """Writes one JSON object per `accelerator.log()` call: `{"step": 10, "loss_d": 1.3, ...}`."""
+
+    name = "jsonl"
+    requires_logging_directory = True
+
+    @on_main_process
+    def __init__(self, run_name: str, logging_dir: str | Path) -> None:
+        super().__init__()
+        self.run_name = run_name
+        self.path = Path(logging_dir) / "metrics.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def tracker(self) -> Path:
+        return self.path
+
+    @on_main_process
+    def store_init_configuration(self, values: dict[str, Any]) -> None:
+        (self.path.parent / "config.json").write_text(json.dumps(values, indent=2, default=str))
+
+    @on_main_process
+    def log(self, values: dict[str, Any], step: int | None = None, **kwargs: Any) -> None:
+        record = {"step": step, **{key: _plain(value) for key, value in values.items()}}
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

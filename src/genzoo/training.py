@@ -1,0 +1,391 @@
+"""The trainer: one Accelerate loop for every model family, the same on one CPU and on eight GPUs.
+
+`train(config)` reads top to bottom: output folder, accelerator, data, model and objective, `prepare`, resume,
+the loop (step, EMA, log, sample grid, checkpoint), and finally `save_pretrained` of the pipeline.
+
+Reproducibility: the data order depends only on the seed and the epoch (Accelerate's seedable sampler), and every
+step draws its latents from a `torch.Generator` seeded from (seed, step, process). A checkpoint also holds the
+global RNG states, so a resumed run sees the same batches and the same noise as an uninterrupted one.
+"""
+
+import inspect
+import logging
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from diffusers.training_utils import EMAModel
+from diffusers.utils import make_image_grid
+from tqdm.auto import tqdm
+
+from .config import TrainConfig
+from .data import load_dataset
+from .errors import ConfigError, GenzooError
+from .registry import ModelRegistration, get_model, get_objective
+from .tracking import JSONLTracker
+
+__all__ = ["TrainState", "find_checkpoint", "train"]
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINTS_DIR = "checkpoints"
+SAMPLES_DIR = "samples"
+FINAL_GRID = "samples.png"
+RUN_CONFIG = "run_config.yaml"
+
+
+class TrainState:
+    """The step counter, saved and restored with every checkpoint."""
+
+    def __init__(self) -> None:
+        self.step = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.step = int(state["step"])
+
+
+def train(config: TrainConfig) -> Path:
+    r"""Train `config.model` with `config.objective` on `config.dataset` and save the pipeline to
+    `config.output_dir`.
+
+    Returns:
+        `Path`: the output folder, which holds `model_index.json`, the model weights, `run_config.yaml`, the final
+        sample grid `samples.png`, intermediate grids under `samples/` and checkpoints under `checkpoints/`.
+    """
+    # 1. Resolve names and the output folder before any process writes anything.
+    registration = get_model(config.model)
+    objective_name = config.objective or registration.default_objective
+    if objective_name is None:
+        raise ConfigError(f"Model {config.model!r} has no default objective; pass --objective NAME.")
+    objective_class = get_objective(objective_name).obj
+    if not config.output_dir:
+        raise ConfigError("No output directory given; pass --output-dir DIR.")
+    output_dir = Path(config.output_dir)
+    resume_from = find_checkpoint(output_dir, config.resume) if config.resume else None
+    _check_output_dir(output_dir, resuming=resume_from is not None, overwrite=config.overwrite_output_dir)
+    if config.max_steps is not None and config.epochs is not None:
+        raise ConfigError("Set max_steps or epochs, not both.")
+
+    # 2. The accelerator: processes, devices, mixed precision, trackers.
+    accelerator = Accelerator(
+        mixed_precision=config.mixed_precision,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        log_with=[JSONLTracker("genzoo", output_dir / "logs"), *config.log_with],
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
+    )
+    if config.mixed_precision == "fp16" and accelerator.device.type == "cpu":
+        raise ConfigError("fp16 mixed precision needs a GPU; on the CPU use --mixed-precision bf16.")
+    set_seed(config.seed)
+    if accelerator.is_main_process:
+        if config.overwrite_output_dir and resume_from is None and output_dir.exists():
+            shutil.rmtree(output_dir)
+        (output_dir / SAMPLES_DIR).mkdir(parents=True, exist_ok=True)
+        (output_dir / RUN_CONFIG).write_text(config.to_yaml())
+    accelerator.wait_for_everyone()
+
+    # 3. Data: every process loads the dataset (the main process first, so it fills the cache alone).
+    dataset_args = dict(config.dataset_args)
+    random_flip = bool(dataset_args.pop("random_flip", False))
+    with accelerator.main_process_first():
+        dataset = load_dataset(config.dataset, **_checked_kwargs(load_dataset, dataset_args, "dataset_args"))
+
+    # 4. Model and objective.
+    model = _build_generator(registration, config.model_args, dataset)
+    if (objective_class.requires_labels or model.is_conditional) and not dataset.has_labels:
+        raise ConfigError(
+            f"Model {config.model!r} is class-conditional but dataset {config.dataset!r} has no label column; "
+            "pass --label-column NAME or train an unconditional model."
+        )
+    if model.is_conditional and dataset.num_classes > model.num_classes:
+        raise ConfigError(
+            f"Dataset {config.dataset!r} has {dataset.num_classes} classes but the model was configured for "
+            f"{model.num_classes}; drop model_args.num_classes or raise it."
+        )
+    objective = objective_class(
+        model, registration, **_checked_kwargs(objective_class, config.objective_args, "objective_args", skip=2)
+    )
+    train_data = dataset.with_transform(model.config.image_size, model.config.num_channels, random_flip)
+    if len(train_data) < config.batch_size * accelerator.num_processes:
+        raise ConfigError(
+            f"Dataset {config.dataset!r} has {len(train_data)} images, fewer than one batch of "
+            f"{config.batch_size} per process; lower --batch-size."
+        )
+    dataloader = torch.utils.data.DataLoader(
+        train_data,
+        batch_size=config.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=config.dataloader_num_workers,
+    )
+
+    # 5. Prepare networks, optimizers and data for the processes and devices at hand.
+    names = list(objective.networks)
+    optimizers = objective.configure_optimizers()
+    prepared = accelerator.prepare(*objective.networks.values(), *(optimizers[name] for name in names), dataloader)
+    networks = dict(zip(names, prepared[: len(names)], strict=True))
+    optimizers = dict(zip(names, prepared[len(names) : 2 * len(names)], strict=True))
+    dataloader = prepared[-1]
+    objective.bind(accelerator, networks, optimizers)
+    generator_module = accelerator.unwrap_model(networks["model"])
+
+    ema = None
+    if config.ema_decay is not None:
+        ema = EMAModel(generator_module.parameters(), decay=config.ema_decay, foreach=True)
+        ema.to(accelerator.device)
+        accelerator.register_for_checkpointing(ema)
+    state = TrainState()
+    accelerator.register_for_checkpointing(state)
+
+    steps_per_epoch = len(dataloader) // config.gradient_accumulation_steps
+    if steps_per_epoch == 0:
+        raise ConfigError("One epoch is shorter than gradient_accumulation_steps batches; lower it.")
+    total_steps = config.max_steps or (config.epochs or 10) * steps_per_epoch
+
+    # 6. Resume: weights, optimizers, EMA, step counter and RNG states from a checkpoint.
+    if resume_from is not None:
+        accelerator.load_state(str(resume_from))
+        accelerator.print(f"Resumed from {resume_from} at step {state.step}.")
+        if state.step >= total_steps:
+            accelerator.print(f"Step {state.step} already reaches max_steps={total_steps}; nothing to train.")
+
+    accelerator.init_trackers("genzoo", config=_flat_config(config))
+    fixed_latents, fixed_labels = _fixed_sample_inputs(generator_module, config.num_sample_images, config.seed)
+    accelerator.print(
+        f"Training {config.model} ({_count_parameters(generator_module):,} parameters) with objective "
+        f"{objective_name} on {config.dataset} ({len(dataset):,} images) for {total_steps:,} steps: "
+        f"{accelerator.num_processes} process(es) x batch {config.batch_size}, {accelerator.device}, "
+        f"mixed precision {config.mixed_precision}."
+    )
+
+    # 7. The loop.
+    progress = tqdm(total=total_steps, initial=state.step, desc="train", disable=not accelerator.is_local_main_process)
+    for network in networks.values():
+        network.train()
+    started = time.perf_counter()
+    while state.step < total_steps:
+        epoch, done_in_epoch = divmod(state.step, steps_per_epoch)
+        dataloader.set_epoch(epoch)
+        skip = done_in_epoch * config.gradient_accumulation_steps
+        batches = accelerator.skip_first_batches(dataloader, skip) if skip else dataloader
+        for micro_step, batch in enumerate(batches, start=skip):
+            noise = _step_generator(config.seed, state.step, micro_step, accelerator)
+            with accelerator.accumulate(*networks.values()), accelerator.autocast():
+                logs = objective.training_step(batch, state.step, noise)
+            if not accelerator.sync_gradients:
+                continue
+            state.step += 1
+            progress.update(1)
+            if ema is not None:
+                ema.step(generator_module.parameters())
+
+            if state.step % config.log_every == 0 or state.step == total_steps:
+                scalars = {name: value.item() for name, value in logs.items()}
+                scalars["steps_per_second"] = (state.step - progress.initial) / (time.perf_counter() - started)
+                progress.set_postfix({k: f"{v:.3g}" for k, v in scalars.items() if k.startswith("loss")})
+                accelerator.log(scalars, step=state.step)
+            if config.sample_every and state.step % config.sample_every == 0 and accelerator.is_main_process:
+                grid = _sample_grid(registration, generator_module, ema, fixed_latents, fixed_labels)
+                grid.save(output_dir / SAMPLES_DIR / f"step_{state.step:06d}.png")
+                _log_grid(accelerator, grid, state.step)
+            if config.checkpoint_every and state.step % config.checkpoint_every == 0:
+                _save_checkpoint(accelerator, output_dir, state.step, config.checkpoints_total_limit)
+            if state.step >= total_steps:
+                break
+    progress.close()
+
+    # 8. Save the final checkpoint (to resume or extend the run) and the pipeline.
+    if not (config.checkpoint_every and state.step % config.checkpoint_every == 0):
+        _save_checkpoint(accelerator, output_dir, state.step, config.checkpoints_total_limit)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if ema is not None:
+            ema.copy_to(generator_module.parameters())
+        _save_pipeline(registration, generator_module, output_dir, config, fixed_latents, fixed_labels)
+        accelerator.print(f"Saved the pipeline and sample grid to {output_dir}.")
+    accelerator.end_training()
+    return output_dir
+
+
+def find_checkpoint(output_dir: Path, resume: str) -> Path:
+    """The checkpoint folder `--resume` names: `latest` (the newest complete one in `output_dir`) or a path."""
+    if resume != "latest":
+        path = Path(resume)
+        if not any(path.glob("custom_checkpoint_*")):
+            raise GenzooError(f"{resume!r} is not a genzoo checkpoint folder (pass 'latest' or checkpoints/step_N).")
+        return path
+    checkpoints = sorted((output_dir / CHECKPOINTS_DIR).glob("step_*[0-9]"), key=_checkpoint_step)
+    if not checkpoints:
+        raise GenzooError(f"No checkpoint to resume from in {output_dir / CHECKPOINTS_DIR}; train without --resume.")
+    return checkpoints[-1]
+
+
+def _checkpoint_step(path: Path) -> int:
+    return int(path.name.rsplit("_", 1)[-1])
+
+
+def _check_output_dir(output_dir: Path, resuming: bool, overwrite: bool) -> None:
+    if output_dir.exists() and not output_dir.is_dir():
+        raise GenzooError(f"Output path {str(output_dir)!r} is a file; choose a directory.")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not (resuming or overwrite):
+        raise GenzooError(
+            f"Output directory {str(output_dir)!r} is not empty; choose another, pass --resume latest to continue "
+            "that run, or --overwrite-output-dir to replace it."
+        )
+
+
+def _checked_kwargs(target: Any, kwargs: dict[str, Any], section: str, skip: int = 0) -> dict[str, Any]:
+    """`kwargs` if `target` accepts them all, else a ConfigError that lists what it does accept."""
+    parameters = list(inspect.signature(target).parameters.values())[skip:]
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return dict(kwargs)
+    accepted = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        name = getattr(target, "__name__", str(target))
+        raise ConfigError(
+            f"{section} has unknown key(s) {', '.join(unknown)} for {name}; valid: {', '.join(accepted)}."
+        )
+    return dict(kwargs)
+
+
+def _build_generator(registration: ModelRegistration, model_args: dict[str, Any], dataset: Any) -> Any:
+    """The generator, with image size, channels and class count taken from the data unless set explicitly."""
+    generator_class = registration.generator_class
+    kwargs = _checked_kwargs(generator_class.__init__, model_args, "model_args", skip=1)
+    accepted = inspect.signature(generator_class.__init__).parameters
+    channels, height, width = dataset.image_shape()
+    defaults = {"image_size": min(height, width), "num_channels": channels, "num_classes": dataset.num_classes}
+    for key, value in defaults.items():
+        if key in accepted and key not in kwargs:
+            kwargs[key] = value
+    try:
+        return generator_class(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"Cannot build {registration.name!r} with {kwargs}: {exc}") from exc
+
+
+def _step_generator(seed: int, step: int, micro_step: int, accelerator: Accelerator) -> torch.Generator:
+    """A generator seeded from (seed, step, micro-step, process) alone, so a resumed run draws identical noise."""
+    entropy = np.random.SeedSequence([seed, step, micro_step, accelerator.process_index]).generate_state(1)[0]
+    device = accelerator.device if accelerator.device.type == "cuda" else torch.device("cpu")
+    return torch.Generator(device=device).manual_seed(int(entropy))
+
+
+def _fixed_sample_inputs(model: Any, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The latents (and labels) behind every sample grid of a run, so grids are comparable across steps."""
+    latents = model.sample_latents(count, generator=torch.Generator().manual_seed(seed), device="cpu")
+    labels = torch.arange(count) % model.num_classes if model.is_conditional else None
+    return latents, labels
+
+
+def _sample_grid(
+    registration: ModelRegistration,
+    model: Any,
+    ema: EMAModel | None,
+    latents: torch.Tensor,
+    labels: torch.Tensor | None,
+) -> Any:
+    """Render a grid with the fixed inputs, in eval mode and with EMA weights if any, then restore training mode."""
+    was_training = model.training
+    if ema is not None:
+        ema.store(model.parameters())
+        ema.copy_to(model.parameters())
+    model.eval()
+    try:
+        images = registration.pipeline_class(model=model)(latents=latents, class_labels=labels).images
+    finally:
+        model.train(was_training)
+        if ema is not None:
+            ema.restore(model.parameters())
+    rows, cols = _grid_shape(len(images), model.num_classes)
+    return make_image_grid(images, rows, cols)
+
+
+def _grid_shape(count: int, num_classes: int) -> tuple[int, int]:
+    """Rows and columns for `count` images: one column per class for conditional grids, else near-square."""
+    if num_classes and count % num_classes == 0:
+        return count // num_classes, num_classes
+    rows = max(r for r in range(1, math.isqrt(count) + 1) if count % r == 0)
+    return rows, count // rows
+
+
+def _log_grid(accelerator: Accelerator, grid: Any, step: int) -> None:
+    image = np.asarray(grid)
+    for tracker in accelerator.trackers:
+        if hasattr(tracker, "log_images"):
+            tracker.log_images({"samples": image[None]}, step=step, dataformats="NHWC")
+
+
+def _save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, total_limit: int | None) -> None:
+    """`save_state` into a temporary folder, renamed only once complete, so no half-written checkpoint remains."""
+    final = output_dir / CHECKPOINTS_DIR / f"step_{step:06d}"
+    partial = final.with_name(final.name + ".partial")
+    if accelerator.is_main_process and partial.exists():
+        shutil.rmtree(partial)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial), safe_serialization=True)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(partial, final)
+        if total_limit:
+            for old in sorted(final.parent.glob("step_*[0-9]"), key=_checkpoint_step)[:-total_limit]:
+                shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+
+
+def _save_pipeline(
+    registration: ModelRegistration,
+    model: Any,
+    output_dir: Path,
+    config: TrainConfig,
+    latents: torch.Tensor,
+    labels: torch.Tensor | None,
+) -> None:
+    """Write the pipeline, run config and final grid to a staging folder, then move them into place."""
+    staging = output_dir / ".pipeline.partial"
+    if staging.exists():
+        shutil.rmtree(staging)
+    pipeline = registration.pipeline_class(model=model)
+    pipeline.save_pretrained(staging, safe_serialization=True)
+    (staging / RUN_CONFIG).write_text(config.to_yaml())
+    _sample_grid(registration, model, None, latents, labels).save(staging / FINAL_GRID)
+    for entry in staging.iterdir():
+        target = output_dir / entry.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(entry, target)
+    staging.rmdir()
+
+
+def _flat_config(config: TrainConfig) -> dict[str, Any]:
+    """The config as flat scalars (trackers such as TensorBoard accept nothing else)."""
+    flat: dict[str, Any] = {}
+
+    def visit(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                visit(f"{prefix}.{key}" if prefix else key, inner)
+        elif isinstance(value, bool | int | float | str):
+            flat[prefix] = value
+        elif value is not None:
+            flat[prefix] = str(value)
+
+    visit("", config.to_dict())
+    return flat
+
+
+def _count_parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
