@@ -15,12 +15,11 @@ class JSONLTracker(GeneralTracker):
     name = "jsonl"
     requires_logging_directory = True
 
-    @on_main_process
+    # No @on_main_process here: it would create Accelerate's process state before the Accelerator does.
     def __init__(self, run_name: str, logging_dir: str | Path) -> None:
         super().__init__()
         self.run_name = run_name
         self.path = Path(logging_dir) / "metrics.jsonl"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
 
     @property
     def tracker(self) -> Path:
@@ -28,10 +27,12 @@ class JSONLTracker(GeneralTracker):
 
     @on_main_process
     def store_init_configuration(self, values: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         (self.path.parent / "config.json").write_text(json.dumps(values, indent=2, default=str))
 
     @on_main_process
     def log(self, values: dict[str, Any], step: int | None = None, **kwargs: Any) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         record = {"step": step, **{key: _plain(value) for key, value in values.items()}}
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")

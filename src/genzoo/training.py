@@ -78,6 +78,7 @@ def train(config: TrainConfig) -> Path:
 
     # 2. The accelerator: processes, devices, mixed precision, trackers.
     accelerator = Accelerator(
+        cpu=_distributed_without_gpu(),
         mixed_precision=config.mixed_precision,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         log_with=[JSONLTracker("genzoo", output_dir / "logs"), *config.log_with],
@@ -172,7 +173,7 @@ def train(config: TrainConfig) -> Path:
     progress = tqdm(total=total_steps, initial=state.step, desc="train", disable=not accelerator.is_local_main_process)
     for network in networks.values():
         network.train()
-    started = time.perf_counter()
+    start_step, started = state.step, time.perf_counter()
     while state.step < total_steps:
         epoch, done_in_epoch = divmod(state.step, steps_per_epoch)
         dataloader.set_epoch(epoch)
@@ -190,8 +191,8 @@ def train(config: TrainConfig) -> Path:
                 ema.step(generator_module.parameters())
 
             if state.step % config.log_every == 0 or state.step == total_steps:
-                scalars = {name: value.item() for name, value in logs.items()}
-                scalars["steps_per_second"] = (state.step - progress.initial) / (time.perf_counter() - started)
+                scalars = _mean_over_processes(accelerator, logs)
+                scalars["steps_per_second"] = (state.step - start_step) / (time.perf_counter() - started)
                 progress.set_postfix({k: f"{v:.3g}" for k, v in scalars.items() if k.startswith("loss")})
                 accelerator.log(scalars, step=state.step)
             if config.sample_every and state.step % config.sample_every == 0 and accelerator.is_main_process:
@@ -242,6 +243,17 @@ def _check_output_dir(output_dir: Path, resuming: bool, overwrite: bool) -> None
             f"Output directory {str(output_dir)!r} is not empty; choose another, pass --resume latest to continue "
             "that run, or --overwrite-output-dir to replace it."
         )
+
+
+def _distributed_without_gpu() -> bool:
+    """Launched as several processes (accelerate launch, torchrun) on a machine without a GPU.
+
+    Accelerate only selects its multi-process CPU backend (gloo) when told `cpu=True`; otherwise every process
+    would silently train alone.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    has_gpu = torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
+    return world_size > 1 and not has_gpu
 
 
 def _checked_kwargs(target: Any, kwargs: dict[str, Any], section: str, skip: int = 0) -> dict[str, Any]:
@@ -385,6 +397,15 @@ def _flat_config(config: TrainConfig) -> dict[str, Any]:
 
     visit("", config.to_dict())
     return flat
+
+
+def _mean_over_processes(accelerator: Accelerator, logs: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Logged scalars averaged over all processes (one collective for all of them)."""
+    if not logs:
+        return {}
+    values = torch.stack([value.float().reshape(()) for value in logs.values()]).to(accelerator.device)
+    values = accelerator.reduce(values, reduction="mean")
+    return dict(zip(logs, values.tolist(), strict=True))
 
 
 def _count_parameters(module: torch.nn.Module) -> int:
