@@ -171,7 +171,7 @@ def _build(hook_name: str) -> Registry:
     kind, factory = _KINDS[hook_name]
     registry: Registry = Registry(kind)
     # Call each plugin's hook on its own so every registration is attributed to the plugin that made it.
-    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():  # in registration order
 
         def register(*args: Any, _plugin: str = impl.plugin_name, **kwargs: Any) -> None:
             registry.add(factory(*args, plugin=_plugin, **kwargs))

@@ -1,0 +1,104 @@
+"""Shared fixtures. Every test runs offline on the CPU with tiny models and data."""
+
+import os
+import sys
+import tempfile
+
+# Before any Hugging Face library is imported: never touch the network or the user's caches.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="genzoo-tests-hf-")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import importlib
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from genzoo import plugins
+from genzoo.config import TrainConfig
+
+TINY_DCGAN = {"latent_dim": 8, "base_channels": 8}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state():
+    """Each test starts with freshly loaded plugins and no Accelerate process state left by another test."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    plugins.reset_plugins()
+    yield
+    plugins.reset_plugins()
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    torch.set_grad_enabled(True)
+
+
+@pytest.fixture
+def register_plugin():
+    """Register plugin objects by hand for one test, the way `llm`'s tests register a mock plugin."""
+    registered = []
+
+    def register(plugin: object, name: str) -> object:
+        pm = plugins.load_plugins()
+        pm.register(plugin, name=name)
+        registered.append(plugin)
+        return plugin
+
+    yield register
+    for plugin in registered:
+        if plugins.pm.is_registered(plugin):
+            plugins.pm.unregister(plugin)
+
+
+@pytest.fixture
+def installed_plugin(tmp_path: Path, monkeypatch):
+    """Install a throwaway plugin distribution for one test: a module plus a `.dist-info` folder with a `genzoo`
+    entry point, on `sys.path`. This is exactly how a pip-installed third-party plugin is discovered."""
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    modules: list[str] = []
+
+    def install(entry_point: str, source: str, version: str = "1.0.0", attr: str | None = None) -> str:
+        module = f"fake_genzoo_{entry_point.replace('-', '_')}"
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+        dist_info = site / f"{module}-{version}.dist-info"
+        dist_info.mkdir()
+        (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: {version}\n")
+        target = f"{module}:{attr}" if attr else module
+        (dist_info / "entry_points.txt").write_text(f"[genzoo]\n{entry_point} = {target}\n")
+        importlib.invalidate_caches()
+        plugins.reset_plugins()
+        modules.append(module)
+        return module
+
+    yield install
+    plugins.reset_plugins()
+    for module in modules:
+        sys.modules.pop(module, None)
+
+
+@pytest.fixture
+def tiny_train_config(tmp_path: Path):
+    """A TrainConfig for a DCGAN small enough to train a few steps in about a second."""
+
+    def make(**overrides) -> TrainConfig:
+        values = {
+            "model": "dcgan",
+            "output_dir": str(tmp_path / "run"),
+            "model_args": dict(TINY_DCGAN),
+            "objective_args": {"discriminator": {"base_channels": 8}},
+            "max_steps": 3,
+            "batch_size": 8,
+            "sample_every": 0,
+            "checkpoint_every": 0,
+            "num_sample_images": 4,
+            "log_every": 1,
+        }
+        values.update(overrides)
+        return TrainConfig.from_dict(values)
+
+    return make
