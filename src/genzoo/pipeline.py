@@ -140,6 +140,39 @@ class GenPipeline(DiffusionPipeline):
             return (images,)
         return ImagePipelineOutput(images=images)
 
+    @torch.no_grad()
+    def interpolate(
+        self,
+        start: torch.Tensor | None = None,
+        end: torch.Tensor | None = None,
+        steps: int = 8,
+        generator: torch.Generator | None = None,
+        class_labels: int | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+    ) -> ImagePipelineOutput | tuple:
+        r"""Images along the spherical path between two latents (slerp suits Gaussian latents).
+
+        Args:
+            start, end (`torch.Tensor`, *optional*): latents of shape `latent_shape`; drawn from `generator` when
+                omitted.
+            steps (`int`, defaults to 8): images on the path, both ends included.
+            generator (`torch.Generator`, *optional*): source of the missing end points.
+            class_labels (`int`, *optional*): the class of every image, for a conditional model.
+            output_type, return_dict: as in `__call__`.
+        """
+        if steps < 2:
+            raise ValueError(f"`steps` must be at least 2, got {steps}.")
+        # 1. End points
+        if start is None:
+            start = self.model.sample_latents(1, generator=generator, device="cpu")[0]
+        if end is None:
+            end = self.model.sample_latents(1, generator=generator, device="cpu")[0]
+        # 2. Path between them
+        latents = self.model.interpolate_latents(start.float(), end.float(), steps)
+        # 3. Images along the path
+        return self(latents=latents, class_labels=class_labels, output_type=output_type, return_dict=return_dict)
+
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> "GenPipeline":
         r"""Load a saved pipeline from a local folder or a Hugging Face Hub repo id.
