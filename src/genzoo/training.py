@@ -266,7 +266,7 @@ def _checked_kwargs(target: Any, kwargs: dict[str, Any], section: str, skip: int
     if unknown:
         name = getattr(target, "__name__", str(target))
         raise ConfigError(
-            f"{section} has unknown key(s) {', '.join(unknown)} for {name}; valid: {', '.join(accepted)}."
+            f"{section} has unknown key(s) {', '.join(unknown)} for {name}; valid keys: {', '.join(accepted)}."
         )
     return dict(kwargs)
 
@@ -274,8 +274,8 @@ def _checked_kwargs(target: Any, kwargs: dict[str, Any], section: str, skip: int
 def _build_generator(registration: ModelRegistration, model_args: dict[str, Any], dataset: Any) -> Any:
     """The generator, with image size, channels and class count taken from the data unless set explicitly."""
     generator_class = registration.generator_class
-    kwargs = _checked_kwargs(generator_class.__init__, model_args, "model_args", skip=1)
-    accepted = inspect.signature(generator_class.__init__).parameters
+    kwargs = _checked_kwargs(generator_class, model_args, "model_args")
+    accepted = inspect.signature(generator_class).parameters
     channels, height, width = dataset.image_shape()
     defaults = {"image_size": min(height, width), "num_channels": channels, "num_classes": dataset.num_classes}
     for key, value in defaults.items():
