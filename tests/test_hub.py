@@ -167,6 +167,9 @@ def test_trained_pipeline_loads_by_repo_id_offline_with_the_same_images(trained_
     pipe = GenPipeline.from_pretrained("org/dcgan-test")
     local = GenPipeline.from_pretrained(trained_dir)
 
+    local_card = ModelCard.load(trained_dir / "README.md")  # written by the trainer's save_pretrained
+    assert local_card.data.library_name == "genzoo" and local_card.data.datasets == ["ylecun/mnist"]
+    assert "| steps | 5 |" in local_card.text and "![Samples from this model](samples.png)" in local_card.text
     assert Path(pipe.name_or_path) == snapshot
     assert (snapshot / "model" / "diffusion_pytorch_model.safetensors").is_symlink()
     np.testing.assert_array_equal(sample(pipe, seed=3), sample(local, seed=3))
@@ -439,7 +442,22 @@ def test_pipeline_push_to_hub_saves_then_uploads(trained_dir, tmp_path, fake_hub
     assert uploads["samples.png"].startswith(b"\x89PNG")
     card = card_from_upload(uploads, tmp_path)
     assert card.data.datasets is None and "## Training" not in card.text
-    assert 'GenPipeline.from_pretrained("fresh")' in card.text
+    assert fake_hub.call("create_commit")["repo_id"] == "me/fresh"  # the Hub put "fresh" in the user's namespace
+    assert 'GenPipeline.from_pretrained("me/fresh")' in card.text
+
+    FakeHfApi.calls = []
+    pipe.push_to_hub("org/ema", variant="ema")
+    uploads = fake_hub.call("create_commit")["uploads"]
+    assert "model/diffusion_pytorch_model.ema.safetensors" in uploads
+    assert "model/diffusion_pytorch_model.safetensors" not in uploads
+
+    # save_pretrained(push_to_hub=True) publishes the folder it saved, with genzoo's card (not diffusers' own).
+    FakeHfApi.calls = []
+    pipe.save_pretrained(tmp_path / "saved", push_to_hub=True, repo_id="org/saved", private=True, revision="dev")
+    assert fake_hub.call("create_repo")["private"] is True and fake_hub.call("create_commit")["revision"] == "dev"
+    uploads = fake_hub.call("create_commit")["uploads"]
+    assert set(uploads) == PUBLISHED | {"samples.png"}
+    assert card_from_upload(uploads, tmp_path).data.library_name == "genzoo"
 
 
 def test_save_pretrained_writes_the_card_and_grid(tmp_path):

@@ -102,7 +102,7 @@ def test_dispatches_to_the_registered_pipeline_class(installed_plugin, tmp_path)
     card = ModelCard.load(folder / "README.md")
     assert card.data.tags == ["genzoo", "toy", "toy-kind", "class-conditional-image-generation"]
     assert card.data.pipeline_tag is None
-    assert "pip install genzoo fake_genzoo_toy" in card.text and "class_labels=list(range(10))" in card.text
+    assert "pip install genzoo fake_genzoo_toy" in card.text and "class_labels=list(range(3))" in card.text
 
 
 def test_unregistered_module_is_refused_and_never_imported(copy, tmp_path, monkeypatch):
@@ -211,6 +211,18 @@ def test_sharded_weights_load(saved, tmp_path):
     np.testing.assert_array_equal(images, expected)
     next((folder / "model").glob("*-00001-of-*.safetensors")).unlink()
     assert "is missing (listed in the shard index)" in refusal(folder)
+
+
+def test_weight_variants(saved, tmp_path):
+    folder = tmp_path / "variant"
+    GenPipeline.from_pretrained(saved).save_pretrained(folder, variant="ema", model_card=False)
+    assert [p.name for p in (folder / "model").glob("*.safetensors")] == ["diffusion_pytorch_model.ema.safetensors"]
+    pipe = GenPipeline.from_pretrained(folder, variant="ema")
+    expected = GenPipeline.from_pretrained(saved)(generator=torch.Generator().manual_seed(0), output_type="np").images
+    np.testing.assert_array_equal(pipe(generator=torch.Generator().manual_seed(0), output_type="np").images, expected)
+    assert "has no safetensors weights (diffusion_pytorch_model.safetensors); it has 'ema' weights, pass variant=" in (
+        refusal(folder)
+    )
 
 
 def test_not_a_pipeline(tmp_path):

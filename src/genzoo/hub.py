@@ -26,7 +26,14 @@ import yaml
 from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
 
 from .errors import GenzooError
-from .pipeline import GenPipeline, _checked_pipeline_class, check_component_weights, read_model_index, weight_files
+from .pipeline import (
+    GenPipeline,
+    _checked_pipeline_class,
+    check_component_weights,
+    read_model_index,
+    weight_files,
+    weight_variants,
+)
 from .registry import ModelRegistration
 
 __all__ = ["build_model_card", "model_card_tags", "publishable_files", "push_folder", "render_sample_grid"]
@@ -117,6 +124,7 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
     hub_dataset = _hub_dataset_id(dataset_spec)
     model_name = repo_id.split("/")[-1] if repo_id else registration.name
     task = "class-conditional-image-generation" if num_classes else "unconditional-image-generation"
+    task_name = "Class-conditional image generation" if num_classes else "Unconditional image generation"
     card_data = ModelCardData(
         library_name="genzoo",
         tags=model_card_tags(registration, pipeline_class, num_classes, objective),
@@ -127,11 +135,11 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
         eval_results=[
             EvalResult(
                 task_type=task,
-                task_name=task.replace("-", " ").capitalize(),
+                task_name=task_name,
                 dataset_type=hub_dataset or dataset_spec or "unknown",
                 dataset_name=dataset_spec or "unknown",
                 metric_type=name,
-                metric_name=name.upper() if len(name) <= 4 else name,
+                metric_name=_metric_label(name),
                 metric_value=value,
             )
             for name, value in metrics.items()
@@ -152,7 +160,7 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
         description=registration.description.rstrip("."),
         has_grid=(folder / SAMPLE_GRID).is_file() if has_grid is None else has_grid,
         load_name=repo_id or "path/to/this/folder",
-        call_args="batch_size=10, class_labels=list(range(10))" if num_classes else "batch_size=16",
+        call_args=f"class_labels=list(range({min(num_classes, 16)}))" if num_classes else "batch_size=16",
         cli_args=" --class-label 0" if num_classes else "",
         install="genzoo" if distribution == "genzoo" else f"genzoo {distribution}",
         plugin=registration.plugin,
@@ -160,7 +168,7 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
         pipeline_class=pipeline_class.__name__,
         model_rows=_model_rows(folder / component, generator_class, config, num_classes),
         training_rows=_training_rows(run_config, objective),
-        metric_rows=[(name.upper() if len(name) <= 4 else name, _format_number(v)) for name, v in metrics.items()],
+        metric_rows=[(_metric_label(name), f"{value:.4g}") for name, value in metrics.items()],
         eval_context=", ".join(f"{key} {value}" for key, value in eval_context.items()),
         genzoo_version=_genzoo_version(),
     )
@@ -222,21 +230,25 @@ def push_folder(
         raise GenzooError(f"{str(folder)!r} is not a folder; pass the folder `genzoo train` or save_pretrained wrote.")
     pipeline_class, registrations = _checked_pipeline_class(folder)
     for component, registration in registrations.items():
-        check_component_weights(folder / component, registration.generator_class)
+        for variant in weight_variants(folder / component) or [None]:
+            check_component_weights(folder / component, registration.generator_class, variant)
     files = publishable_files(folder)
     generated: dict[str, bytes] = {}
     if SAMPLE_GRID not in files:
         buffer = io.BytesIO()
         render_sample_grid(pipeline_class.from_pretrained(folder)).save(buffer, format="PNG")
         generated[SAMPLE_GRID] = buffer.getvalue()
+    # Built before any request, so a folder whose card cannot be built fails without touching the Hub.
     card = model_card if model_card is not None else build_model_card(folder, repo_id, has_grid=True)
-    generated[MODEL_CARD] = str(card).encode()
-
-    operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(local)) for path, local in files.items()]
-    operations += [CommitOperationAdd(path_in_repo=path, path_or_fileobj=data) for path, data in generated.items()]
     api = HfApi(token=token)
     try:
-        repo_id = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model").repo_id
+        created = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model").repo_id
+        if model_card is None and created != repo_id:  # "name" became "user/name": the snippet needs the full id
+            card = build_model_card(folder, created, has_grid=True)
+        repo_id = created
+        generated[MODEL_CARD] = str(card).encode()
+        operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(f)) for path, f in files.items()]
+        operations += [CommitOperationAdd(path_in_repo=path, path_or_fileobj=data) for path, data in generated.items()]
         if revision and revision != "main" and not create_pr:
             api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model")
         return api.create_commit(
@@ -301,8 +313,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _format_number(value: float) -> str:
-    return f"{value:.4g}"
+def _metric_label(name: str) -> str:
+    """`fid` -> `FID`, `kid` -> `KID`; longer names (`precision`) stay as they are."""
+    return name.upper() if len(name) <= 4 else name
 
 
 def _hub_dataset_id(spec: str | None) -> str | None:

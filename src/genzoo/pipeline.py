@@ -289,7 +289,6 @@ class GenPipeline(DiffusionPipeline):
                 for name in (hub.RUN_CONFIG, hub.EVAL_RESULTS):
                     if (source / name).is_file():
                         (folder / name).write_bytes((source / name).read_bytes())
-                hub.build_model_card(folder).save(folder / hub.MODEL_CARD)
             return hub.push_folder(
                 folder,
                 repo_id,
@@ -461,6 +460,19 @@ def weight_files(directory: Path, variant: str | None = None) -> list[Path]:
     return [directory / name] if (directory / name).is_file() else []
 
 
+def weight_variants(directory: Path) -> list[str | None]:
+    """The weight variants a component folder holds: `None` for the default weights, `"fp16"` for
+    `diffusion_pytorch_model.fp16.safetensors`, and so on (sharded weights count by their index)."""
+    stem = WEIGHTS_NAME.rsplit(".", 1)[0]
+    variants: set[str | None] = set()
+    for path in directory.glob(f"{stem}*.safetensors*"):
+        middle = path.name[len(stem) :]
+        for ending in (".safetensors.index.json", ".safetensors"):
+            if middle.endswith(ending) and not re.search(r"-\d+-of-\d+", middle):
+                variants.add(middle[: -len(ending)].lstrip(".") or None)
+    return sorted(variants, key=lambda v: v or "")
+
+
 def check_component_weights(directory: Path, generator_class: type, variant: str | None = None) -> None:
     """Check a component's safetensors weights against its `config.json` before diffusers loads them.
 
@@ -473,7 +485,9 @@ def check_component_weights(directory: Path, generator_class: type, variant: str
     files = weight_files(directory, variant)
     if not files:
         wanted = f"variant {variant!r}" if variant else WEIGHTS_NAME
-        raise GenzooError(f"{directory} has no safetensors weights ({wanted}); re-save the pipeline.")
+        others = [repr(v) if v else "the default" for v in weight_variants(directory) if v != variant]
+        hint = f"it has {' and '.join(others)} weights, pass variant= to match" if others else "re-save the pipeline"
+        raise GenzooError(f"{directory} has no safetensors weights ({wanted}); {hint}.")
     found: dict[str, tuple[tuple[int, ...], Path]] = {}
     for file in files:
         if not file.is_file():
