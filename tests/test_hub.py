@@ -478,9 +478,21 @@ def test_push_refuses_what_would_not_load(tmp_path, fake_hub):
     assert fake_hub.calls == []
 
 
-def test_push_without_network_is_one_clear_line(tmp_path, capsys):
+def test_push_without_network_is_one_clear_line(tmp_path, capsys, monkeypatch):
     folder = save_tiny_pipeline(tmp_path / "tiny")
     with pytest.raises(SystemExit):
         cli.main(["push", str(folder), "org/tiny"])
     err = capsys.readouterr().err.strip()
     assert err == "genzoo: error: Cannot push to 'org/tiny': HF_HUB_OFFLINE is set; unset it to publish."
+
+    def unreachable(self, repo_id, **kwargs):
+        raise ConnectionError("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(FakeHfApi, "create_repo", unreachable)
+    monkeypatch.setattr("genzoo.hub.HfApi", FakeHfApi)
+    with pytest.raises(GenzooError) as caught:
+        push_folder(folder, "org/tiny")
+    assert str(caught.value) == (
+        "Could not reach the Hub to push to 'org/tiny' (ConnectionError: [Errno 111] Connection refused); "
+        "check the network."
+    )

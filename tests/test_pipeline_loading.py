@@ -225,6 +225,18 @@ def test_weight_variants(saved, tmp_path):
     )
 
 
+class UnregisteredGenerator(DCGANGenerator):
+    """A model under development that no plugin registered yet."""
+
+
+def test_an_unregistered_model_saves_without_a_card_but_does_not_load(tmp_path):
+    folder = tmp_path / "experimental"
+    with pytest.warns(UserWarning, match="No model card written"):
+        GenPipeline(model=UnregisteredGenerator(latent_dim=8, base_channels=8)).save_pretrained(folder)
+    assert (folder / "model" / "diffusion_pytorch_model.safetensors").is_file() and not (folder / "README.md").exists()
+    assert "UnregisteredGenerator" in refusal(folder, UnsafePipelineError)
+
+
 def test_not_a_pipeline(tmp_path):
     assert "has no model_index.json" in refusal(tmp_path)
     (tmp_path / "model_index.json").write_text("[1, 2")

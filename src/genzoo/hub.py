@@ -16,6 +16,7 @@ not `samples/`, `checkpoints/` or `logs/`):
 import io
 import json
 import math
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -267,6 +268,20 @@ def push_folder(
         status = exc.response.status_code if exc.response is not None else None
         hint = " Log in with `hf auth login` or pass a token with write access." if status in (401, 403) else ""
         raise GenzooError(f"Could not push to {repo_id!r}: {' '.join(str(exc).split())}{hint}") from exc
+    except _network_errors() as exc:
+        raise GenzooError(
+            f"Could not reach the Hub to push to {repo_id!r} ({type(exc).__name__}: {exc}); check the network."
+        ) from exc
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """Connection failures of whichever HTTP client this huggingface_hub version uses (requests, httpx, httpx2)."""
+    errors: list[type[BaseException]] = [OSError]
+    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"), ("requests", "ConnectionError")):
+        error = getattr(sys.modules.get(module), name, None)
+        if isinstance(error, type) and issubclass(error, BaseException):
+            errors.append(error)
+    return tuple(errors)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

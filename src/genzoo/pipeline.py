@@ -4,6 +4,7 @@ import json
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -236,8 +237,13 @@ class GenPipeline(DiffusionPipeline):
         )
         folder = Path(save_directory)
         if model_card:
-            (sample_grid or hub.render_sample_grid(self)).save(folder / hub.SAMPLE_GRID)
-            hub.build_model_card(folder).save(folder / hub.MODEL_CARD)
+            (sample_grid if sample_grid is not None else hub.render_sample_grid(self)).save(folder / hub.SAMPLE_GRID)
+            try:
+                card = hub.build_model_card(folder)
+            except UnsafePipelineError as exc:  # an experimental model no plugin registered yet: save it all the same
+                warnings.warn(f"No model card written to {folder}: {exc}", UserWarning, stacklevel=2)
+            else:
+                card.save(folder / hub.MODEL_CARD)
         if push_to_hub:
             repo_id = push_options.pop("repo_id", None) or folder.resolve().name
             hub.push_folder(folder, repo_id, **push_options)
@@ -511,6 +517,8 @@ def check_component_weights(directory: Path, generator_class: type, variant: str
             f"{directory / 'config.json'} does not describe a valid {generator_class.__name__}: "
             f"{' '.join(str(exc).split())}"
         ) from exc
+    except (RuntimeError, NotImplementedError):  # a constructor that needs real tensors: leave the check to diffusers
+        return
     expected_shapes = {key: tuple(value.shape) for key, value in model.state_dict().items()}
     ignored = [re.compile(p) for p in (getattr(generator_class, "_keys_to_ignore_on_load_unexpected", None) or [])]
     problems = [f"{key} is missing" for key in expected_shapes if key not in found]
