@@ -139,6 +139,7 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
                 task_name=task_name,
                 dataset_type=hub_dataset or dataset_spec or "unknown",
                 dataset_name=dataset_spec or "unknown",
+                dataset_split=str(eval_context["split"]) if "split" in eval_context else None,
                 metric_type=name,
                 metric_name=_metric_label(name),
                 metric_value=value,
