@@ -366,14 +366,16 @@ def _save_pipeline(
     latents: torch.Tensor,
     labels: torch.Tensor | None,
 ) -> None:
-    """Write the pipeline, run config and final grid to a staging folder, then move them into place."""
+    """Write the pipeline, run config, final grid and model card to a staging folder, then move them into place."""
     staging = output_dir / ".pipeline.partial"
     if staging.exists():
         shutil.rmtree(staging)
-    pipeline = registration.pipeline_class(model=model)
-    pipeline.save_pretrained(staging, safe_serialization=True)
+    staging.mkdir()
+    # The run config goes in first: save_pretrained builds the model card from the folder's contents.
     (staging / RUN_CONFIG).write_text(config.to_yaml())
-    _sample_grid(registration, model, None, latents, labels).save(staging / FINAL_GRID)
+    grid = _sample_grid(registration, model, None, latents, labels)
+    pipeline = registration.pipeline_class(model=model)
+    pipeline.save_pretrained(staging, safe_serialization=True, sample_grid=grid)
     for entry in staging.iterdir():
         target = output_dir / entry.name
         if target.is_dir():
