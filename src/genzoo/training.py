@@ -37,7 +37,6 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINTS_DIR = "checkpoints"
 SAMPLES_DIR = "samples"
-FINAL_GRID = "samples.png"
 RUN_CONFIG = "run_config.yaml"
 
 
