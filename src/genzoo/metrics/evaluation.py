@@ -76,9 +76,9 @@ def _generated_batches(
                 yield images * 2.0 - 1.0, torch.full((size,), label)
 
 
-def _fid(real: Any, fake: Any, what: str) -> float:
-    real.check_full_rank(f"real images ({what})")
-    fake.check_full_rank(f"generated samples ({what})")
+def _fid(real: Any, fake: Any, of_what: str = "") -> float:
+    real.check_full_rank(f"real images{of_what}")
+    fake.check_full_rank(f"generated samples{of_what}")
     return frechet_distance(real.mean, real.covariance, fake.mean, fake.covariance)
 
 
@@ -204,7 +204,7 @@ def evaluate_pipeline(
     # 3. The metrics.
     results: dict[str, Any] = {}
     if "fid" in names:
-        results["fid"] = _fid(reference.stats, generated.stats, "overall")
+        results["fid"] = _fid(reference.stats, generated.stats)
     if "kid" in names:
         results["kid"], results["kid_std"] = kernel_inception_distance(
             reference.features, generated.features, kid_subsets, kid_subset_size, seed=seed
@@ -248,7 +248,7 @@ def _per_class_fid(reference: FeatureSet, generated: FeatureSet, dim: int) -> di
         )  # fmt: skip
         return {}
     values = {
-        f"fid_class_{label}": _fid(reference.class_stats[label], stats, f"class {label}")
+        f"fid_class_{label}": _fid(reference.class_stats[label], stats, f" of class {label}")
         for label, stats in sorted(generated.class_stats.items())
     }
     values["fid_per_class_mean"] = float(np.mean(list(values.values())))

@@ -290,7 +290,8 @@ class InceptionExtractor(FeatureExtractor):
             raise GenzooError(f"Cannot read Inception weights {str(path)!r}: {type(exc).__name__}: {exc}") from exc
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
-        network = FIDInceptionV3()
+        with torch.device("meta"):  # no random initialisation of 24M parameters that are overwritten next
+            network = FIDInceptionV3()
         # Batch-norm step counters are not weights; older exports leave them out.
         expected = {key for key in network.state_dict() if not key.endswith("num_batches_tracked")}
         if not isinstance(state, dict) or not expected <= set(state):
@@ -299,7 +300,10 @@ class InceptionExtractor(FeatureExtractor):
                 f"{str(path)!r} is not an FID Inception state dict (pytorch-fid or torch-fidelity format): it lacks "
                 f"{len(missing)} parameters such as {missing[0]!r}."
             )
-        network.load_state_dict({key: state[key] for key in expected}, strict=False)
+        weights = {
+            key: state[key] if key in expected else torch.zeros((), dtype=torch.long) for key in network.state_dict()
+        }
+        network.load_state_dict(weights, assign=True)
         return network.eval().requires_grad_(False)
 
     def fingerprint(self) -> str:
@@ -357,8 +361,9 @@ class Dinov2Extractor(FeatureExtractor):
         try:
             processor = AutoImageProcessor.from_pretrained(str(source))
             mean, std = processor.image_mean, processor.image_std
-            crop = getattr(processor, "crop_size", None) or {}
-            size = int(crop.get("height", size)) if isinstance(crop, dict) else int(crop)
+            crop = getattr(processor, "crop_size", None)  # a dict, or a SizeDict in recent transformers
+            height = crop.get("height") if isinstance(crop, dict) else getattr(crop, "height", crop)
+            size = int(height or size)
         except (OSError, ValueError):
             pass  # no preprocessor_config.json: the ImageNet defaults the released models use
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1) * 255.0, persistent=False)

@@ -142,7 +142,11 @@ class TrainingEvaluator:
             model.train(was_training)
             if ema is not None:
                 ema.restore(model.parameters())
-        scalars = {f"eval/{key}": v for key, v in results.items() if isinstance(v, int | float) and math.isfinite(v)}
+        scalars = {
+            f"eval/{key}": v
+            for key, v in results.items()
+            if isinstance(v, int | float) and math.isfinite(v) and key not in ("num_samples", "num_reference")
+        }
         self.accelerator.log({**scalars, f"eval/best_{self.metric}": self.best}, step=step)
         self.accelerator.print(
             f"step {step}: {self.metric} = {float(value):.5g}"
