@@ -1,5 +1,6 @@
 """`genzoo evaluate` end to end, the reference cache, per-class FID, VAE metrics and evaluation during training."""
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -83,6 +84,15 @@ def test_reference_cache_key_and_atomic_entries(tmp_path, monkeypatch):
                    {"channels": 3}, {"num_samples": 61}, {"image_column": "img"}):  # fmt: skip
         assert ReferenceKey(**{**key.__dict__, **change}).path() != key.path()
 
+    # Local dataset paths enter the key resolved (and stamped with their modification time).
+    assert reference_module._dataset_identity("mnist-5k") == "mnist-5k"
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    in_a = reference_module._dataset_identity("imagefolder:.")
+    monkeypatch.chdir(tmp_path / "b")
+    assert in_a.startswith(f"imagefolder:{tmp_path / 'a'}@") and reference_module._dataset_identity(".") != in_a
+
     dataset, extractor = load_dataset("mnist-5k", split="test"), load_feature_extractor("mnist-classifier")
     calls = []
     real_batches = reference_module._real_batches
@@ -103,6 +113,12 @@ def test_reference_cache_key_and_atomic_entries(tmp_path, monkeypatch):
     np.testing.assert_allclose(with_features.stats.mean, with_features.features.double().mean(0).numpy(), atol=1e-9)
 
 
+@functools.cache
+def _training_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    data = load_dataset("mnist-5k").with_transform(28, 1)[:]
+    return torch.stack(data["pixel_values"]), torch.tensor(data["class_labels"])
+
+
 class MemorisingGenerator(Generator):
     r"""A conditional "generator" that returns real training digits of the requested class (or, with `swap`, of
     the next class): per-class FID must be small for the first and large for the second."""
@@ -112,8 +128,7 @@ class MemorisingGenerator(Generator):
                  swap: bool = False):  # fmt: skip
         super().__init__()
         self.anchor = torch.nn.Parameter(torch.zeros(1))  # a pipeline needs some weights to save
-        data = load_dataset("mnist-5k").with_transform(28, 1)[:]
-        images, labels = torch.stack(data["pixel_values"]), torch.tensor(data["class_labels"])
+        images, labels = _training_digits()
         self.register_buffer("bank", torch.stack([images[labels == c][:400] for c in range(num_classes)]), False)
 
     def forward(self, latents: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:

@@ -170,6 +170,17 @@ def _real_batches(
         yield torch.stack(batch["pixel_values"]), labels
 
 
+def _dataset_identity(spec: str) -> str:
+    """The dataset spec for the cache key, with a local path made absolute and stamped with its modification time,
+    so `imagefolder:./data` in two folders, or after files were added, are different entries."""
+    prefix, sep, rest = spec.partition(":")
+    head, path_text = (f"{prefix}:", rest) if sep and not os.path.exists(spec) else ("", spec)
+    path = Path(path_text).expanduser()
+    if not path_text or not path.exists():
+        return spec
+    return f"{head}{path.resolve()}@{path.stat().st_mtime_ns}"
+
+
 def _class_stats_are_small(dataset: "Dataset", dim: int) -> bool:
     """Per-class statistics are kept even when not asked for if they take at most 64 MB (10 classes of 128-d
     features take 1.3 MB; 1,000 classes of 2048-d Inception features would take 34 GB), so that evaluations of
@@ -213,7 +224,7 @@ def reference_features(
         )
     per_class = per_class and dataset.has_labels
     key = ReferenceKey(
-        dataset.name, split, extractor.fingerprint(), resolution, channels, count,
+        _dataset_identity(dataset.name), split, extractor.fingerprint(), resolution, channels, count,
         dataset.image_column, dataset.label_column,
     )  # fmt: skip
     path = key.path()
