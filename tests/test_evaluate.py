@@ -271,6 +271,8 @@ def test_training_evaluator_settings(tiny_train_config, tmp_path):
     registration = get_model("dcgan")
     with pytest.raises(ConfigError, match="eval_metric 'fdi' is not a metric genzoo reports"):
         TrainingEvaluator(tiny_train_config(eval_every=1, eval_metric="fdi"), registration, Accelerator(), tmp_path)
+    with pytest.raises(ConfigError, match="eval_num_samples must exceed the 128 feature dimensions"):
+        TrainingEvaluator(tiny_train_config(eval_every=1, eval_num_samples=100), registration, Accelerator(), tmp_path)
     with pytest.raises(ConfigError, match="eval_num_samples must be at least 2"):
         tiny_train_config(eval_every=1, eval_num_samples=1)
     (tmp_path / "best").mkdir()

@@ -83,6 +83,11 @@ class TrainingEvaluator:
             self.extractor = load_feature_extractor(
                 config.eval_features, weights_path=config.eval_features_path, device=accelerator.device
             )
+            if "fid" in self.metrics and config.eval_num_samples <= self.extractor.feature_dim:
+                raise ConfigError(
+                    f"eval_num_samples must exceed the {self.extractor.feature_dim} feature dimensions of "
+                    f"{self.extractor.name!r} for FID; set it to at least {self.extractor.feature_dim + 1}."
+                )
 
     def _previous_best(self) -> float | None:
         """The best value of a run being resumed, so a resumed run does not replace a better pipeline."""
