@@ -24,7 +24,13 @@ from tqdm.auto import tqdm
 
 from ..errors import GenzooError
 from .extractors import FeatureExtractor, load_feature_extractor
-from .functional import frechet_distance, inception_score, kernel_inception_distance, precision_recall
+from .functional import (
+    frechet_distance,
+    inception_score,
+    kernel_inception_distance,
+    precision_recall,
+    require_full_rank,
+)
 from .reference import FeatureSet, reference_features
 
 __all__ = ["METRIC_NAMES", "evaluate_pipeline", "format_results", "parse_metrics"]
@@ -182,6 +188,8 @@ def evaluate_pipeline(
         counts: dict[int | None, int] = dict.fromkeys(range(num_classes), per_label)
     else:
         counts = {None: num_samples}
+    if "fid" in names:  # fail before sampling rather than after
+        require_full_rank(sum(counts.values()), extractor.feature_dim, "generated samples")
     keep_features = "kid" in names or "pr" in names
     generator = torch.Generator().manual_seed(seed)
     generated = FeatureSet.collect(

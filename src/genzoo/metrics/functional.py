@@ -108,12 +108,7 @@ class FeatureStatistics:
 
     def check_full_rank(self, what: str = "samples") -> None:
         """Raise a one-line error when there are too few samples for a full-rank covariance."""
-        if self.count <= self.dim:
-            raise GenzooError(
-                f"FID needs more {what} than feature dimensions for a full-rank covariance: got {self.count} for "
-                f"{self.dim}-d features; use at least {self.dim + 1} (raise --num-samples), or an extractor with "
-                "fewer dimensions."
-            )
+        require_full_rank(self.count, self.dim, what)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {"count": np.asarray(self.count), "mean": self._mean.numpy(), "m2": self._m2.numpy()}
@@ -135,6 +130,15 @@ class FeatureStatistics:
         for batch in features.split(batch_size or max(len(features), 1)):
             stats.update(batch)
         return stats
+
+
+def require_full_rank(count: int, dim: int, what: str = "samples") -> None:
+    """Raise a one-line error when `count` samples are too few for a full-rank `dim x dim` covariance."""
+    if count <= dim:
+        raise GenzooError(
+            f"FID needs more {what} than feature dimensions for a full-rank covariance: got {count} for {dim}-d "
+            f"features; use at least {dim + 1} (raise --num-samples), or an extractor with fewer dimensions."
+        )
 
 
 def _psd_sqrt(matrix: np.ndarray, name: str) -> np.ndarray:
