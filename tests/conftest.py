@@ -8,6 +8,7 @@ import tempfile
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="genzoo-tests-hf-")
+os.environ["GENZOO_CACHE"] = tempfile.mkdtemp(prefix="genzoo-tests-cache-")  # reference statistics, shared by tests
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import importlib

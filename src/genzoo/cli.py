@@ -1,4 +1,4 @@
-"""The `genzoo` command line: train, sample, push, plugins.
+"""The `genzoo` command line: train, sample, evaluate, push, plugins.
 
 Errors in what the user typed end in one line on stderr and exit status 1 (set `GENZOO_DEBUG=1` for the
 traceback). The same entry point runs under `accelerate launch -m genzoo train ...`.
@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--revision", help="branch to push to (created if missing)")
     push.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
     push.set_defaults(handler=_push)
+
+    add_evaluate_parser(commands)
 
     plugins = commands.add_parser("plugins", help="list installed plugins and what they register")
     plugins.add_argument("--json", action="store_true", help="print JSON")
@@ -204,3 +206,65 @@ def _plugins(args: argparse.Namespace) -> None:
                 print(f"  {kind.replace('_', ' ')}: {', '.join(info[kind])}")
     for name, error in failures.items():
         print(f"{name} FAILED TO LOAD: {error}")
+
+
+def add_evaluate_parser(commands: Any) -> None:
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="FID, KID, Inception Score and precision/recall of a saved pipeline",
+        description="Sample a pipeline and compare its images with a dataset's; print a table, optionally write JSON.",
+    )
+    evaluate.add_argument("pipeline", help="pipeline folder or Hub repo id")
+    evaluate.add_argument("--dataset", default="mnist-5k", help="real images: mnist-5k (default) or any dataset spec")
+    evaluate.add_argument("--split", default="train", help="reference split (default: train, the training images)")
+    evaluate.add_argument("--metrics", default="fid,kid,is,pr", help="comma-separated: fid, kid, is, pr")
+    evaluate.add_argument("--num-samples", type=int, default=5000, metavar="N", help="generated images (5000)")
+    evaluate.add_argument("--num-reference", type=int, metavar="N", help="cap on real images (default: the split)")
+    evaluate.add_argument(
+        "--features", default="mnist-classifier", help="feature extractor: mnist-classifier, inception, dinov2"
+    )
+    evaluate.add_argument("--features-path", metavar="PATH", help="the extractor's weights file or folder")
+    evaluate.add_argument("--json", metavar="FILE", help="also write the results as flat JSON")
+    evaluate.add_argument("--batch-size", type=int, default=250)
+    evaluate.add_argument("--seed", type=int, default=0, help="seeds the latents and the metrics' subsets")
+    evaluate.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    evaluate.add_argument("--revision", help="Hub revision")
+    evaluate.add_argument("--no-cache", action="store_true", help="recompute the reference statistics")
+    evaluate.add_argument("--vae-num-images", type=int, default=200, metavar="N", help="held-out images (VAEs)")
+    evaluate.add_argument("--nll-importance-samples", type=int, default=100, metavar="K", help="for a VAE's NLL")
+    evaluate.add_argument("--image-column", help="dataset column holding the images")
+    evaluate.add_argument("--label-column", help="dataset column holding class labels")
+    evaluate.set_defaults(handler=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .metrics.evaluation import evaluate_pipeline, format_results
+    from .pipeline import GenPipeline
+
+    pipe = GenPipeline.from_pretrained(args.pipeline, revision=args.revision)
+    results = evaluate_pipeline(
+        pipe,
+        dataset=args.dataset,
+        metrics=args.metrics,
+        num_samples=args.num_samples,
+        features=args.features,
+        features_path=args.features_path,
+        split=args.split,
+        num_reference=args.num_reference,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        cache=not args.no_cache,
+        vae_num_images=args.vae_num_images,
+        nll_importance_samples=args.nll_importance_samples,
+        image_column=args.image_column,
+        label_column=args.label_column,
+    )
+    print(format_results(results))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"Wrote {path}")

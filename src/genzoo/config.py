@@ -24,7 +24,8 @@ class TrainConfig:
 
     `model_args` go to the generator's `__init__`, `objective_args` to the objective's (including
     `discriminator: {...}` for adversarial objectives), `dataset_args` to `genzoo.load_dataset` (`split`,
-    `image_column`, `label_column`) and the transform (`random_flip`).
+    `image_column`, `label_column`) and the transform (`random_flip`). The `eval_*` keys set up evaluation during
+    training (see `genzoo.metrics.training_eval`).
     """
 
     model: str = "dcgan"
@@ -50,6 +51,12 @@ class TrainConfig:
     resume: str | None = None
     overwrite_output_dir: bool = False
     dataloader_num_workers: int = 0
+    eval_every: int = 0
+    eval_metric: str = "fid"
+    eval_metrics: list[str] = field(default_factory=lambda: ["fid", "kid"])
+    eval_num_samples: int = 1000
+    eval_features: str = "mnist-classifier"
+    eval_features_path: str | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -65,7 +72,9 @@ class TrainConfig:
         for name in ("max_steps", "epochs"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}.")
-        for name in ("sample_every", "checkpoint_every"):
+        if self.eval_num_samples < 2:
+            raise ConfigError(f"eval_num_samples must be at least 2, got {self.eval_num_samples}.")
+        for name in ("sample_every", "checkpoint_every", "eval_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 (off) or positive, got {getattr(self, name)}.")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:

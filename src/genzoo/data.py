@@ -23,7 +23,6 @@ import torch
 from PIL import Image
 
 from .errors import GenzooError
-from .hookspecs import hookimpl
 
 __all__ = ["Dataset", "image_to_tensor", "load_dataset"]
 
@@ -227,11 +226,3 @@ def load_hub_dataset(argument: str | None, split: str = "train") -> datasets.Dat
             f"Could not load Hub dataset {repo_id!r} (split {split!r}): {exc}. Without a network, use a cached copy "
             "(HF_DATASETS_OFFLINE=1) or a local source such as parquet:FILE or imagefolder:DIR."
         ) from exc
-
-
-@hookimpl
-def register_datasets(register: Callable) -> None:
-    register("mnist-5k", load_mnist_5k, aliases=("mnist5k",))
-    register("imagefolder", load_imagefolder)
-    register("parquet", load_parquet)
-    register("hf", load_hub_dataset, aliases=("hub",))

@@ -1,7 +1,7 @@
 """The plugin manager: discovers plugins through the `genzoo` entry-point group, lazily and once.
 
 Set `GENZOO_PLUGINS` to a comma-separated list of entry-point names to load only those (an empty value loads none
-of them); genzoo's own built-in dataset sources are always available.
+of them); genzoo's own built-in dataset sources and feature extractors are always available.
 """
 
 import importlib.metadata
@@ -55,11 +55,11 @@ def load_plugins() -> pluggy.PluginManager:
         if _loaded:
             return pm
         _loaded = True
-        from . import data  # built-in dataset sources
+        from . import builtins  # built-in dataset sources and feature extractors
 
         if not pm.has_plugin(CORE_PLUGIN_NAME):
-            pm.register(data, name=CORE_PLUGIN_NAME)
-            _sources[CORE_PLUGIN_NAME] = PluginSource(CORE_PLUGIN_NAME, data.__name__, "genzoo", _own_version())
+            pm.register(builtins, name=CORE_PLUGIN_NAME)
+            _sources[CORE_PLUGIN_NAME] = PluginSource(CORE_PLUGIN_NAME, builtins.__name__, "genzoo", _own_version())
         allowed = _allowed_names()
         for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             if (allowed is not None and entry_point.name not in allowed) or pm.has_plugin(entry_point.name):

@@ -1,7 +1,7 @@
 """The trainer: one Accelerate loop for every model family, the same on one CPU and on eight GPUs.
 
 `train(config)` reads top to bottom: output folder, accelerator, data, model and objective, `prepare`, resume,
-the loop (step, EMA, log, sample grid, checkpoint), and finally `save_pretrained` of the pipeline.
+the loop (step, EMA, log, sample grid, evaluation, checkpoint), and finally `save_pretrained` of the pipeline.
 
 Reproducibility: the data order depends only on the seed and the epoch (Accelerate's seedable sampler), and every
 step draws its latents from a `torch.Generator` seeded from (seed, step, process). A checkpoint also holds the
@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from .config import TrainConfig
 from .data import load_dataset
 from .errors import ConfigError, GenzooError
+from .metrics.training_eval import TrainingEvaluator
 from .registry import ModelRegistration, get_model, get_objective
 from .tracking import JSONLTracker
 
@@ -161,6 +162,7 @@ def train(config: TrainConfig) -> Path:
 
     accelerator.init_trackers("genzoo", config=_flat_config(config))
     fixed_latents, fixed_labels = _fixed_sample_inputs(generator_module, config.num_sample_images, config.seed)
+    evaluator = TrainingEvaluator(config, registration, accelerator, output_dir) if config.eval_every else None
     accelerator.print(
         f"Training {config.model} ({_count_parameters(generator_module):,} parameters) with objective "
         f"{objective_name} on {config.dataset} ({len(dataset):,} images) for {total_steps:,} steps: "
@@ -198,6 +200,8 @@ def train(config: TrainConfig) -> Path:
                 grid = _sample_grid(registration, generator_module, ema, fixed_latents, fixed_labels)
                 grid.save(output_dir / SAMPLES_DIR / f"step_{state.step:06d}.png")
                 _log_grid(accelerator, grid, state.step)
+            if evaluator is not None:
+                evaluator.maybe_evaluate(state.step, generator_module, ema)
             if config.checkpoint_every and state.step % config.checkpoint_every == 0:
                 _save_checkpoint(accelerator, output_dir, state.step, config.checkpoints_total_limit)
             if state.step >= total_steps:

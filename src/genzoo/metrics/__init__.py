@@ -1,5 +1,56 @@
-"""Evaluation: metrics and feature extractors."""
+"""Evaluation: FID, KID, Inception Score and precision/recall over pluggable feature extractors.
 
+- `genzoo.metrics.functional`: the metrics on feature arrays (`frechet_distance`, `kernel_inception_distance`,
+  `inception_score`, `precision_recall`) and the streaming `FeatureStatistics`.
+- `genzoo.metrics.extractors`: the `FeatureExtractor` base class and the built-in `mnist-classifier`,
+  `inception` and `dinov2` extractors.
+- `genzoo.metrics.reference`: feature sets and the on-disk cache of reference statistics.
+- `genzoo.metrics.evaluation`: `evaluate_pipeline`, what `genzoo evaluate` runs.
+- `genzoo.metrics.training_eval`: evaluation every N training steps, keeping the best pipeline.
+"""
+
+from .evaluation import evaluate_pipeline, format_results, parse_metrics
+from .extractors import (
+    Dinov2Extractor,
+    FeatureExtractor,
+    InceptionExtractor,
+    MNISTClassifierExtractor,
+    load_feature_extractor,
+    quantize_images,
+)
+from .functional import (
+    METRIC_DIRECTIONS,
+    FeatureStatistics,
+    frechet_distance,
+    inception_score,
+    kernel_inception_distance,
+    polynomial_mmd2,
+    precision_recall,
+)
 from .mnist_classifier import MNISTClassifier, load_mnist_classifier
+from .reference import FeatureSet, ReferenceKey, genzoo_cache_dir, reference_features
 
-__all__ = ["MNISTClassifier", "load_mnist_classifier"]
+__all__ = [
+    "METRIC_DIRECTIONS",
+    "Dinov2Extractor",
+    "FeatureExtractor",
+    "FeatureSet",
+    "FeatureStatistics",
+    "InceptionExtractor",
+    "MNISTClassifier",
+    "MNISTClassifierExtractor",
+    "ReferenceKey",
+    "evaluate_pipeline",
+    "format_results",
+    "frechet_distance",
+    "genzoo_cache_dir",
+    "inception_score",
+    "kernel_inception_distance",
+    "load_feature_extractor",
+    "load_mnist_classifier",
+    "parse_metrics",
+    "polynomial_mmd2",
+    "precision_recall",
+    "quantize_images",
+    "reference_features",
+]

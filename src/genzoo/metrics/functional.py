@@ -1,0 +1,363 @@
+r"""The metrics themselves, on feature arrays: Fréchet distance, KID, Inception Score, precision and recall.
+
+Everything here works on features that a `FeatureExtractor` produced; nothing here runs a network. Means and
+covariances are accumulated in float64 by `FeatureStatistics`, batch by batch, so FID needs memory for one
+`(dim, dim)` matrix whatever the number of samples. KID and precision/recall need the feature sets themselves
+(`num_samples * dim` floats each); the Inception Score needs the logits (`num_samples * num_classes`).
+"""
+
+import math
+import warnings
+
+import numpy as np
+import torch
+
+from ..errors import GenzooError
+
+__all__ = [
+    "METRIC_DIRECTIONS",
+    "FeatureStatistics",
+    "frechet_distance",
+    "inception_score",
+    "is_better",
+    "kernel_inception_distance",
+    "polynomial_mmd2",
+    "precision_recall",
+]
+
+# Which way is better for every metric genzoo reports ("min": lower is better); used to keep the best checkpoint.
+METRIC_DIRECTIONS: dict[str, str] = {
+    "fid": "min",
+    "fid_per_class_mean": "min",
+    "kid": "min",
+    "is": "max",
+    "precision": "max",
+    "recall": "max",
+    "nll": "min",
+    "reconstruction_mse": "min",
+}
+
+
+def is_better(metric: str, value: float, best: float | None) -> bool:
+    """Whether `value` improves on `best` for `metric` (any finite value beats `None`)."""
+    if not math.isfinite(value):
+        return False
+    if best is None:
+        return True
+    return value < best if METRIC_DIRECTIONS[metric] == "min" else value > best
+
+
+class FeatureStatistics:
+    r"""Running mean and covariance of feature vectors, updated batch by batch in float64.
+
+    Batches are merged with Chan et al.'s parallel update (sums of squared deviations from the running mean, not raw
+    second moments), which stays accurate when features have a large mean. The result equals `np.mean` and
+    `np.cov(rowvar=False)` of all rows at once, up to float64 rounding.
+
+    Args:
+        dim (`int`): the feature dimension.
+    """
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.count = 0
+        self._mean = torch.zeros(dim, dtype=torch.float64)
+        self._m2 = torch.zeros(dim, dim, dtype=torch.float64)
+
+    def update(self, features: torch.Tensor | np.ndarray) -> "FeatureStatistics":
+        """Add a `(batch, dim)` array of features."""
+        batch = torch.as_tensor(features).detach().to("cpu", torch.float64)
+        if batch.ndim != 2 or batch.shape[1] != self.dim:
+            raise GenzooError(f"Expected features of shape (batch, {self.dim}), got {tuple(batch.shape)}.")
+        n = batch.shape[0]
+        if n == 0:
+            return self
+        batch_mean = batch.mean(dim=0)
+        centred = batch - batch_mean
+        batch_m2 = centred.T @ centred
+        total = self.count + n
+        delta = batch_mean - self._mean
+        self._mean += delta * (n / total)
+        self._m2 += batch_m2 + torch.outer(delta, delta) * (self.count * n / total)
+        self.count = total
+        return self
+
+    def merge(self, other: "FeatureStatistics") -> "FeatureStatistics":
+        """Fold the statistics of another set of features into these (e.g. per-class into overall)."""
+        if other.dim != self.dim:
+            raise GenzooError(f"Cannot merge {other.dim}-d statistics into {self.dim}-d ones.")
+        if other.count == 0:
+            return self
+        total = self.count + other.count
+        delta = other._mean - self._mean
+        self._mean += delta * (other.count / total)
+        self._m2 += other._m2 + torch.outer(delta, delta) * (self.count * other.count / total)
+        self.count = total
+        return self
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self._mean.numpy().copy()
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """The unbiased sample covariance (divides by `count - 1`, like `np.cov`)."""
+        if self.count < 2:
+            raise GenzooError(f"A covariance needs at least 2 samples, got {self.count}.")
+        return (self._m2 / (self.count - 1)).numpy().copy()
+
+    def check_full_rank(self, what: str = "samples") -> None:
+        """Raise a one-line error when there are too few samples for a full-rank covariance."""
+        require_full_rank(self.count, self.dim, what)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"count": np.asarray(self.count), "mean": self._mean.numpy(), "m2": self._m2.numpy()}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, np.ndarray]) -> "FeatureStatistics":
+        mean = np.asarray(state["mean"], dtype=np.float64)
+        stats = cls(len(mean))
+        stats.count = int(state["count"])
+        stats._mean = torch.from_numpy(mean.copy())
+        stats._m2 = torch.from_numpy(np.asarray(state["m2"], dtype=np.float64).copy())
+        return stats
+
+    @classmethod
+    def from_features(cls, features: torch.Tensor | np.ndarray, batch_size: int | None = None) -> "FeatureStatistics":
+        """Statistics of a whole `(n, dim)` array (in batches of `batch_size` rows when given)."""
+        features = torch.as_tensor(features)
+        stats = cls(features.shape[1])
+        for batch in features.split(batch_size or max(len(features), 1)):
+            stats.update(batch)
+        return stats
+
+
+def require_full_rank(count: int, dim: int, what: str = "samples") -> None:
+    """Raise a one-line error when `count` samples are too few for a full-rank `dim x dim` covariance."""
+    if count <= dim:
+        raise GenzooError(
+            f"FID needs more {what} than feature dimensions for a full-rank covariance: got {count} for {dim}-d "
+            f"features; use at least {dim + 1} (raise --num-samples), or an extractor with fewer dimensions."
+        )
+
+
+def _psd_sqrt(matrix: np.ndarray, name: str) -> np.ndarray:
+    """Square root of a symmetric positive semi-definite matrix; eigenvalues that are negative only by rounding are
+    clipped to zero, clearly negative ones are an error."""
+    eigenvalues, eigenvectors = np.linalg.eigh(matrix)
+    scale = max(float(np.abs(eigenvalues).max(initial=0.0)), 1e-300)
+    if eigenvalues.min(initial=0.0) < -1e-6 * scale:
+        raise GenzooError(f"{name} is not a covariance matrix: it has a negative eigenvalue {eigenvalues.min():.3g}.")
+    return (eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))) @ eigenvectors.T
+
+
+def _trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+    r"""tr((Σ1 Σ2)^{1/2}) through the symmetric matrix Σ1^{1/2} Σ2 Σ1^{1/2}, which has the same eigenvalues as
+    Σ1 Σ2 (non-negative for covariances) but is symmetric, so `eigvalsh` applies and nothing turns complex."""
+    root = _psd_sqrt(sigma1, "sigma1")
+    _psd_sqrt(sigma2, "sigma2")  # checks sigma2 too
+    product = root @ sigma2 @ root
+    eigenvalues = np.linalg.eigvalsh((product + product.T) / 2)
+    return float(np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
+
+
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6
+) -> float:
+    r"""The Fréchet distance between two Gaussians N(μ1, Σ1) and N(μ2, Σ2):
+
+    ‖μ1 − μ2‖² + tr(Σ1) + tr(Σ2) − 2 tr((Σ1 Σ2)^{1/2}).
+
+    The trace of the matrix square root is computed from the eigenvalues of the symmetric matrix
+    Σ1^{1/2} Σ2 Σ1^{1/2} (similar to Σ1 Σ2), in float64. That is exact for covariance matrices and avoids the
+    complex round-off that `scipy.linalg.sqrtm(Σ1 Σ2)` produces on nearly singular products. If an eigenvalue
+    decomposition fails to converge or gives non-finite values, `eps` is added to both diagonals and the computation
+    repeated, as pytorch-fid does.
+
+    Args:
+        mu1, mu2 (`np.ndarray`): means of shape `(dim,)`.
+        sigma1, sigma2 (`np.ndarray`): covariances of shape `(dim, dim)`.
+        eps (`float`, defaults to 1e-6): diagonal offset for the fallback.
+
+    Returns:
+        `float`: the squared Fréchet distance (what FID reports).
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, dtype=np.float64)), np.atleast_1d(np.asarray(mu2, dtype=np.float64))
+    sigma1 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64))
+    sigma2 = np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
+    if mu1.shape != mu2.shape or mu1.ndim != 1:
+        raise GenzooError(f"The two means must be vectors of the same length, got {mu1.shape} and {mu2.shape}.")
+    dim = mu1.shape[0]
+    if sigma1.shape != (dim, dim) or sigma2.shape != (dim, dim):
+        raise GenzooError(
+            f"The covariances must be {dim}x{dim} to match the means, got {sigma1.shape} and {sigma2.shape}."
+        )
+    for name, value in (("mu1", mu1), ("sigma1", sigma1), ("mu2", mu2), ("sigma2", sigma2)):
+        if not np.isfinite(value).all():
+            raise GenzooError(f"{name} holds NaN or infinite values; the features it came from are broken.")
+    for name, sigma in (("sigma1", sigma1), ("sigma2", sigma2)):
+        if not np.allclose(sigma, sigma.T, rtol=1e-6, atol=1e-12 * max(np.abs(sigma).max(), 1.0)):
+            raise GenzooError(f"{name} is not a covariance matrix: it is not symmetric.")
+    diff = mu1 - mu2
+    try:
+        trace_sqrt = _trace_sqrt_product(sigma1, sigma2)
+    except np.linalg.LinAlgError:
+        trace_sqrt = math.nan
+    if not math.isfinite(trace_sqrt):
+        warnings.warn(
+            f"The covariance product is numerically singular; adding {eps} to the diagonals.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        offset = np.eye(dim) * eps
+        trace_sqrt = _trace_sqrt_product(sigma1 + offset, sigma2 + offset)
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt)
+
+
+def polynomial_kernel(x: torch.Tensor, y: torch.Tensor, degree: int = 3, gamma: float | None = None, coef0: float = 1):
+    """k(x, y) = (γ ⟨x, y⟩ + c)^d, with γ = 1 / dim by default (the KID kernel); batched over leading dimensions."""
+    gamma = 1.0 / x.shape[-1] if gamma is None else gamma
+    return (x @ y.transpose(-1, -2) * gamma + coef0) ** degree
+
+
+def _batched_mmd2(x: torch.Tensor, y: torch.Tensor, degree: int, gamma: float | None, coef0: float) -> torch.Tensor:
+    """Unbiased MMD² for a batch of subset pairs `x`, `y` of shape `(subsets, m, dim)`."""
+    m = x.shape[-2]
+    k_xx = polynomial_kernel(x, x, degree, gamma, coef0)
+    k_yy = polynomial_kernel(y, y, degree, gamma, coef0)
+    k_xy = polynomial_kernel(x, y, degree, gamma, coef0)
+    trace = lambda k: k.diagonal(dim1=-2, dim2=-1).sum(-1)  # noqa: E731
+    within = (k_xx.sum((-2, -1)) - trace(k_xx) + k_yy.sum((-2, -1)) - trace(k_yy)) / (m * (m - 1))
+    return within - 2.0 * k_xy.sum((-2, -1)) / (m * m)
+
+
+def polynomial_mmd2(
+    x: torch.Tensor, y: torch.Tensor, degree: int = 3, gamma: float | None = None, coef0: float = 1
+) -> float:
+    r"""The unbiased estimate of MMD² between two equally sized samples under the polynomial kernel
+    (Bińkowski et al. 2018, eq. 2): the within-set kernel means leave out the diagonal, the cross term does not.
+
+    MMD²_u = Σ_{i≠j} k(x_i, x_j) / (m(m−1)) + Σ_{i≠j} k(y_i, y_j) / (m(m−1)) − 2 Σ_{i,j} k(x_i, y_j) / m²
+    """
+    m = x.shape[0]
+    if y.shape[0] != m or m < 2:
+        raise GenzooError(f"MMD needs two samples of the same size (at least 2), got {m} and {y.shape[0]}.")
+    x, y = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
+    return float(_batched_mmd2(x[None], y[None], degree, gamma, coef0)[0])
+
+
+def kernel_inception_distance(
+    real: torch.Tensor | np.ndarray,
+    fake: torch.Tensor | np.ndarray,
+    num_subsets: int = 100,
+    subset_size: int = 1000,
+    degree: int = 3,
+    gamma: float | None = None,
+    coef0: float = 1,
+    seed: int = 0,
+) -> tuple[float, float]:
+    r"""Kernel Inception Distance (Bińkowski et al. 2018): the unbiased MMD² with the cubic polynomial kernel
+    k(x, y) = (⟨x, y⟩ / dim + 1)³, averaged over random subsets drawn without replacement.
+
+    The subsets are drawn in the same order as torch-fidelity's (one `RandomState(seed)`, real then generated
+    indices for each subset), so the same seed gives the same value; they are evaluated several at a time as batched
+    matrix products (at most about 64 MB of kernel values at once).
+
+    Args:
+        real, fake (`(n, dim)` arrays): features of the two sets.
+        num_subsets (`int`, defaults to 100), subset_size (`int`, defaults to 1000): as torch-fidelity; the subset
+            size is lowered to the smaller set's size when that is smaller.
+        seed (`int`): seed of the subset draws.
+
+    Returns:
+        `(mean, std)` of the per-subset estimates. KID is unbiased, so unlike FID its expectation does not depend on
+        the number of samples, and it can be slightly negative when the two sets match.
+    """
+    real = torch.as_tensor(real, dtype=torch.float64)
+    fake = torch.as_tensor(fake, dtype=torch.float64)
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise GenzooError(f"KID needs two (n, dim) feature arrays of the same dim, got {real.shape}, {fake.shape}.")
+    size = min(subset_size, len(real), len(fake))
+    if size < 2:
+        raise GenzooError(f"KID needs at least 2 samples in each set, got {len(real)} and {len(fake)}.")
+    rng = np.random.RandomState(seed)
+    pairs = [(rng.choice(len(real), size, replace=False), rng.choice(len(fake), size, replace=False))
+             for _ in range(num_subsets)]  # fmt: skip
+    per_group = max(1, 8_000_000 // (3 * size * size))
+    values = []
+    for start in range(0, num_subsets, per_group):
+        group = pairs[start : start + per_group]
+        x = real[torch.from_numpy(np.stack([p[0] for p in group]))]
+        y = fake[torch.from_numpy(np.stack([p[1] for p in group]))]
+        values.append(_batched_mmd2(x, y, degree, gamma, coef0))
+    values = torch.cat(values).numpy()
+    return float(values.mean()), float(values.std())
+
+
+def inception_score(logits: torch.Tensor | np.ndarray, splits: int = 10, seed: int | None = 0) -> tuple[float, float]:
+    r"""Inception Score (Salimans et al. 2016): exp(E_x KL(p(y|x) ‖ p(y))), computed on `splits` equal chunks.
+
+    Args:
+        logits (`(n, num_classes)` array): class logits (or log-probabilities) of the generated images.
+        splits (`int`, defaults to 10): number of chunks; the score is averaged over them.
+        seed (`int` or `None`, defaults to 0): shuffle the rows with this seed before splitting (as torch-fidelity
+            does), so that samples drawn class by class do not fall into one chunk each; `None` keeps the order.
+
+    Returns:
+        `(mean, std)` over the splits. It lies between 1 and `num_classes`.
+    """
+    logits = torch.as_tensor(logits, dtype=torch.float64)
+    n = logits.shape[0]
+    if logits.ndim != 2 or n < splits:
+        raise GenzooError(f"The Inception Score needs at least {splits} rows of logits (one per split), got {n}.")
+    if seed is not None:
+        logits = logits[torch.from_numpy(np.random.RandomState(seed).permutation(n))]
+    log_p = logits.log_softmax(dim=1)
+    scores = []
+    for i in range(splits):
+        chunk = log_p[i * n // splits : (i + 1) * n // splits]
+        log_marginal = torch.logsumexp(chunk, dim=0) - math.log(len(chunk))
+        kl = (chunk.exp() * (chunk - log_marginal)).sum(dim=1).mean()
+        scores.append(math.exp(float(kl)))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def _kth_neighbour_radii(features: torch.Tensor, k: int, chunk: int) -> torch.Tensor:
+    """Distance from every row to its k-th nearest other row (the row itself, at distance 0, is not counted)."""
+    if len(features) <= k:
+        raise GenzooError(f"Precision/recall with k={k} needs more than {k} samples per set, got {len(features)}.")
+    radii = [torch.cdist(part, features).kthvalue(k + 1, dim=1).values for part in features.split(chunk)]
+    return torch.cat(radii)
+
+
+def _coverage(queries: torch.Tensor, points: torch.Tensor, radii: torch.Tensor, chunk: int) -> float:
+    """Fraction of `queries` inside at least one ball B(points[j], radii[j])."""
+    inside = [(torch.cdist(part, points) <= radii[None, :]).any(dim=1) for part in queries.split(chunk)]
+    return float(torch.cat(inside).double().mean())
+
+
+def precision_recall(
+    real: torch.Tensor | np.ndarray, fake: torch.Tensor | np.ndarray, k: int = 3, chunk_size: int = 1024
+) -> tuple[float, float]:
+    r"""Improved precision and recall (Kynkäänniemi et al. 2019) with k-nearest-neighbour manifolds.
+
+    Each set's manifold is the union of balls around its points, each ball's radius being the distance to the
+    point's k-th nearest neighbour within the set. Precision is the fraction of generated samples inside the real
+    manifold (fidelity); recall is the fraction of real samples inside the generated manifold (diversity).
+
+    Distances are computed `chunk_size` rows at a time, so memory is `O(chunk_size * n)` on top of the features.
+
+    Returns:
+        `(precision, recall)`, each in [0, 1].
+    """
+    real = torch.as_tensor(real, dtype=torch.float64)
+    fake = torch.as_tensor(fake, dtype=torch.float64)
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise GenzooError(
+            f"Precision/recall needs two (n, dim) feature arrays of the same dim, got {real.shape}, {fake.shape}."
+        )
+    real_radii = _kth_neighbour_radii(real, k, chunk_size)
+    fake_radii = _kth_neighbour_radii(fake, k, chunk_size)
+    precision = _coverage(fake, real, real_radii, chunk_size)
+    recall = _coverage(real, fake, fake_radii, chunk_size)
+    return precision, recall

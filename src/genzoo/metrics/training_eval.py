@@ -1,0 +1,178 @@
+r"""Evaluation during training: every `eval_every` steps, compute metrics, log them to the trackers, and keep the
+best pipeline so far in `output_dir/best/`.
+
+Run-config keys (see `TrainConfig`):
+
+| key | default | meaning |
+| --- | --- | --- |
+| `eval_every` | 0 (off) | evaluate every N optimisation steps |
+| `eval_metric` | `fid` | what decides the best pipeline (direction: `METRIC_DIRECTIONS`) |
+| `eval_metrics` | `[fid, kid]` | what else is computed and logged (`eval/fid`, `eval/kid`, ...) |
+| `eval_num_samples` | 1000 | generated images per evaluation |
+| `eval_features`, `eval_features_path` | `mnist-classifier` | the feature extractor and its weights |
+
+FID, KID, NLL and reconstruction error are better when lower; IS, precision and recall when higher.
+
+Only the main process evaluates, between two barriers, so the other processes wait rather than run collectives
+out of step. The best pipeline is written to a staging folder and renamed into place, so `best/` is always a
+complete pipeline folder (`model_index.json`, weights, `run_config.yaml`, `eval_results.json`).
+"""
+
+import json
+import logging
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .evaluation import evaluate_pipeline, parse_metrics
+from .extractors import load_feature_extractor
+from .functional import METRIC_DIRECTIONS, is_better
+
+__all__ = ["BEST_DIR", "EVAL_RESULTS_FILE", "TrainingEvaluator"]
+
+logger = logging.getLogger(__name__)
+
+BEST_DIR = "best"
+EVAL_RESULTS_FILE = "eval_results.json"
+BEST_INFO_FILE = "best_checkpoint.json"
+# The `--metrics` family that produces each selectable metric; None: the VAE metrics, found by duck typing.
+_FAMILY = {
+    "fid": "fid",
+    "fid_per_class_mean": "fid",
+    "kid": "kid",
+    "is": "is",
+    "precision": "pr",
+    "recall": "pr",
+    "nll": None,
+    "reconstruction_mse": None,
+}
+
+
+class TrainingEvaluator:
+    r"""Evaluates the generator being trained and keeps the best pipeline.
+
+    Args:
+        config (`TrainConfig`): the run config (`eval_*` keys, `dataset`, `dataset_args`, `seed`).
+        registration (`ModelRegistration`): the model family, for its pipeline class.
+        accelerator (`accelerate.Accelerator`): for the device, the barriers and the trackers.
+        output_dir (`Path`): the run's folder; the best pipeline goes to `output_dir / "best"`.
+    """
+
+    def __init__(self, config: Any, registration: Any, accelerator: Any, output_dir: Path) -> None:
+        if config.eval_metric not in METRIC_DIRECTIONS:
+            raise ConfigError(
+                f"eval_metric {config.eval_metric!r} is not a metric genzoo reports; choose from "
+                f"{', '.join(METRIC_DIRECTIONS)}."
+            )
+        self.config = config
+        self.registration = registration
+        self.accelerator = accelerator
+        self.best_dir = Path(output_dir) / BEST_DIR
+        self.metric = config.eval_metric
+        family = _FAMILY[self.metric]
+        self.metrics = parse_metrics([*config.eval_metrics, *([family] if family else [])] or ["fid"])
+        self.vae_metrics = family is None
+        self.dataset_args = {k: v for k, v in config.dataset_args.items() if k in ("image_column", "label_column")}
+        self.split = config.dataset_args.get("split", "train")
+        self.best = self._previous_best()
+        self.extractor = None
+        if accelerator.is_main_process:  # fails early (unknown name, missing weights) rather than at the first eval
+            self.extractor = load_feature_extractor(
+                config.eval_features, weights_path=config.eval_features_path, device=accelerator.device
+            )
+            if "fid" in self.metrics and config.eval_num_samples <= self.extractor.feature_dim:
+                raise ConfigError(
+                    f"eval_num_samples must exceed the {self.extractor.feature_dim} feature dimensions of "
+                    f"{self.extractor.name!r} for FID; set it to at least {self.extractor.feature_dim + 1}."
+                )
+
+    def _previous_best(self) -> float | None:
+        """The best value of a run being resumed, so a resumed run does not replace a better pipeline."""
+        path = self.best_dir / EVAL_RESULTS_FILE
+        if not path.is_file():
+            return None
+        try:
+            value = json.loads(path.read_text()).get(self.metric)
+        except (OSError, json.JSONDecodeError):
+            return None
+        return float(value) if isinstance(value, int | float) else None
+
+    def maybe_evaluate(self, step: int, model: Any, ema: Any = None) -> dict[str, Any] | None:
+        """Evaluate at every `eval_every`-th step (all processes must call this; only the main one evaluates)."""
+        if not self.config.eval_every or step % self.config.eval_every:
+            return None
+        self.accelerator.wait_for_everyone()
+        results = None
+        if self.accelerator.is_main_process:
+            results = self._evaluate_and_keep_best(step, model, ema)
+        self.accelerator.wait_for_everyone()
+        return results
+
+    def _evaluate_and_keep_best(self, step: int, model: Any, ema: Any) -> dict[str, Any]:
+        was_training = model.training
+        if ema is not None:  # evaluate (and keep) the weights that would be saved: the EMA ones
+            ema.store(model.parameters())
+            ema.copy_to(model.parameters())
+        model.eval()
+        try:
+            pipeline = self.registration.pipeline_class(model=model)
+            results = evaluate_pipeline(
+                pipeline,
+                dataset=self.config.dataset,
+                metrics=self.metrics,
+                num_samples=self.config.eval_num_samples,
+                features=self.extractor,
+                split=self.split,
+                seed=self.config.seed,
+                device=self.accelerator.device,
+                progress=False,
+                per_class=self.metric == "fid_per_class_mean",
+                vae_metrics=self.vae_metrics,
+                **self.dataset_args,
+            )
+            value = results.get(self.metric)
+            if value is None:
+                raise ConfigError(
+                    f"eval_metric {self.metric!r} was not computed for this model (e.g. nll needs a VAE, "
+                    "fid_per_class_mean a conditional model with enough samples per class)."
+                )
+            improved = is_better(self.metric, float(value), self.best)
+            if improved:
+                self._save_best(pipeline, results, step)
+                self.best = float(value)
+        finally:
+            model.train(was_training)
+            if ema is not None:
+                ema.restore(model.parameters())
+        scalars = {
+            f"eval/{key}": v
+            for key, v in results.items()
+            if isinstance(v, int | float) and math.isfinite(v) and key not in ("num_samples", "num_reference")
+        }
+        self.accelerator.log({**scalars, f"eval/best_{self.metric}": self.best}, step=step)
+        self.accelerator.print(
+            f"step {step}: {self.metric} = {float(value):.5g}"
+            + (f" (best so far, saved to {self.best_dir})" if improved else f" (best {self.best:.5g})")
+        )
+        return results
+
+    def _save_best(self, pipeline: Any, results: dict[str, Any], step: int) -> None:
+        """Write the pipeline to a staging folder, then swap it in for the previous best."""
+        output_dir = self.best_dir.parent
+        staging, old = output_dir / ".best.partial", output_dir / ".best.old"
+        for leftover in (staging, old):
+            if leftover.exists():
+                shutil.rmtree(leftover)
+        pipeline.save_pretrained(staging, safe_serialization=True)
+        (staging / "run_config.yaml").write_text(self.config.to_yaml())
+        (staging / EVAL_RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
+        info = {"step": step, "metric": self.metric, "value": results[self.metric]}
+        (staging / BEST_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        if self.best_dir.exists():
+            os.replace(self.best_dir, old)
+        os.replace(staging, self.best_dir)
+        if old.exists():
+            shutil.rmtree(old)

@@ -1,0 +1,282 @@
+"""`genzoo evaluate` end to end, the reference cache, per-class FID, VAE metrics and evaluation during training."""
+
+import functools
+import json
+import math
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+import torch
+from diffusers import ImagePipelineOutput, ModelMixin  # noqa: F401  (ModelMixin: diffusers looks it up here)
+from diffusers.configuration_utils import register_to_config
+from PIL import Image
+
+from genzoo import Generator, GenPipeline, hookimpl, load_dataset
+from genzoo.cli import main
+from genzoo.config import TrainConfig
+from genzoo.errors import ConfigError, GenzooError
+from genzoo.metrics import FeatureExtractor, ReferenceKey, evaluate_pipeline, load_feature_extractor
+from genzoo.metrics import reference as reference_module
+from genzoo.metrics.reference import reference_features
+from genzoo.metrics.training_eval import TrainingEvaluator
+from genzoo.training import train
+from genzoo_gan import DCGANGenerator
+
+
+@pytest.fixture(scope="module")
+def trained_dcgan(tmp_path_factory) -> Path:
+    """A DCGAN trained for a few steps (the same tiny model as conftest's `tiny_train_config`)."""
+    output_dir = tmp_path_factory.mktemp("dcgan") / "run"
+    config = TrainConfig.from_dict(
+        {
+            "model": "dcgan",
+            "output_dir": str(output_dir),
+            "model_args": {"latent_dim": 8, "base_channels": 8},
+            "objective_args": {"discriminator": {"base_channels": 8}},
+            "max_steps": 3,
+            "batch_size": 8,
+            "sample_every": 0,
+            "checkpoint_every": 0,
+            "num_sample_images": 4,
+        }
+    )
+    return train(config)
+
+
+def test_cli_evaluates_a_trained_dcgan(trained_dcgan, tmp_path, capsys):
+    json_path = tmp_path / "m.json"
+    main(["evaluate", str(trained_dcgan), "--metrics", "fid,kid", "--num-samples", "200", "--json", str(json_path)])
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["metric", "value"] and f"Wrote {json_path}" in out
+    results = json.loads(json_path.read_text())
+    assert math.isfinite(results["fid"]) and results["fid"] > 0
+    assert math.isfinite(results["kid"]) and results["kid"] > 0 and results["kid_std"] >= 0
+    assert results["num_samples"] == 200 and results["num_reference"] == 4500  # the whole train split
+    assert (results["features"], results["dataset"], results["split"]) == ("mnist-classifier", "mnist-5k", "train")
+    assert "is" not in results and "precision" not in results
+    # A flat mapping of names to numbers and strings: what the model card reads from eval_results.json.
+    assert all(isinstance(value, int | float | str) for value in results.values())
+
+
+def test_evaluation_is_seeded_and_reuses_cached_reference_statistics(trained_dcgan, monkeypatch):
+    pipe = GenPipeline.from_pretrained(trained_dcgan)
+    calls = []
+    real_batches = reference_module._real_batches
+    monkeypatch.setattr(reference_module, "_real_batches", lambda *a, **k: calls.append(a) or real_batches(*a, **k))
+    options = {"metrics": "fid,kid,is,pr", "num_samples": 150, "num_reference": 300, "progress": False}
+    first = evaluate_pipeline(pipe, **options)
+    second = evaluate_pipeline(pipe, **options)
+    assert first == second and len(calls) == 1  # the second run read the reference from the cache
+    assert first["num_reference"] == 300 and 1.0 <= first["is"] <= 10.0
+    assert 0.0 <= first["precision"] <= 1.0 and 0.0 <= first["recall"] <= 1.0
+    other_seed = evaluate_pipeline(pipe, **{**options, "seed": 1})
+    assert other_seed["fid"] != first["fid"] and len(calls) == 1
+
+
+def test_reference_cache_key_and_atomic_entries(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENZOO_CACHE", str(tmp_path / "cache"))
+    key = ReferenceKey("mnist-5k", "test", "mnist-classifier|28|1", 28, 1, 60)
+    assert key.path().parent == tmp_path / "cache" / "reference_stats"
+    assert key.path().name.startswith("mnist-5k-test-mnist-classifier-28px-n60-")
+    for change in ({"dataset": "other"}, {"split": "train"}, {"extractor": "inception|299"}, {"resolution": 32},
+                   {"channels": 3}, {"num_samples": 61}, {"image_column": "img"}):  # fmt: skip
+        assert ReferenceKey(**{**key.__dict__, **change}).path() != key.path()
+
+    # Local dataset paths enter the key resolved (and stamped with their modification time).
+    assert reference_module._dataset_identity("mnist-5k") == "mnist-5k"
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    in_a = reference_module._dataset_identity("imagefolder:.")
+    monkeypatch.chdir(tmp_path / "b")
+    assert in_a.startswith(f"imagefolder:{tmp_path / 'a'}@") and reference_module._dataset_identity(".") != in_a
+
+    dataset, extractor = load_dataset("mnist-5k", split="test"), load_feature_extractor("mnist-classifier")
+    calls = []
+    real_batches = reference_module._real_batches
+    monkeypatch.setattr(reference_module, "_real_batches", lambda *a, **k: calls.append(a) or real_batches(*a, **k))
+    options = {"split": "test", "num_samples": 60, "progress": False}
+    stats_only = reference_features(dataset, extractor, 28, 1, **options)
+    assert stats_only.features is None and stats_only.count == 60 and len(calls) == 1
+    again = reference_features(dataset, extractor, 28, 1, **options)
+    assert len(calls) == 1 and np.array_equal(again.stats.covariance, stats_only.stats.covariance)
+    with_features = reference_features(dataset, extractor, 28, 1, keep_features=True, per_class=True, **options)
+    assert len(calls) == 2 and with_features.features.shape == (60, 128)
+    assert sum(s.count for s in with_features.class_stats.values()) == 60  # a random subset: every class
+    assert len(with_features.class_stats) == 10
+    # A later run asking for less reuses the richer entry; nothing half-written is left behind.
+    assert reference_features(dataset, extractor, 28, 1, **options).features is not None and len(calls) == 2
+    files = list((tmp_path / "cache" / "reference_stats").iterdir())
+    assert [f.suffix for f in files] == [".npz"]
+    np.testing.assert_allclose(with_features.stats.mean, with_features.features.double().mean(0).numpy(), atol=1e-9)
+
+
+@functools.cache
+def _training_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    data = load_dataset("mnist-5k").with_transform(28, 1)[:]
+    return torch.stack(data["pixel_values"]), torch.tensor(data["class_labels"])
+
+
+class MemorisingGenerator(Generator):
+    r"""A conditional "generator" that returns real training digits of the requested class (or, with `swap`, of
+    the next class): per-class FID must be small for the first and large for the second."""
+
+    @register_to_config
+    def __init__(self, latent_dim: int = 4, image_size: int = 28, num_channels: int = 1, num_classes: int = 2,
+                 swap: bool = False):  # fmt: skip
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # a pipeline needs some weights to save
+        images, labels = _training_digits()
+        self.register_buffer("bank", torch.stack([images[labels == c][:400] for c in range(num_classes)]), False)
+
+    def forward(self, latents: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
+        source = (class_labels + int(self.config.swap)) % self.config.num_classes
+        index = (
+            (torch.special.ndtr(latents[:, 0].float()) * self.bank.shape[1]).long().clamp_max(self.bank.shape[1] - 1)
+        )
+        return self.bank[source, index] + self.anchor
+
+
+def test_per_class_fid_for_conditional_models(register_plugin, tmp_path, capsys):
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register("memoriser", MemorisingGenerator)
+
+    register_plugin(Plugin(), name="memoriser")
+    results = {}
+    for swap in (False, True):
+        folder = tmp_path / f"swap{swap}"
+        GenPipeline(model=MemorisingGenerator(swap=swap)).save_pretrained(folder)
+        json_path = tmp_path / f"swap{swap}.json"
+        main(["evaluate", str(folder), "--metrics", "fid", "--num-samples", "300", "--json", str(json_path)])
+        results[swap] = json.loads(json_path.read_text())
+    right, wrong = results[False], results[True]
+    assert right["num_samples"] == 300  # 150 per class
+    assert right["fid_per_class_mean"] == pytest.approx((right["fid_class_0"] + right["fid_class_1"]) / 2)
+    # The same mixture of digits overall, but each class compared with the wrong digit when swapped.
+    assert right["fid"] == pytest.approx(wrong["fid"], rel=0.5)
+    assert wrong["fid_class_0"] > 10 * right["fid_class_0"] and wrong["fid_class_1"] > 10 * right["fid_class_1"]
+
+
+def test_per_class_fid_is_skipped_with_too_few_samples_per_class(register_plugin, caplog):
+    pipe = GenPipeline(model=MemorisingGenerator())
+    results = evaluate_pipeline(pipe, metrics="fid", num_samples=200, progress=False)  # 100 per class < 129
+    assert "fid" in results and "fid_per_class_mean" not in results
+    assert "raise --num-samples to at least 258" in caplog.text
+
+
+class FakeVAEPipeline(GenPipeline):
+    """A pipeline with the VAE methods `genzoo evaluate` looks for: reconstructs every image as mid-grey and
+    reports each image's mean pixel as its NLL, and records what it was given."""
+
+    def __init__(self, model):
+        super().__init__(model=model)
+        self.seen: list[torch.Tensor] = []
+        self.nll_options: list[dict] = []
+
+    def reconstruct(self, images, output_type="pt", generator=None):
+        self.seen.append(images.cpu())
+        return ImagePipelineOutput(images=torch.full_like(images, 0.5))
+
+    def estimate_nll(self, images, num_importance_samples=500, batch_size=64, generator=None):
+        self.nll_options.append({"num_importance_samples": num_importance_samples, "batch_size": batch_size})
+        return images.flatten(1).mean(dim=1) + 10.0
+
+
+def test_vae_metrics_use_held_out_images():
+    torch.manual_seed(0)
+    pipe = FakeVAEPipeline(DCGANGenerator(latent_dim=8, base_channels=8))
+    results = evaluate_pipeline(
+        pipe, metrics="fid", num_samples=150, vae_num_images=20, nll_importance_samples=7, batch_size=16,
+        progress=False,
+    )  # fmt: skip
+    seen = torch.cat(pipe.seen)
+    assert seen.shape == (20, 1, 28, 28)
+    assert pipe.nll_options == [{"num_importance_samples": 7, "batch_size": 16}] * 2
+    assert results["reconstruction_mse"] == pytest.approx(float((((seen + 1) / 2 - 0.5) ** 2).mean()), rel=1e-6)
+    assert results["nll"] == pytest.approx(float(seen.flatten(1).mean(1).mean()) + 10.0, rel=1e-6)
+    test_images = torch.stack(load_dataset("mnist-5k", split="test").with_transform(28, 1)[:]["pixel_values"])
+    assert all((test_images == image).all(dim=(1, 2, 3)).any() for image in seen)  # from the held-out split
+    assert "nll" not in evaluate_pipeline(pipe, metrics="fid", num_samples=150, vae_metrics=False, progress=False)
+
+
+def test_clear_errors(trained_dcgan, register_plugin, tmp_path, capsys):
+    with pytest.raises(SystemExit) as excinfo:
+        main(["evaluate", str(trained_dcgan), "--metrics", "fid", "--num-samples", "50"])
+    assert excinfo.value.code == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # (after diffusers' loading progress bar)
+    assert error.startswith("genzoo: error: FID needs more generated samples than feature dimensions")
+    assert "got 50 for 128-d features; use at least 129" in error
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(trained_dcgan), "--features", "mnist-clasifier"])
+    assert "Did you mean 'mnist-classifier'?" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(trained_dcgan), "--metrics", "fid,fjd"])
+    assert "Unknown metric 'fjd'; choose from fid, kid, is, pr." in capsys.readouterr().err
+
+    rgb = GenPipeline(model=DCGANGenerator(latent_dim=8, base_channels=8, num_channels=3))
+    with pytest.raises(GenzooError, match="reads grayscale images but got 3-channel"):
+        evaluate_pipeline(rgb, num_samples=10, progress=False)
+
+    class NoLogits(FeatureExtractor):
+        feature_dim, input_size, input_channels = 4, 8, 1
+
+        def __init__(self, weights_path=None, **options):
+            super().__init__()
+
+        def extract(self, pixels, with_logits=True):
+            return pixels.flatten(1)[:, :4], None
+
+    class Plugin:
+        @hookimpl
+        def register_feature_extractors(self, register):
+            register("no-logits", NoLogits)
+
+    register_plugin(Plugin(), name="no-logits")
+    gray = GenPipeline(model=DCGANGenerator(latent_dim=8, base_channels=8))
+    with pytest.raises(GenzooError, match="'no-logits' gives no class logits, which the Inception Score needs"):
+        evaluate_pipeline(gray, metrics="is", features="no-logits", num_samples=10, progress=False)
+    rgb_data = tmp_path / "rgb.parquet"
+    features = datasets.Features({"image": datasets.Image()})
+    datasets.Dataset.from_dict({"image": [Image.new("RGB", (28, 28))] * 4}, features=features).to_parquet(rgb_data)
+    with pytest.raises(GenzooError, match=r"makes 1-channel images but dataset .* holds 3-channel images"):
+        evaluate_pipeline(gray, dataset=f"parquet:{rgb_data}", num_samples=10, progress=False)
+
+
+def test_evaluation_during_training_keeps_the_best_pipeline(tiny_train_config):
+    config = tiny_train_config(max_steps=4, eval_every=2, eval_num_samples=150, eval_metrics=["fid"])
+    output_dir = train(config)
+    best = output_dir / "best"
+    results = json.loads((best / "eval_results.json").read_text())
+    info = json.loads((best / "best_checkpoint.json").read_text())
+    assert info["metric"] == "fid" and info["step"] in (2, 4) and info["value"] == results["fid"]
+    assert results["num_samples"] == 150 and results["features"] == "mnist-classifier"
+    logged = [json.loads(line) for line in (output_dir / "logs" / "metrics.jsonl").read_text().splitlines()]
+    evals = {record["step"]: record for record in logged if "eval/fid" in record}
+    assert sorted(evals) == [2, 4] and min(r["eval/fid"] for r in evals.values()) == pytest.approx(results["fid"])
+    assert evals[4]["eval/best_fid"] == pytest.approx(results["fid"])
+    assert isinstance(GenPipeline.from_pretrained(best).model, DCGANGenerator)
+    assert not (output_dir / ".best.partial").exists() and not (output_dir / ".best.old").exists()
+
+
+def test_training_evaluator_settings(tiny_train_config, tmp_path):
+    class Accelerator:
+        is_main_process, device = True, torch.device("cpu")
+
+    from genzoo.registry import get_model
+
+    registration = get_model("dcgan")
+    with pytest.raises(ConfigError, match="eval_metric 'fdi' is not a metric genzoo reports"):
+        TrainingEvaluator(tiny_train_config(eval_every=1, eval_metric="fdi"), registration, Accelerator(), tmp_path)
+    with pytest.raises(ConfigError, match="eval_num_samples must exceed the 128 feature dimensions"):
+        TrainingEvaluator(tiny_train_config(eval_every=1, eval_num_samples=100), registration, Accelerator(), tmp_path)
+    with pytest.raises(ConfigError, match="eval_num_samples must be at least 2"):
+        tiny_train_config(eval_every=1, eval_num_samples=1)
+    (tmp_path / "best").mkdir()
+    (tmp_path / "best" / "eval_results.json").write_text(json.dumps({"fid": 3.5, "recall": 0.25}))
+    evaluator = TrainingEvaluator(tiny_train_config(eval_every=1, eval_metric="recall"), registration,
+                                  Accelerator(), tmp_path)  # fmt: skip
+    assert evaluator.best == 0.25 and evaluator.metrics == ["fid", "kid", "pr"]  # a resumed run keeps its best
