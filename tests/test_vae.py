@@ -129,14 +129,18 @@ def test_beta_weights_the_kl_term():
         assert objective.loss(log_likelihood, kl).item() == pytest.approx(90.0 + beta * 15.0)
 
 
-def test_training_step_logs_match_the_beta_weighted_loss():
+@pytest.mark.parametrize("mixed_precision", ["no", "bf16"])
+def test_training_step_logs_match_the_beta_weighted_loss(mixed_precision):
     from accelerate import Accelerator
 
     model = VAEGenerator(**TINY_VAE)
     objective = ELBOObjective(model, beta=3.0)
-    accelerator = Accelerator(cpu=True)
-    objective.bind(accelerator, objective.networks, objective.configure_optimizers())
-    logs = objective.training_step({"pixel_values": random_images(4)}, 0, torch.Generator().manual_seed(0))
+    accelerator = Accelerator(cpu=True, mixed_precision=mixed_precision)
+    prepared, optimizer = accelerator.prepare(model, objective.configure_optimizers()["model"])
+    objective.bind(accelerator, {"model": prepared}, {"model": optimizer})
+    with accelerator.autocast():
+        logs = objective.training_step({"pixel_values": random_images(4)}, 0, torch.Generator().manual_seed(0))
+    assert all(torch.isfinite(value) for value in logs.values())
     assert logs["loss"].item() == pytest.approx(logs["recon_nll"].item() + 3.0 * logs["kl"].item(), rel=1e-5)
 
 

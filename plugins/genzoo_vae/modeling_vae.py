@@ -103,12 +103,13 @@ class VAEOutput(BaseOutput):
         logits (`torch.Tensor`): the decoder's output for z, shape `(batch, channels, size, size)`.
     """
 
-    log_likelihood: torch.Tensor
-    kl: torch.Tensor
-    latents: torch.Tensor
-    mean: torch.Tensor
-    logvar: torch.Tensor
-    logits: torch.Tensor
+    # Defaults of None let Accelerate rebuild the output from a dict (it does so to cast mixed-precision outputs).
+    log_likelihood: torch.Tensor | None = None
+    kl: torch.Tensor | None = None
+    latents: torch.Tensor | None = None
+    mean: torch.Tensor | None = None
+    logvar: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
 
 
 class VAEGenerator(Generator):
@@ -288,7 +289,7 @@ class VAEPipeline(GenPipeline):
         >>> digits = [row["image"] for row in load_dataset("mnist-5k", split="test").data.select(range(8))]
         >>> reconstructions = pipe.reconstruct(digits, output_type="pil").images
         >>> path = pipe.interpolate(digits[0], digits[1], steps=8).images
-        >>> nll = pipe.estimate_nll(pipe.preprocess(digits), num_importance_samples=500)  # nats per image
+        >>> nll = pipe.estimate_nll(digits, num_importance_samples=500)  # nats per image
         ```
     """
 
