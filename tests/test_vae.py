@@ -357,6 +357,8 @@ def test_genzoo_train_vae_end_to_end(tmp_path, capsys):
 
     pipe = GenPipeline.from_pretrained(output)
     assert type(pipe) is VAEPipeline
+    card = (output / "README.md").read_text()
+    assert "variational-autoencoder" in card and "VAEPipeline" in card
     digits = torch.stack(load_dataset("mnist-5k", split="test").with_transform(28, 1)[:4]["pixel_values"])
     nll = pipe.estimate_nll(digits, num_importance_samples=8, generator=torch.Generator().manual_seed(0))
     assert nll.shape == (4,) and torch.isfinite(nll).all()

@@ -294,6 +294,7 @@ class VAEPipeline(GenPipeline):
     """
 
     model: VAEGenerator
+    card_tags = ("variational-autoencoder",)
 
     def preprocess(self, images: ImageInput) -> torch.Tensor:
         r"""Images as a `(batch, channels, size, size)` tensor in [-1, 1] on the model's device and dtype.
