@@ -155,7 +155,7 @@ def test_cli_errors_are_one_line_and_exit_non_zero(tmp_path, capsys):
     assert excinfo.value.code == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "Traceback" not in err
-    assert err == "genzoo: error: Unknown model 'nosuchmodel'. Available models: dcgan."
+    assert err.startswith("genzoo: error: Unknown model 'nosuchmodel'. Available models: ") and "dcgan" in err
     with pytest.raises(SystemExit):
         main(["train", "dcgan", "--output-dir", str(tmp_path / "y"), "--set", "batch_size=many"])
     assert "batch_size expects an integer, got 'many'" in capsys.readouterr().err

@@ -188,6 +188,18 @@ class GenPipeline(DiffusionPipeline):
         # 3. Images along the path
         return self(latents=latents, class_labels=class_labels, output_type=output_type, return_dict=return_dict)
 
+    def real_image_grids(self, images: torch.Tensor) -> dict[str, PIL.Image.Image]:
+        r"""Figures that a model family draws from real images, which the trainer saves beside `samples.png` at the
+        end of training (the VAE pipeline returns its reconstructions). None by default.
+
+        Args:
+            images (`torch.Tensor`): real images in [-1, 1] of shape `(batch, channels, size, size)`.
+
+        Returns:
+            `dict[str, PIL.Image.Image]`: grids by file stem, e.g. `{"reconstructions": grid}`.
+        """
+        return {}
+
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> "GenPipeline":
         r"""Load a saved pipeline from a local folder or a Hugging Face Hub repo id.

@@ -215,7 +215,8 @@ def train(config: TrainConfig) -> Path:
     if accelerator.is_main_process:
         if ema is not None:
             ema.copy_to(generator_module.parameters())
-        _save_pipeline(registration, generator_module, output_dir, config, fixed_latents, fixed_labels)
+        real_images = _fixed_real_images(train_data, config.num_sample_images)
+        _save_pipeline(registration, generator_module, output_dir, config, fixed_latents, fixed_labels, real_images)
         accelerator.print(f"Saved the pipeline and sample grid to {output_dir}.")
     accelerator.end_training()
     return output_dir
@@ -304,6 +305,11 @@ def _fixed_sample_inputs(model: Any, count: int, seed: int) -> tuple[torch.Tenso
     return latents, labels
 
 
+def _fixed_real_images(train_data: Any, count: int) -> torch.Tensor:
+    """The first `count` training images in [-1, 1], for figures such as a VAE's reconstructions."""
+    return torch.stack([train_data[i]["pixel_values"] for i in range(min(count, len(train_data)))])
+
+
 def _sample_grid(
     registration: ModelRegistration,
     model: Any,
@@ -368,8 +374,10 @@ def _save_pipeline(
     config: TrainConfig,
     latents: torch.Tensor,
     labels: torch.Tensor | None,
+    real_images: torch.Tensor,
 ) -> None:
-    """Write the pipeline, run config, final grid and model card to a staging folder, then move them into place."""
+    """Write the pipeline, run config, final grid, model card and the pipeline's figures of real images (if any) to
+    a staging folder, then move them into place."""
     staging = output_dir / ".pipeline.partial"
     if staging.exists():
         shutil.rmtree(staging)
@@ -379,6 +387,13 @@ def _save_pipeline(
     grid = _sample_grid(registration, model, None, latents, labels)
     pipeline = registration.pipeline_class(model=model)
     pipeline.save_pretrained(staging, safe_serialization=True, sample_grid=grid)
+    was_training = model.training
+    model.eval()
+    try:
+        for name, figure in pipeline.real_image_grids(real_images.to(model.device, model.dtype)).items():
+            figure.save(staging / f"{name}.png")
+    finally:
+        model.train(was_training)
     for entry in staging.iterdir():
         target = output_dir / entry.name
         if target.is_dir():
