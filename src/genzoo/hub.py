@@ -187,9 +187,11 @@ def publishable_files(folder: str | Path) -> dict[str, Path]:
         paths = [directory / "config.json", *directory.glob("*.safetensors")]
         paths += directory.glob("*.safetensors.index.json")
         files.update({f"{component}/{path.name}": path for path in sorted(paths) if path.is_file()})
-    for name in (RUN_CONFIG, EVAL_RESULTS, SAMPLE_GRID):
+    for name in (RUN_CONFIG, EVAL_RESULTS):
         if (folder / name).is_file():
             files[name] = folder / name
+    # Top-level figures: the sample grid and whatever a family draws from real images (a VAE's reconstructions).
+    files.update({path.name: path for path in sorted(folder.glob("*.png")) if path.is_file()})
     return files
 
 
