@@ -52,12 +52,16 @@ class Objective:
         self.networks = networks
         self.optimizers = optimizers
 
-    def training_step(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def training_step(
+        self, batch: dict[str, torch.Tensor], step: int, generator: torch.Generator
+    ) -> dict[str, torch.Tensor]:
         r"""Run one optimisation step on `batch` and return the detached scalars to log.
 
         Args:
             batch (`dict`): `pixel_values` in [-1, 1] of shape `(batch, channels, size, size)`, and
                 `class_labels` of shape `(batch,)` when the dataset has labels.
+            step (`int`): the number of completed optimisation steps (0 on the first call), for schedules such as
+                updating one network every n steps.
             generator (`torch.Generator`): the only source of randomness to use (latents, noise), seeded by the
                 trainer from the run seed, the step and the process, so a resumed run draws the same numbers.
         """
