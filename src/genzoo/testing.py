@@ -54,7 +54,7 @@ class GeneratorTesterMixin:
         max_training_steps (`int`): how many `training_step` calls may pass before the generator must have
             changed (an objective with `n_critic = 5` updates the generator on the fifth).
         train_config (`dict`): extra run-config values for the `genzoo train` check, e.g. `{"dataset": ...}`
-            (default: two steps on the embedded `mnist-5k`, resized to `model_args["image_size"]`).
+            (default: two steps on a folder of random images that fits `model_args`, see `make_image_folder`).
     """
 
     model_name: ClassVar[str]
@@ -92,6 +92,22 @@ class GeneratorTesterMixin:
         generator = torch.Generator().manual_seed(seed)
         labels = self.class_labels(pipe.model)
         return pipe(batch_size=self.batch_size, generator=generator, class_labels=labels, output_type=output_type)
+
+    def make_image_folder(self, folder: Path) -> Path:
+        """A tiny image folder that fits the tiny model: random images of its size and channels, `2 * batch_size`
+        of them, in one sub-folder per class (`class_0`, ...) for a conditional model."""
+        model = self.make_model()
+        size, channels = model.config.image_size, model.config.num_channels
+        classes = [f"class_{index}" for index in range(model.num_classes)] or [""]
+        per_class = -(-2 * self.batch_size // len(classes))
+        rng = np.random.default_rng(0)
+        for name in classes:
+            (folder / name).mkdir(parents=True, exist_ok=True)
+            for index in range(per_class):
+                pixels = rng.integers(0, 256, (size, size, channels), dtype=np.uint8)
+                image = PIL.Image.fromarray(pixels[..., 0] if channels == 1 else pixels)
+                image.save(folder / name / f"{index}.png")
+        return folder
 
     # --- registration ------------------------------------------------------------------------------------------
     def test_registration(self) -> None:
@@ -292,6 +308,7 @@ class GeneratorTesterMixin:
 
         config = {
             "model": self.model_name,
+            "dataset": f"imagefolder:{self.make_image_folder(tmp_path / 'images')}",
             "model_args": dict(self.model_args),
             "objective_args": dict(self.objective_args),
             "max_steps": 2,
