@@ -22,6 +22,9 @@ from genzoo.config import TrainConfig
 
 TINY_DCGAN = {"latent_dim": 8, "base_channels": 8}
 
+# Tiny models run fastest on one thread, and the suite shares two cores with whatever else runs.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_state():
@@ -79,6 +82,16 @@ def installed_plugin(tmp_path: Path, monkeypatch):
     plugins.reset_plugins()
     for module in modules:
         sys.modules.pop(module, None)
+
+
+@pytest.fixture
+def tiny_parquet(tmp_path: Path) -> Path:
+    """The first 40 real digits of mnist-5k's held-out split, as a parquet file."""
+    from genzoo import load_dataset
+
+    path = tmp_path / "tiny.parquet"
+    load_dataset("mnist-5k", split="test").data.select(range(40)).to_parquet(str(path))
+    return path
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The `genzoo` command line: train, sample, interpolate, plugins.
+"""The `genzoo` command line: train, sample, interpolate, push, plugins.
 
 Errors in what the user typed end in one line on stderr and exit status 1 (set `GENZOO_DEBUG=1` for the
 traceback). The same entry point runs under `accelerate launch -m genzoo train ...`.
@@ -81,6 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     interpolate.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     interpolate.add_argument("--revision", help="Hub revision")
     interpolate.set_defaults(handler=_interpolate)
+
+    push = commands.add_parser("push", help="publish a saved pipeline folder to the Hugging Face Hub")
+    push.add_argument("pipeline", metavar="DIR", help="folder written by `genzoo train` or save_pretrained")
+    push.add_argument("repo_id", metavar="REPO_ID", help="Hub repo, e.g. my-org/dcgan-mnist (created if missing)")
+    push.add_argument("--private", action="store_true", default=None, help="create the repo as private")
+    push.add_argument("--token", help="Hub token (default: the saved login or HF_TOKEN)")
+    push.add_argument("--commit-message", help="commit message")
+    push.add_argument("--revision", help="branch to push to (created if missing)")
+    push.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+    push.set_defaults(handler=_push)
 
     plugins = commands.add_parser("plugins", help="list installed plugins and what they register")
     plugins.add_argument("--json", action="store_true", help="print JSON")
@@ -182,6 +192,21 @@ def _interpolate(args: argparse.Namespace) -> None:
     grid = pipe.interpolation_grid(args.rows, args.steps, generator=generator, class_labels=args.class_label)
     grid.save(args.output)
     print(f"Saved {args.rows} interpolations of {args.steps} images to {args.output}")
+
+
+def _push(args: argparse.Namespace) -> None:
+    from .hub import push_folder
+
+    commit = push_folder(
+        args.pipeline,
+        args.repo_id,
+        private=args.private,
+        token=args.token,
+        commit_message=args.commit_message,
+        revision=args.revision,
+        create_pr=args.create_pr,
+    )
+    print(f"Pushed {args.pipeline} to {commit.pr_url or commit.commit_url}")
 
 
 def _plugins(args: argparse.Namespace) -> None:

@@ -97,7 +97,10 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        """The config as YAML that repeats the run: how this invocation started (`resume`,
+        `overwrite_output_dir`) is left out."""
+        values = {**self.to_dict(), "resume": None, "overwrite_output_dir": False}
+        return yaml.safe_dump(values, sort_keys=False)
 
 
 def parse_override(text: str) -> tuple[str, Any]:

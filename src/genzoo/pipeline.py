@@ -2,8 +2,11 @@
 
 import json
 import os
+import re
+import tempfile
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import PIL.Image
@@ -15,10 +18,19 @@ from diffusers.utils import make_image_grid
 from .errors import GenzooError, UnsafePipelineError
 from .modeling import Generator
 
+if TYPE_CHECKING:
+    from huggingface_hub import CommitInfo, ModelCard
+
+    from .registry import ModelRegistration
+
 __all__ = ["GenPipeline", "resolve_pipeline_folder"]
 
-# What a genzoo pipeline folder holds; nothing else is downloaded (in particular no Python code).
-PIPELINE_FILE_PATTERNS = ["model_index.json", "*/config.json", "*/*.safetensors", "*.md", "*.yaml", "*.png"]
+# What a genzoo pipeline repo holds besides its components; nothing else is downloaded (in particular no Python
+# code, no pickle files, no training checkpoints or intermediate grids).
+PIPELINE_TOP_LEVEL_FILES = ("model_index.json", "README.md", "run_config.yaml", "eval_results.json", "samples.png")
+# Weight formats that unpickle, and so can run arbitrary code when loaded; genzoo refuses them.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 
 
 class GenPipeline(DiffusionPipeline):
@@ -31,6 +43,9 @@ class GenPipeline(DiffusionPipeline):
 
     model: Generator
     model_cpu_offload_seq = "model"
+    #: Extra Hub tags for this pipeline's model cards (a VAE pipeline might declare `("vae",)`). genzoo adds
+    #: `genzoo`, the model family, the objective, `gan` for families with a discriminator and the conditioning.
+    card_tags: tuple[str, ...] = ()
 
     def __init__(self, model: Generator) -> None:
         super().__init__()
@@ -256,14 +271,20 @@ class GenPipeline(DiffusionPipeline):
 
         The returned object is the pipeline class registered for the folder's `_class_name` (a CGAN folder loads as
         the CGAN pipeline), whichever genzoo pipeline class this is called on. Before anything is imported, every
-        `[module, class]` in `model_index.json` must belong to a registration of an installed plugin.
+        `[module, class]` in `model_index.json` must belong to a registration of an installed plugin; folders with
+        Python files or pickle weights are refused, and weights must be safetensors whose tensors match the
+        component's `config.json`.
 
         Args:
             pretrained_model_name_or_path (`str` or `os.PathLike`): a folder written by `save_pretrained`, or a repo
                 id such as `"org/dcgan-cifar"`.
             revision, cache_dir, token, local_files_only, force_download: Hub download options, passed to
                 `huggingface_hub.snapshot_download` (set `HF_HUB_OFFLINE=1` to resolve from the cache only).
-            kwargs: other diffusers loading options such as `torch_dtype`.
+            kwargs: other diffusers loading options such as `torch_dtype` or `variant`.
+
+        Raises:
+            `GenzooError`: a one-line reason when the folder or repo cannot be loaded; `UnsafePipelineError` (a
+            subclass) when it names unregistered code or holds Python or pickle files.
         """
         for forbidden in ("custom_pipeline", "trust_remote_code", "use_safetensors"):
             if kwargs.pop(forbidden, None):
@@ -276,10 +297,124 @@ class GenPipeline(DiffusionPipeline):
             if key in kwargs
         }
         folder = resolve_pipeline_folder(pretrained_model_name_or_path, **download_options)
-        pipeline_class = _checked_pipeline_class(folder)
-        return DiffusionPipeline.from_pretrained.__func__(
-            pipeline_class, str(folder), use_safetensors=True, trust_remote_code=False, **kwargs
+        pipeline_class, registrations = _checked_pipeline_class(folder)
+        for component, registration in registrations.items():
+            check_component_weights(folder / component, registration.generator_class, kwargs.get("variant"))
+        try:
+            return DiffusionPipeline.from_pretrained.__func__(
+                pipeline_class, str(folder), use_safetensors=True, trust_remote_code=False, **kwargs
+            )
+        except OSError as exc:  # diffusers reports unreadable files as OSError with a multi-line message
+            raise GenzooError(f"Could not load the pipeline in {folder}: {' '.join(str(exc).split())}") from exc
+
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike,
+        safe_serialization: bool = True,
+        variant: str | None = None,
+        max_shard_size: int | str | None = None,
+        push_to_hub: bool = False,
+        model_card: bool = True,
+        sample_grid: PIL.Image.Image | None = None,
+        **kwargs: Any,
+    ) -> None:
+        r"""Save the pipeline to a folder: `model_index.json`, a folder per component (`config.json` and
+        safetensors weights), a sample grid `samples.png` and a model card `README.md`.
+
+        Args:
+            save_directory (`str` or `os.PathLike`): the folder (created if missing).
+            safe_serialization (`bool`, defaults to `True`): must stay `True`: genzoo only loads safetensors.
+            variant (`str`, *optional*): weights variant, saved as `diffusion_pytorch_model.<variant>.safetensors`.
+            max_shard_size (`int` or `str`, *optional*): shard weights larger than this (e.g. `"5GB"`).
+            push_to_hub (`bool`, defaults to `False`): also publish the folder with `genzoo.hub.push_folder`;
+                `repo_id` (defaults to the folder name), `private`, `token`, `commit_message`, `revision` and
+                `create_pr` in `kwargs` go to it.
+            model_card (`bool`, defaults to `True`): write `samples.png` and the model card `README.md`.
+            sample_grid (`PIL.Image.Image`, *optional*): the grid the card shows; rendered from the pipeline with a
+                fixed seed when omitted.
+        """
+        from . import hub
+
+        if not safe_serialization:
+            raise GenzooError("genzoo pipelines are saved as safetensors only; drop safe_serialization=False.")
+        push_options = {
+            key: kwargs.pop(key)
+            for key in ("repo_id", "private", "token", "commit_message", "revision", "create_pr")
+            if key in kwargs
+        }
+        super().save_pretrained(
+            save_directory, safe_serialization=True, variant=variant, max_shard_size=max_shard_size, **kwargs
         )
+        folder = Path(save_directory)
+        if model_card:
+            (sample_grid if sample_grid is not None else hub.render_sample_grid(self)).save(folder / hub.SAMPLE_GRID)
+            try:
+                card = hub.build_model_card(folder)
+            except UnsafePipelineError as exc:  # an experimental model no plugin registered yet: save it all the same
+                warnings.warn(f"No model card written to {folder}: {exc}", UserWarning, stacklevel=2)
+            else:
+                card.save(folder / hub.MODEL_CARD)
+        if push_to_hub:
+            repo_id = push_options.pop("repo_id", None) or folder.resolve().name
+            hub.push_folder(folder, repo_id, **push_options)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        commit_message: str | None = None,
+        private: bool | None = None,
+        token: str | bool | None = None,
+        create_pr: bool = False,
+        revision: str | None = None,
+        variant: str | None = None,
+        model_card: "ModelCard | None" = None,
+    ) -> "CommitInfo":
+        r"""Publish the pipeline to the Hugging Face Hub as `repo_id`, with a model card and a sample grid.
+
+        The pipeline is saved to a temporary folder and published with `genzoo.hub.push_folder`. When it was loaded
+        from a folder, that folder's `run_config.yaml` and `eval_results.json` travel with it, so the card keeps the
+        training details and metrics (re-evaluate and push the folder instead if you changed the weights since).
+
+        Args:
+            repo_id (`str`): `"org/name"` or `"name"` (in your namespace); created if missing.
+            commit_message (`str`, *optional*): defaults to `"Upload <pipeline class> with genzoo"`.
+            private (`bool`, *optional*): visibility of a repo this creates (an existing repo keeps its own).
+            token (`str` or `bool`, *optional*): Hub token; defaults to the saved login or `HF_TOKEN`.
+            create_pr (`bool`, defaults to `False`): open a pull request instead of committing directly.
+            revision (`str`, *optional*): branch to commit to; created from the default branch if missing.
+            variant (`str`, *optional*): weights variant to save.
+            model_card (`huggingface_hub.ModelCard`, *optional*): a card to upload instead of the generated one.
+
+        Returns:
+            `huggingface_hub.CommitInfo`: the commit, with its `commit_url` (and `pr_url` for a pull request).
+
+        Examples:
+            ```py
+            >>> from genzoo import GenPipeline
+            >>> pipe = GenPipeline.from_pretrained("runs/dcgan-mnist")
+            >>> pipe.push_to_hub("my-org/dcgan-mnist", private=True)
+            ```
+        """
+        from . import hub
+
+        source = Path(self.name_or_path) if self.name_or_path else None
+        with tempfile.TemporaryDirectory(prefix="genzoo-push-") as tmp:
+            folder = Path(tmp)
+            self.save_pretrained(folder, variant=variant)
+            if source is not None and source.is_dir():
+                for name in (hub.RUN_CONFIG, hub.EVAL_RESULTS):
+                    if (source / name).is_file():
+                        (folder / name).write_bytes((source / name).read_bytes())
+            return hub.push_folder(
+                folder,
+                repo_id,
+                commit_message=commit_message,
+                private=private,
+                token=token,
+                create_pr=create_pr,
+                revision=revision,
+                model_card=model_card,
+            )
 
 
 def resolve_pipeline_folder(
@@ -293,7 +428,7 @@ def resolve_pipeline_folder(
     """A local folder as is; a Hub repo id downloaded (or found in the cache) with `snapshot_download`.
 
     diffusers' own download rejects components from libraries other than diffusers and transformers, so genzoo
-    resolves repo ids itself and fetches only the files a pipeline needs, never Python code.
+    resolves repo ids itself and fetches only the files a pipeline needs, never Python code or pickle files.
     """
     path = Path(name_or_path)
     if path.is_dir():
@@ -302,38 +437,61 @@ def resolve_pipeline_folder(
     if path.exists() or name.count("/") != 1 or name.startswith((".", "/")):
         raise GenzooError(f"{name!r} is neither a pipeline folder nor a Hub repo id like 'org/name'.")
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
+    options = {"cache_dir": cache_dir, "token": token, "local_files_only": local_files_only}
     try:
+        # model_index.json first, to learn the components; then exactly their files, from the same commit.
+        index_folder = Path(
+            snapshot_download(
+                name, revision=revision, allow_patterns=["model_index.json"], force_download=force_download, **options
+            )
+        )
+        if not (index_folder / "model_index.json").is_file():
+            raise GenzooError(f"Hub repo {name!r} is not a genzoo pipeline: it has no model_index.json.")
+        components = [key for key in read_model_index(index_folder) if not key.startswith("_")]
         return Path(
             snapshot_download(
                 name,
-                revision=revision,
-                cache_dir=cache_dir,
-                token=token,
-                local_files_only=local_files_only,
+                revision=index_folder.name,  # the commit hash of the snapshot
+                allow_patterns=pipeline_file_patterns(components),
                 force_download=force_download,
-                allow_patterns=PIPELINE_FILE_PATTERNS,
+                **options,
             )
         )
+    except HFValidationError as exc:
+        raise GenzooError(f"{name!r} is neither a pipeline folder nor a valid Hub repo id: {exc}") from exc
+    except RevisionNotFoundError as exc:
+        raise GenzooError(f"Hub repo {name!r} has no revision {revision!r}.") from exc
     except RepositoryNotFoundError as exc:
         raise GenzooError(f"Hub repo {name!r} does not exist or is private (pass token= for private repos).") from exc
     except LocalEntryNotFoundError as exc:
+        where = f" (revision {revision!r})" if revision else ""
         raise GenzooError(
-            f"Could not download {name!r} and it is not in the Hugging Face cache. Check the network, or download it "
-            "once and load it with HF_HUB_OFFLINE=1."
+            f"Could not download {name!r}{where} and it is not in the Hugging Face cache. Check the network, or "
+            "download it once and load it with HF_HUB_OFFLINE=1."
         ) from exc
     except HfHubHTTPError as exc:
-        raise GenzooError(f"Could not download {name!r} from the Hub: {exc}") from exc
+        raise GenzooError(f"Could not download {name!r} from the Hub: {' '.join(str(exc).split())}") from exc
 
 
-def _checked_pipeline_class(folder: Path) -> type[GenPipeline]:
-    """Read `model_index.json` and return the registered pipeline class for it, refusing anything unregistered.
+def pipeline_file_patterns(components: list[str]) -> list[str]:
+    """The `snapshot_download` patterns of a pipeline with these components: the top-level files, and each
+    component's `config.json` and safetensors weights (with the shard index of sharded weights)."""
+    patterns = list(PIPELINE_TOP_LEVEL_FILES)
+    for component in components:
+        patterns += [f"{component}/config.json", f"{component}/*.safetensors", f"{component}/*.safetensors.index.json"]
+    return patterns
 
-    This runs before any module the folder names is imported: a malicious repo could name any module.
-    """
-    from .registry import models
 
+def read_model_index(folder: Path) -> dict[str, Any]:
+    """The parsed `model_index.json` of a pipeline folder, with a one-line error when it is missing or invalid."""
     index_path = folder / "model_index.json"
     if not index_path.is_file():
         raise GenzooError(f"{folder} is not a genzoo pipeline: it has no model_index.json.")
@@ -341,6 +499,22 @@ def _checked_pipeline_class(folder: Path) -> type[GenPipeline]:
         index = json.loads(index_path.read_text())
     except json.JSONDecodeError as exc:
         raise GenzooError(f"{index_path} is not valid JSON: {exc}") from exc
+    if not isinstance(index, dict):
+        raise GenzooError(f"{index_path} must hold a JSON object.")
+    return index
+
+
+def _checked_pipeline_class(folder: Path) -> tuple[type[GenPipeline], dict[str, "ModelRegistration"]]:
+    """Read `model_index.json` and return the registered pipeline class and each component's model registration,
+    refusing anything unregistered, Python files anywhere and pickle files in a component folder.
+
+    This runs before any module the folder names is imported: a malicious repo could name any module, and
+    diffusers would execute a `<component>/<module>.py` (or a top-level `None.py`) as custom code.
+    """
+    from .registry import models
+
+    index = read_model_index(folder)
+    index_path = folder / "model_index.json"
     code_files = sorted(str(p.relative_to(folder)) for p in [*folder.glob("*.py"), *folder.glob("*/*.py")])
     if code_files:
         raise UnsafePipelineError(
@@ -353,7 +527,7 @@ def _checked_pipeline_class(folder: Path) -> type[GenPipeline]:
     components = {key: value for key, value in index.items() if not key.startswith("_")}
     if not components:
         raise GenzooError(f"{index_path} names no components.")
-    matched = []
+    matched: dict[str, ModelRegistration] = {}
     for component, value in components.items():
         if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
             raise GenzooError(f"{index_path}: component {component!r} must be [module, class], got {value!r}.")
@@ -365,16 +539,112 @@ def _checked_pipeline_class(folder: Path) -> type[GenPipeline]:
                 f"{index_path} names {module}.{class_name} for component {component!r}, which no installed genzoo "
                 f"plugin registered; install the plugin that provides module {top_level!r} (see `genzoo plugins`)."
             )
-        if not (folder / component).is_dir():
+        directory = folder / component
+        if not directory.is_dir():
             raise GenzooError(f"{folder} is missing the component folder {component!r} named in model_index.json.")
-        matched.append(registration)
+        pickles = sorted(p.name for p in directory.iterdir() if p.suffix in PICKLE_SUFFIXES)
+        if pickles:
+            raise UnsafePipelineError(
+                f"{directory} holds pickle files ({', '.join(pickles)}), which can run code when loaded; genzoo loads "
+                "safetensors only, so remove them (re-save the pipeline with save_pretrained to get safetensors)."
+            )
+        matched[component] = registration
 
     class_name = index.get("_class_name")
-    for registration in matched + registrations:
+    for registration in [*matched.values(), *registrations]:
         if registration.pipeline_class.__name__ == class_name:
-            return registration.pipeline_class
+            return registration.pipeline_class, matched
     if class_name == GenPipeline.__name__:
-        return GenPipeline
+        return GenPipeline, matched
     raise UnsafePipelineError(
         f"{index_path} asks for pipeline class {class_name!r}, which no installed genzoo plugin registered."
     )
+
+
+def weight_files(directory: Path, variant: str | None = None) -> list[Path]:
+    """The safetensors files diffusers loads for a component: the single weights file, or the shards its index
+    lists (`diffusion_pytorch_model[.variant].safetensors[.index.json]`)."""
+    stem, suffix = WEIGHTS_NAME.rsplit(".", 1)
+    name = f"{stem}.{variant}.{suffix}" if variant else WEIGHTS_NAME
+    index_path = directory / f"{name}.index.json"
+    if index_path.is_file():
+        try:
+            shards = sorted(set(json.loads(index_path.read_text())["weight_map"].values()))
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise GenzooError(f"{index_path} is not a valid safetensors shard index: {exc}") from exc
+        return [directory / shard for shard in shards]
+    return [directory / name] if (directory / name).is_file() else []
+
+
+def weight_variants(directory: Path) -> list[str | None]:
+    """The weight variants a component folder holds: `None` for the default weights, `"fp16"` for
+    `diffusion_pytorch_model.fp16.safetensors`, and so on (sharded weights count by their index)."""
+    stem = WEIGHTS_NAME.rsplit(".", 1)[0]
+    variants: set[str | None] = set()
+    for path in directory.glob(f"{stem}*.safetensors*"):
+        middle = path.name[len(stem) :]
+        for ending in (".safetensors.index.json", ".safetensors"):
+            if middle.endswith(ending) and not re.search(r"-\d+-of-\d+", middle):
+                variants.add(middle[: -len(ending)].lstrip(".") or None)
+    return sorted(variants, key=lambda v: v or "")
+
+
+def check_component_weights(directory: Path, generator_class: type, variant: str | None = None) -> None:
+    """Check a component's safetensors weights against its `config.json` before diffusers loads them.
+
+    Reading only the safetensors headers and building the model on the meta device, it turns what diffusers would
+    report as a long multi-line error, or silently accept (missing tensors are left randomly initialised), into a
+    one-line `GenzooError`: no weights, a corrupt file, or tensors whose names or shapes do not match the config.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    files = weight_files(directory, variant)
+    if not files:
+        wanted = f"variant {variant!r}" if variant else WEIGHTS_NAME
+        others = [repr(v) if v else "the default" for v in weight_variants(directory) if v != variant]
+        hint = f"it has {' and '.join(others)} weights, pass variant= to match" if others else "re-save the pipeline"
+        raise GenzooError(f"{directory} has no safetensors weights ({wanted}); {hint}.")
+    found: dict[str, tuple[tuple[int, ...], Path]] = {}
+    for file in files:
+        if not file.is_file():
+            raise GenzooError(f"{file} is missing (listed in the shard index); re-download or re-save the pipeline.")
+        try:
+            with safe_open(str(file), framework="pt") as weights:
+                for key in weights.keys():  # noqa: SIM118  (safe_open is not a mapping)
+                    found[key] = (tuple(weights.get_slice(key).get_shape()), file)
+        except (SafetensorError, OSError) as exc:
+            raise GenzooError(
+                f"{file} is not a valid safetensors file ({exc}): it is corrupt or truncated; re-download or "
+                "re-save it."
+            ) from exc
+
+    try:
+        config = generator_class.load_config(directory)
+        with torch.device("meta"):
+            model = generator_class.from_config(config)
+    except (OSError, ValueError, TypeError) as exc:
+        raise GenzooError(
+            f"{directory / 'config.json'} does not describe a valid {generator_class.__name__}: "
+            f"{' '.join(str(exc).split())}"
+        ) from exc
+    except (RuntimeError, NotImplementedError):  # a constructor that needs real tensors: leave the check to diffusers
+        return
+    expected_shapes = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    ignored = [re.compile(p) for p in (getattr(generator_class, "_keys_to_ignore_on_load_unexpected", None) or [])]
+    problems = [f"{key} is missing" for key in expected_shapes if key not in found]
+    problems += [
+        f"{key} has shape {list(shape)} but the config needs {list(expected_shapes[key])}"
+        for key, (shape, _) in found.items()
+        if key in expected_shapes and shape != expected_shapes[key]
+    ]
+    problems += [
+        f"{key} is not a parameter of {generator_class.__name__}"
+        for key in found
+        if key not in expected_shapes and not any(p.search(key) for p in ignored)
+    ]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise GenzooError(
+            f"The weights in {directory} do not match its config.json: {problems[0]}{more}. The weights and the "
+            "config come from different models; re-save the pipeline."
+        )

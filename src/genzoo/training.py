@@ -37,7 +37,6 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINTS_DIR = "checkpoints"
 SAMPLES_DIR = "samples"
-FINAL_GRID = "samples.png"
 RUN_CONFIG = "run_config.yaml"
 
 
@@ -266,7 +265,7 @@ def _checked_kwargs(target: Any, kwargs: dict[str, Any], section: str, skip: int
     if unknown:
         name = getattr(target, "__name__", str(target))
         raise ConfigError(
-            f"{section} has unknown key(s) {', '.join(unknown)} for {name}; valid: {', '.join(accepted)}."
+            f"{section} has unknown key(s) {', '.join(unknown)} for {name}; valid keys: {', '.join(accepted)}."
         )
     return dict(kwargs)
 
@@ -274,8 +273,8 @@ def _checked_kwargs(target: Any, kwargs: dict[str, Any], section: str, skip: int
 def _build_generator(registration: ModelRegistration, model_args: dict[str, Any], dataset: Any) -> Any:
     """The generator, with image size, channels and class count taken from the data unless set explicitly."""
     generator_class = registration.generator_class
-    kwargs = _checked_kwargs(generator_class.__init__, model_args, "model_args", skip=1)
-    accepted = inspect.signature(generator_class.__init__).parameters
+    kwargs = _checked_kwargs(generator_class, model_args, "model_args")
+    accepted = inspect.signature(generator_class).parameters
     channels, height, width = dataset.image_shape()
     defaults = {"image_size": min(height, width), "num_channels": channels, "num_classes": dataset.num_classes}
     for key, value in defaults.items():
@@ -366,14 +365,16 @@ def _save_pipeline(
     latents: torch.Tensor,
     labels: torch.Tensor | None,
 ) -> None:
-    """Write the pipeline, run config and final grid to a staging folder, then move them into place."""
+    """Write the pipeline, run config, final grid and model card to a staging folder, then move them into place."""
     staging = output_dir / ".pipeline.partial"
     if staging.exists():
         shutil.rmtree(staging)
-    pipeline = registration.pipeline_class(model=model)
-    pipeline.save_pretrained(staging, safe_serialization=True)
+    staging.mkdir()
+    # The run config goes in first: save_pretrained builds the model card from the folder's contents.
     (staging / RUN_CONFIG).write_text(config.to_yaml())
-    _sample_grid(registration, model, None, latents, labels).save(staging / FINAL_GRID)
+    grid = _sample_grid(registration, model, None, latents, labels)
+    pipeline = registration.pipeline_class(model=model)
+    pipeline.save_pretrained(staging, safe_serialization=True, sample_grid=grid)
     for entry in staging.iterdir():
         target = output_dir / entry.name
         if target.is_dir():

@@ -1,0 +1,400 @@
+"""Publishing pipelines on the Hugging Face Hub: the model card, the sample grid and the upload.
+
+A genzoo pipeline folder publishes as exactly these files (nothing else in the folder is uploaded, in particular
+not `samples/`, `checkpoints/` or `logs/`):
+
+| path in the repo | what it is |
+| --- | --- |
+| `model_index.json` | the pipeline class and its components |
+| `<component>/config.json`, `<component>/*.safetensors[.index.json]` | each component's config and weights |
+| `run_config.yaml` | the resolved training configuration (when the folder has one) |
+| `eval_results.json` | metrics written by `genzoo evaluate` (when the folder has them) |
+| `samples.png` | a sample grid, shown in the card |
+| `README.md` | the model card, rebuilt from the above at every push |
+"""
+
+import io
+import json
+import math
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import PIL.Image
+import torch
+import yaml
+from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
+
+from .errors import GenzooError
+from .pipeline import (
+    GenPipeline,
+    _checked_pipeline_class,
+    check_component_weights,
+    read_model_index,
+    weight_files,
+    weight_variants,
+)
+from .registry import ModelRegistration
+
+__all__ = ["build_model_card", "model_card_tags", "publishable_files", "push_folder", "render_sample_grid"]
+
+MODEL_CARD = "README.md"
+SAMPLE_GRID = "samples.png"
+RUN_CONFIG = "run_config.yaml"
+EVAL_RESULTS = "eval_results.json"
+CARD_TEMPLATE = Path(__file__).parent / "assets" / "model_card_template.md"
+
+# Keys of eval_results.json that describe the measurement rather than being a metric.
+_EVAL_CONTEXT_KEYS = ("num_samples", "num_real", "num_fake", "features", "feature_extractor", "split", "seed")
+# Built-in dataset specs and the Hub dataset they come from.
+_BUILTIN_HUB_DATASETS = {"mnist-5k": "ylecun/mnist", "mnist5k": "ylecun/mnist"}
+
+
+def render_sample_grid(pipeline: GenPipeline, num_images: int = 16, seed: int = 0) -> PIL.Image.Image:
+    """A grid of samples drawn with a fixed seed, in eval mode (batch norm must not update its statistics).
+
+    Unconditional models give a near-square grid of `num_images`; conditional ones give one column per class
+    (evenly spaced classes when there are more than 16), at least two rows.
+    """
+    from diffusers.utils import make_image_grid
+
+    from .training import _grid_shape
+
+    model = pipeline.model
+    num_classes = model.num_classes
+    if num_classes:
+        columns = min(num_classes, 16)
+        rows = max(2, num_images // columns)
+        labels = (torch.arange(columns) * num_classes // columns).repeat(rows).tolist()
+    else:
+        rows, columns = _grid_shape(num_images, 0)
+        labels = None
+    was_training = model.training
+    model.eval()
+    try:
+        images = pipeline(
+            batch_size=rows * columns, class_labels=labels, generator=torch.Generator().manual_seed(seed)
+        ).images
+    finally:
+        model.train(was_training)
+    return make_image_grid(images, rows, columns)
+
+
+def model_card_tags(
+    registration: ModelRegistration, pipeline_class: type, num_classes: int, objective: str | None = None
+) -> list[str]:
+    """Hub tags for a model: `genzoo`, the model family, `gan` for families trained against a discriminator, the
+    objective, the pipeline class's own `card_tags` and the kind of image generation."""
+    tags = ["genzoo", registration.name]
+    if registration.discriminator_class is not None:
+        tags.append("gan")
+    if objective:
+        tags.append(objective)
+    tags += list(getattr(pipeline_class, "card_tags", ()))
+    tags.append("class-conditional-image-generation" if num_classes else "unconditional-image-generation")
+    return list(dict.fromkeys(tags))
+
+
+def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid: bool | None = None) -> ModelCard:
+    r"""Build the model card of a saved pipeline folder with huggingface_hub's `ModelCard`.
+
+    The YAML metadata holds `library_name: genzoo`, tags, the dataset (for Hub datasets and built-ins that come from
+    one), the pipeline tag for unconditional models and, when `eval_results.json` exists, the metrics as
+    `model-index` results. The text shows the sample grid, how to load the model, its configuration, the training
+    run (from `run_config.yaml`) and the metrics.
+
+    Args:
+        folder (`str` or `Path`): a folder written by `save_pretrained`.
+        repo_id (`str`, *optional*): the Hub repo the card is for; the loading snippet uses it (else a placeholder).
+        has_grid (`bool`, *optional*): whether `samples.png` is published beside the card (defaults to whether the
+            folder has one).
+    """
+    folder = Path(folder)
+    pipeline_class, registrations = _checked_pipeline_class(folder)
+    component = "model" if "model" in registrations else next(iter(registrations))
+    registration = registrations[component]
+    config = _read_json(folder / component / "config.json")
+    num_classes = int(config.get("num_classes") or 0)
+    run_config = _read_run_config(folder / RUN_CONFIG)
+    metrics, eval_context = _read_eval_results(folder / EVAL_RESULTS)
+
+    # The objective and dataset are only known from a training run's config.
+    objective = (run_config.get("objective") or registration.default_objective) if run_config else None
+    dataset_spec = run_config.get("dataset")
+    hub_dataset = _hub_dataset_id(dataset_spec)
+    model_name = repo_id.split("/")[-1] if repo_id else registration.name
+    task = "class-conditional-image-generation" if num_classes else "unconditional-image-generation"
+    task_name = "Class-conditional image generation" if num_classes else "Unconditional image generation"
+    card_data = ModelCardData(
+        library_name="genzoo",
+        tags=model_card_tags(registration, pipeline_class, num_classes, objective),
+        pipeline_tag=None if num_classes else "unconditional-image-generation",
+        datasets=[hub_dataset] if hub_dataset else None,
+        metrics=list(metrics) or None,
+        model_name=model_name if metrics else None,
+        eval_results=[
+            EvalResult(
+                task_type=task,
+                task_name=task_name,
+                dataset_type=hub_dataset or dataset_spec or "unknown",
+                dataset_name=dataset_spec or "unknown",
+                dataset_split=str(eval_context["split"]) if "split" in eval_context else None,
+                metric_type=name,
+                metric_name=_metric_label(name),
+                metric_value=value,
+            )
+            for name, value in metrics.items()
+        ]
+        or None,
+    )
+
+    generator_class = registration.generator_class
+    distribution = _distribution(registration)
+    conditioning = f"class-conditional ({num_classes} classes)" if num_classes else "unconditional"
+    kind = "GAN" if registration.discriminator_class is not None else "image generator"
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(CARD_TEMPLATE),
+        title=model_name,
+        summary=f"A genzoo `{registration.name}` model: {conditioning} {kind}.",
+        family=registration.name,
+        description=registration.description.rstrip("."),
+        has_grid=(folder / SAMPLE_GRID).is_file() if has_grid is None else has_grid,
+        load_name=repo_id or "path/to/this/folder",
+        call_args=f"class_labels=list(range({min(num_classes, 16)}))" if num_classes else "batch_size=16",
+        cli_args=" --class-label 0" if num_classes else "",
+        install="genzoo" if distribution == "genzoo" else f"genzoo {distribution}",
+        plugin=registration.plugin,
+        generator_path=f"{generator_class.__module__}.{generator_class.__name__}",
+        pipeline_class=pipeline_class.__name__,
+        model_rows=_model_rows(folder / component, generator_class, config, num_classes),
+        training_rows=_training_rows(run_config, objective),
+        metric_rows=[(_metric_label(name), f"{value:.4g}") for name, value in metrics.items()],
+        eval_context=", ".join(f"{key} {value}" for key, value in eval_context.items()),
+        genzoo_version=_genzoo_version(),
+    )
+
+
+def publishable_files(folder: str | Path) -> dict[str, Path]:
+    """The files of a pipeline folder that a push uploads, as `{path in repo: local file}` (the card and, when
+    missing, the sample grid are generated and come on top)."""
+    folder = Path(folder)
+    index = read_model_index(folder)
+    files = {"model_index.json": folder / "model_index.json"}
+    for component in sorted(key for key in index if not key.startswith("_")):
+        directory = folder / component
+        paths = [directory / "config.json", *directory.glob("*.safetensors")]
+        paths += directory.glob("*.safetensors.index.json")
+        files.update({f"{component}/{path.name}": path for path in sorted(paths) if path.is_file()})
+    for name in (RUN_CONFIG, EVAL_RESULTS, SAMPLE_GRID):
+        if (folder / name).is_file():
+            files[name] = folder / name
+    return files
+
+
+def push_folder(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    private: bool | None = None,
+    token: str | bool | None = None,
+    commit_message: str | None = None,
+    revision: str | None = None,
+    create_pr: bool = False,
+    model_card: ModelCard | None = None,
+) -> CommitInfo:
+    r"""Publish a saved pipeline folder to the Hub in one commit.
+
+    The folder is checked as `GenPipeline.from_pretrained` would check it (registered modules only, no Python or
+    pickle files, weights that match their configs), so a folder that would not load is never published. The
+    upload is exactly `publishable_files(folder)` plus the model card, rebuilt for `repo_id` from the folder's
+    current contents (so metrics that `genzoo evaluate` added since training appear), and a sample grid rendered
+    from the pipeline if the folder has none. The folder itself is not modified.
+
+    Args:
+        folder (`str` or `Path`): a folder written by `save_pretrained` or `genzoo train`.
+        repo_id (`str`): `"org/name"` or `"name"`; the repo is created if missing.
+        private (`bool`, *optional*): visibility of a repo this creates (an existing repo keeps its own).
+        token (`str` or `bool`, *optional*): Hub token; defaults to the saved login or `HF_TOKEN`.
+        commit_message (`str`, *optional*): defaults to `"Upload <pipeline class> with genzoo"`.
+        revision (`str`, *optional*): branch to commit to; created from the default branch if missing.
+        create_pr (`bool`, defaults to `False`): open a pull request instead of committing directly.
+        model_card (`ModelCard`, *optional*): upload this card instead of the generated one.
+
+    Returns:
+        `huggingface_hub.CommitInfo` of the commit.
+    """
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GenzooError(f"{str(folder)!r} is not a folder; pass the folder `genzoo train` or save_pretrained wrote.")
+    pipeline_class, registrations = _checked_pipeline_class(folder)
+    for component, registration in registrations.items():
+        for variant in weight_variants(folder / component) or [None]:
+            check_component_weights(folder / component, registration.generator_class, variant)
+    files = publishable_files(folder)
+    generated: dict[str, bytes] = {}
+    if SAMPLE_GRID not in files:
+        buffer = io.BytesIO()
+        render_sample_grid(pipeline_class.from_pretrained(folder)).save(buffer, format="PNG")
+        generated[SAMPLE_GRID] = buffer.getvalue()
+    # Built before any request, so a folder whose card cannot be built fails without touching the Hub.
+    card = model_card if model_card is not None else build_model_card(folder, repo_id, has_grid=True)
+    api = HfApi(token=token)
+    try:
+        created = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model").repo_id
+        if model_card is None and created != repo_id:  # "name" became "user/name": the snippet needs the full id
+            card = build_model_card(folder, created, has_grid=True)
+        repo_id = created
+        generated[MODEL_CARD] = str(card).encode()
+        operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(f)) for path, f in files.items()]
+        operations += [CommitOperationAdd(path_in_repo=path, path_or_fileobj=data) for path, data in generated.items()]
+        if revision and revision != "main" and not create_pr:
+            api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model")
+        return api.create_commit(
+            repo_id,
+            operations,
+            commit_message=commit_message or f"Upload {pipeline_class.__name__} with genzoo",
+            revision=revision,
+            create_pr=create_pr,
+            repo_type="model",
+        )
+    except OfflineModeIsEnabled as exc:
+        raise GenzooError(f"Cannot push to {repo_id!r}: HF_HUB_OFFLINE is set; unset it to publish.") from exc
+    except HFValidationError as exc:
+        raise GenzooError(f"{repo_id!r} is not a valid Hub repo id: {' '.join(str(exc).split())}") from exc
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        hint = " Log in with `hf auth login` or pass a token with write access." if status in (401, 403) else ""
+        raise GenzooError(f"Could not push to {repo_id!r}: {' '.join(str(exc).split())}{hint}") from exc
+    except _network_errors() as exc:
+        raise GenzooError(
+            f"Could not reach the Hub to push to {repo_id!r} ({type(exc).__name__}: {exc}); check the network."
+        ) from exc
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """Connection failures of whichever HTTP client this huggingface_hub version uses (requests, httpx, httpx2)."""
+    errors: list[type[BaseException]] = [OSError]
+    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"), ("requests", "ConnectionError")):
+        error = getattr(sys.modules.get(module), name, None)
+        if isinstance(error, type) and issubclass(error, BaseException):
+            errors.append(error)
+    return tuple(errors)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise GenzooError(f"{path} is missing; re-save the pipeline.") from exc
+    except json.JSONDecodeError as exc:
+        raise GenzooError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise GenzooError(f"{path} must hold a JSON object.")
+    return value
+
+
+def _read_run_config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise GenzooError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from exc
+    return values if isinstance(values, dict) else {}
+
+
+def _read_eval_results(path: Path) -> tuple[dict[str, float], dict[str, Any]]:
+    """Metrics (numbers) and the measurement context (`num_samples`, `features`, ...) of `eval_results.json`."""
+    if not path.is_file():
+        return {}, {}
+    results = _read_json(path)
+    if isinstance(results.get("metrics"), dict):  # tolerate {"metrics": {...}, ...}
+        results = {**{k: v for k, v in results.items() if k != "metrics"}, **results["metrics"]}
+    metrics: dict[str, float] = {}
+    context: dict[str, Any] = {}
+    for key, value in results.items():
+        if key in _EVAL_CONTEXT_KEYS or key.startswith("num_") or not _is_number(value):
+            if isinstance(value, str | int | float) and not isinstance(value, bool):
+                context[key] = value
+        else:
+            metrics[key] = float(value)
+    return metrics, context
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _metric_label(name: str) -> str:
+    """`fid` -> `FID`, `kid` -> `KID`; longer names (`precision`) stay as they are."""
+    return name.upper() if len(name) <= 4 else name
+
+
+def _hub_dataset_id(spec: str | None) -> str | None:
+    """The Hub dataset behind a dataset spec: `hf:ORG/NAME` gives `ORG/NAME`; built-ins map to their source."""
+    if not spec:
+        return None
+    prefix, sep, rest = spec.partition(":")
+    if sep and prefix in ("hf", "hub") and rest:
+        return rest
+    return _BUILTIN_HUB_DATASETS.get(spec)
+
+
+def _model_rows(
+    directory: Path, generator_class: type, config: dict[str, Any], num_classes: int
+) -> list[tuple[str, str]]:
+    rows = []
+    if "image_size" in config:
+        channels = config.get("num_channels")
+        suffix = f", {channels} channel{'s' if channels != 1 else ''}" if channels else ""
+        rows.append(("images", f"{config['image_size']} × {config['image_size']}{suffix}"))
+    if "latent_dim" in config:
+        rows.append(("latent size", str(config["latent_dim"])))
+    rows.append(("classes", str(num_classes) if num_classes else "none (unconditional)"))
+    try:
+        with torch.device("meta"):
+            model = generator_class.from_config(generator_class.load_config(directory))
+        rows.append(("parameters", f"{sum(p.numel() for p in model.parameters()):,}"))
+    except (OSError, ValueError, TypeError):  # the load check reports a bad config; the card just omits the count
+        pass
+    if len(weight_files(directory)) > 1:
+        rows.append(("weights", f"{len(weight_files(directory))} safetensors shards"))
+    skip = {"image_size", "num_channels", "latent_dim", "num_classes"}
+    options = ", ".join(f"{k}={v}" for k, v in config.items() if not k.startswith("_") and k not in skip)
+    if options:
+        rows.append(("config", f"`{options}`"))
+    return rows
+
+
+def _training_rows(run_config: dict[str, Any], objective: str | None) -> list[tuple[str, str]]:
+    if not run_config:
+        return []
+    rows = [("dataset", f"`{run_config.get('dataset')}`"), ("objective", f"`{objective}`")]
+    if run_config.get("max_steps"):
+        rows.append(("steps", f"{run_config['max_steps']:,}"))
+    elif run_config.get("epochs"):
+        rows.append(("epochs", str(run_config["epochs"])))
+    for key in ("batch_size", "mixed_precision", "ema_decay", "seed"):
+        if run_config.get(key) is not None:
+            rows.append((key.replace("_", " "), str(run_config[key])))
+    return rows
+
+
+def _distribution(registration: ModelRegistration) -> str:
+    from .plugins import plugin_source
+
+    source = plugin_source(registration.plugin)
+    return source.distribution or source.module.split(".")[0].split(":")[0]
+
+
+def _genzoo_version() -> str:
+    try:
+        return version("genzoo")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__

@@ -1,0 +1,202 @@
+"""The trainer and the CLI end to end: train a tiny DCGAN, load its pipeline, sample deterministically."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from genzoo import GenPipeline
+from genzoo.cli import main
+from genzoo.errors import GenzooError
+from genzoo.training import train
+
+TINY = [
+    "--set", "model_args.latent_dim=8",
+    "--set", "model_args.base_channels=8",
+    "--set", "objective_args.discriminator.base_channels=8",
+    "--set", "num_sample_images=4",
+]  # fmt: skip
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(run / "model" / "diffusion_pytorch_model.safetensors")
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    first, second = weights(a), weights(b)
+    assert first.keys() == second.keys()
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
+
+
+def test_cli_train_then_load_and_sample(tmp_path, capsys):
+    run = tmp_path / "run"
+    main(["train", "dcgan", "--output-dir", str(run), "--max-steps", "4", "--batch-size", "8", "--seed", "0",
+          "--sample-every", "2", "--set", "log_every=1", *TINY])  # fmt: skip
+    for name in ("model_index.json", "model/config.json", "model/diffusion_pytorch_model.safetensors",
+                 "run_config.yaml", "samples.png", "samples/step_000002.png", "samples/step_000004.png",
+                 "logs/metrics.jsonl"):  # fmt: skip
+        assert (run / name).is_file(), name
+    assert json.loads((run / "model_index.json").read_text())["model"] == [
+        "genzoo_gan.modeling_dcgan",
+        "DCGANGenerator",
+    ]
+    logged = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in logged] == [1, 2, 3, 4]
+    assert all(np.isfinite(record["loss_d"]) and np.isfinite(record["loss_g"]) for record in logged)
+
+    first = GenPipeline.from_pretrained(run)
+    second = GenPipeline.from_pretrained(run)
+    images = [
+        p(batch_size=3, generator=torch.Generator().manual_seed(0), output_type="np").images for p in (first, second)
+    ]
+    assert images[0].shape == (3, 28, 28, 1)
+    np.testing.assert_array_equal(images[0], images[1])
+    assert images[0].min() >= 0.0 and images[0].max() <= 1.0
+
+    for name in ("a.png", "b.png"):
+        main(["sample", str(run), "-n", "4", "--seed", "0", "-o", str(tmp_path / name)])
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert "Saved 4 images" in capsys.readouterr().out
+
+
+def test_same_seed_same_weights_and_different_seed_differs(tiny_train_config, tmp_path):
+    runs = [train(tiny_train_config(output_dir=str(tmp_path / name), seed=seed)) for name, seed in
+            (("a", 0), ("b", 0), ("c", 1))]  # fmt: skip
+    assert_same_weights(runs[0], runs[1])
+    assert not torch.equal(weights(runs[0])["net.0.weight"], weights(runs[2])["net.0.weight"])
+
+
+def test_resumed_run_matches_an_uninterrupted_one(tiny_train_config, tmp_path):
+    straight = train(tiny_train_config(output_dir=str(tmp_path / "straight"), max_steps=6, checkpoint_every=3))
+    interrupted = tiny_train_config(output_dir=str(tmp_path / "resumed"), max_steps=3, checkpoint_every=3)
+    train(interrupted)
+    resumed = train(tiny_train_config(output_dir=str(tmp_path / "resumed"), max_steps=6, checkpoint_every=3,
+                                      resume="latest"))  # fmt: skip
+    assert sorted(p.name for p in (resumed / "checkpoints").iterdir()) == ["step_000003", "step_000006"]
+    assert_same_weights(straight, resumed)
+
+
+def test_resume_across_an_epoch_boundary(tiny_train_config, tiny_parquet, tmp_path):
+    common = {"dataset": f"parquet:{tiny_parquet}", "checkpoint_every": 4}  # 40 images: 5 steps an epoch
+    straight = train(tiny_train_config(output_dir=str(tmp_path / "straight"), max_steps=12, **common))
+    train(tiny_train_config(output_dir=str(tmp_path / "resumed"), max_steps=8, **common))
+    resumed = train(tiny_train_config(output_dir=str(tmp_path / "resumed"), max_steps=12, resume="latest", **common))
+    assert_same_weights(straight, resumed)
+
+
+def test_checkpoints_keep_the_newest_and_no_partial_folders(tiny_train_config, tmp_path):
+    run = train(tiny_train_config(max_steps=6, checkpoint_every=2, checkpoints_total_limit=2))
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_000004", "step_000006"]
+    assert not list(run.rglob("*.partial"))
+
+
+def test_ema_weights_are_saved(tiny_train_config, tmp_path):
+    plain = train(tiny_train_config(output_dir=str(tmp_path / "plain")))
+    ema = train(tiny_train_config(output_dir=str(tmp_path / "ema"), ema_decay=0.5))
+    assert not torch.equal(weights(plain)["net.0.weight"], weights(ema)["net.0.weight"])
+
+
+def test_bf16_mixed_precision_trains_on_cpu(tiny_train_config):
+    run = train(tiny_train_config(mixed_precision="bf16"))
+    assert all(torch.isfinite(t).all() for t in weights(run).values())
+
+
+def test_tensorboard_tracker(tiny_train_config):
+    pytest.importorskip("tensorboard")
+    run = train(tiny_train_config(log_with=["tensorboard"], sample_every=2))
+    assert list((run / "logs").rglob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"mixed_precision": "fp16"}, "fp16 mixed precision needs a GPU"),
+        ({"batch_size": 5000}, "fewer than one batch"),
+        ({"model_args": {"latent_dims": 8}}, "model_args has unknown key.*latent_dims.*valid keys: latent_dim"),
+        ({"objective_args": {"learning_rate": 1}}, "objective_args has unknown key.*learning_rate"),
+        ({"model_args": {"image_size": 30}}, "image_size 30 is not supported"),
+        ({"objective": "nope"}, "Unknown objective 'nope'"),
+        ({"max_steps": 3, "epochs": 1}, "Set max_steps or epochs, not both"),
+    ],
+)
+def test_bad_runs_fail_before_training(tiny_train_config, overrides, message):
+    with pytest.raises(GenzooError, match=message):
+        train(tiny_train_config(**overrides))
+
+
+def test_refuses_non_empty_output_dir_unless_told(tiny_train_config, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "keep.txt").write_text("precious")
+    with pytest.raises(GenzooError, match=r"not empty.*--resume latest.*--overwrite-output-dir"):
+        train(tiny_train_config())
+    assert (run / "keep.txt").read_text() == "precious"
+    train(tiny_train_config(overwrite_output_dir=True))
+    assert not (run / "keep.txt").exists() and (run / "model_index.json").exists()
+
+
+def test_resume_without_checkpoint_is_refused(tiny_train_config):
+    with pytest.raises(GenzooError, match="No checkpoint to resume from"):
+        train(tiny_train_config(resume="latest"))
+    with pytest.raises(GenzooError, match="is not a genzoo checkpoint folder"):
+        train(tiny_train_config(resume="/no/such/checkpoint"))
+
+
+def test_cli_errors_are_one_line_and_exit_non_zero(tmp_path, capsys):
+    with pytest.raises(SystemExit) as excinfo:
+        main(["train", "nosuchmodel", "--output-dir", str(tmp_path / "y")])
+    assert excinfo.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err
+    assert err == "genzoo: error: Unknown model 'nosuchmodel'. Available models: dcgan."
+    with pytest.raises(SystemExit):
+        main(["train", "dcgan", "--output-dir", str(tmp_path / "y"), "--set", "batch_size=many"])
+    assert "batch_size expects an integer, got 'many'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["sample", str(tmp_path / "missing"), "-o", str(tmp_path / "x.png")])
+    assert "is neither a pipeline folder nor a Hub repo id" in capsys.readouterr().err
+
+
+def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_two_processes_with_accelerate_launch(tmp_path):
+    """`accelerate launch --multi_gpu --num_processes 2 -m genzoo train` on the CPU: two gloo processes, one
+    pipeline, one set of grids. The objective is WGAN-GP with R1 and spectral norm, so the double backward of both
+    penalties runs under DDP too (one multi-process run for both checks, as each costs many seconds)."""
+    with socket.socket() as sock:  # a free port, so concurrent runs on one machine do not collide
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    run = tmp_path / "ddp"
+    result = _run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+         "-m", "genzoo", "train", "dcgan", "--output-dir", str(run), "--max-steps", "3", "--batch-size", "8",
+         "--sample-every", "3", *TINY, "--objective", "wgan-gp", "--set", "objective_args.n_critic=3",
+         "--set", "objective_args.r1_gamma=1.0", "--set", "objective_args.spectral_norm=true",
+         "--set", "log_every=1"],
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 process(es) x batch 8" in result.stdout
+    logged = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in logged if "loss_g" in row] == [3]  # n_critic=3: after three critic updates
+    assert all({"gradient_penalty", "r1_penalty"} <= set(row) for row in logged if "loss_d" in row)
+    assert all(np.isfinite(value) for row in logged for value in row.values())
+    assert result.stdout.count("Saved the pipeline") == 1
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000003.png"]
+    assert sorted(p.name for p in (run / "checkpoints" / "step_000003").glob("random_states_*")) == [
+        "random_states_0.pkl",
+        "random_states_1.pkl",
+    ]
+    GenPipeline.from_pretrained(run)(batch_size=2)
