@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -171,17 +172,27 @@ def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 def test_two_processes_with_accelerate_launch(tmp_path):
     """`accelerate launch --multi_gpu --num_processes 2 -m genzoo train` on the CPU: two gloo processes, one
-    pipeline, one set of grids."""
+    pipeline, one set of grids. The objective is WGAN-GP with R1 and spectral norm, so the double backward of both
+    penalties runs under DDP too (one multi-process run for both checks, as each costs many seconds)."""
+    with socket.socket() as sock:  # a free port, so concurrent runs on one machine do not collide
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     run = tmp_path / "ddp"
     result = _run(
         [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
          "-m", "genzoo", "train", "dcgan", "--output-dir", str(run), "--max-steps", "3", "--batch-size", "8",
-         "--sample-every", "3", *TINY],
+         "--sample-every", "3", *TINY, "--objective", "wgan-gp", "--set", "objective_args.n_critic=3",
+         "--set", "objective_args.r1_gamma=1.0", "--set", "objective_args.spectral_norm=true",
+         "--set", "log_every=1"],
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 process(es) x batch 8" in result.stdout
+    logged = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in logged if "loss_g" in row] == [3]  # n_critic=3: after three critic updates
+    assert all({"gradient_penalty", "r1_penalty"} <= set(row) for row in logged if "loss_d" in row)
+    assert all(np.isfinite(value) for row in logged for value in row.values())
     assert result.stdout.count("Saved the pipeline") == 1
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000003.png"]
     assert sorted(p.name for p in (run / "checkpoints" / "step_000003").glob("random_states_*")) == [

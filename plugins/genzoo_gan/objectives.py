@@ -5,17 +5,22 @@ They work with any model family whose registration names a `discriminator_class`
 `discriminator(images, class_labels)`.
 """
 
+import inspect
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
 from genzoo import Generator, Objective
 from genzoo.errors import ConfigError
 from genzoo.registry import ModelRegistration
 
 __all__ = ["AdversarialObjective", "GANObjective", "HingeObjective", "WGANGPObjective", "apply_spectral_norm"]
+
+# Discriminator arguments the objective fills in from the generator; users set the others.
+_SET_BY_OBJECTIVE = ("image_size", "num_channels", "num_classes")
 
 
 class AdversarialObjective(Objective):
@@ -29,12 +34,17 @@ class AdversarialObjective(Objective):
         lr (`float`): generator learning rate. lr_d (`float`, *optional*): discriminator learning rate (defaults
             to `lr`).
         betas (`tuple[float, float]`): Adam betas for both networks.
-        n_critic (`int`): update the generator on every `n_critic`-th step (the discriminator on every step).
+        n_critic (`int`): the discriminator is updated on every step, the generator after every `n_critic`
+            discriminator updates (on steps n_critic − 1, 2·n_critic − 1, ...), as in Algorithm 1 of WGAN-GP.
         gradient_penalty (`float`): weight of the WGAN-GP penalty E[(‖∇D(x̂)‖ − 1)²] on real/fake interpolates.
         r1_gamma (`float`): weight γ of the R1 penalty γ/2 · E[‖∇D(x)‖²] on real images (Mescheder et al. 2018).
-        spectral_norm (`bool`): wrap every convolution and linear layer of the discriminator in spectral
-            normalisation (Miyato et al. 2018).
+        spectral_norm (`bool`): wrap every convolution, linear and embedding layer of the discriminator in
+            spectral normalisation (Miyato et al. 2018).
         discriminator (`dict`, *optional*): keyword arguments for the discriminator class (e.g. `base_channels`).
+
+    Both penalties are per-sample input gradients, which batch norm would mix across the batch: with a penalty
+    on, a discriminator that takes a `norm` argument defaults to layer norm, and a batch-norm one is refused.
+    The logged `loss_d` is the adversarial loss without penalties, which are logged on their own.
     """
 
     loss: str = "gan"
@@ -42,8 +52,10 @@ class AdversarialObjective(Objective):
     default_betas: tuple[float, float] = (0.5, 0.999)
     default_n_critic: int = 1
     default_gradient_penalty: float = 0.0
-    #: Discriminator options this objective needs unless the user sets them (WGAN-GP forbids batch norm).
+    #: Discriminator options this objective uses unless the user sets them (passed only if the class takes them).
     discriminator_defaults: dict[str, Any] = {}
+    #: Discriminator options used unless set whenever a gradient penalty or R1 is on.
+    penalty_discriminator_defaults: dict[str, Any] = {"norm": "layer"}
 
     def __init__(
         self,
@@ -71,23 +83,48 @@ class AdversarialObjective(Objective):
         self.r1_gamma = float(r1_gamma)
         if self.n_critic < 1 or self.lr <= 0 or self.lr_d <= 0 or len(self.betas) != 2:
             raise ConfigError("Objective needs lr > 0, lr_d > 0, n_critic >= 1 and two Adam betas.")
-        options = {**self.discriminator_defaults, **(discriminator or {})}
-        discriminator_module = registration.discriminator_class(
-            image_size=model.config.image_size,
-            num_channels=model.config.num_channels,
-            num_classes=model.num_classes,
-            **options,
-        )
-        if self.gradient_penalty and any(
+        discriminator_module = self._build_discriminator(model, registration, discriminator or {})
+        if (self.gradient_penalty or self.r1_gamma) and any(
             isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator_module.modules()
         ):
             raise ConfigError(
-                "A gradient penalty is per sample and batch norm mixes samples; set "
-                "objective_args.discriminator.norm=layer (or none)."
+                f"The {registration.name!r} discriminator uses batch norm, which mixes samples, but the gradient "
+                "penalty and R1 are per sample; set objective_args.discriminator.norm=layer (or none), or turn the "
+                "penalty off."
             )
         if spectral_norm:
             apply_spectral_norm(discriminator_module)
         self.networks["discriminator"] = discriminator_module
+
+    def _build_discriminator(
+        self, model: Generator, registration: ModelRegistration, options: dict[str, Any]
+    ) -> nn.Module:
+        """The registered discriminator class, built for the generator's images with the user's options over this
+        objective's defaults (defaults the class does not take are left out, so any family can use any objective)."""
+        discriminator_class = registration.discriminator_class
+        parameters = inspect.signature(discriminator_class).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+        defaults = dict(self.discriminator_defaults)
+        if self.gradient_penalty or self.r1_gamma:
+            defaults = {**self.penalty_discriminator_defaults, **defaults}
+        defaults = {key: value for key, value in defaults.items() if takes_any or key in parameters}
+        if not takes_any:
+            unknown = sorted(set(options) - set(parameters))
+            if unknown:
+                valid = ", ".join(name for name in parameters if name not in _SET_BY_OBJECTIVE)
+                raise ConfigError(
+                    f"objective_args.discriminator has unknown key(s) {', '.join(unknown)} for "
+                    f"{discriminator_class.__name__}; valid: {valid}."
+                )
+        try:
+            return discriminator_class(
+                image_size=model.config.image_size,
+                num_channels=model.config.num_channels,
+                num_classes=model.num_classes,
+                **{**defaults, **options},
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"Cannot build {discriminator_class.__name__}: {exc}") from exc
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {
@@ -143,8 +180,8 @@ class AdversarialObjective(Objective):
         self.accelerator.backward(loss_d)
         opt_d.step()
 
-        # 2. Generator update through the (frozen) discriminator, every n_critic steps.
-        if step % self.n_critic == 0:
+        # 2. Generator update through the (frozen) discriminator, after every n_critic discriminator updates.
+        if (step + 1) % self.n_critic == 0:
             # The bare discriminator: it is not being trained here, so DDP must not expect its gradients.
             critic = self.unwrap("discriminator")
             critic.requires_grad_(False)
@@ -204,9 +241,16 @@ class WGANGPObjective(AdversarialObjective):
     discriminator_defaults = {"norm": "layer"}
 
 
+_SPECTRAL_NORM_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)
+
+
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
-    """Wrap every convolution and linear layer in `module` in spectral normalisation, in place."""
+    """Wrap every convolution, linear and embedding layer in `module` in spectral normalisation, in place.
+
+    Layers whose weight is already parametrized (a discriminator that applies spectral norm itself) are left as
+    they are, so the option is safe to combine with such models.
+    """
     for child in list(module.modules()):
-        if isinstance(child, nn.Conv2d | nn.ConvTranspose2d | nn.Linear) and not hasattr(child, "parametrizations"):
+        if isinstance(child, _SPECTRAL_NORM_LAYERS) and not parametrize.is_parametrized(child, "weight"):
             nn.utils.parametrizations.spectral_norm(child)
     return module

@@ -1,4 +1,4 @@
-"""The `genzoo` command line: train, sample, evaluate, push, plugins.
+"""The `genzoo` command line: train, sample, interpolate, evaluate, push, plugins.
 
 Errors in what the user typed end in one line on stderr and exit status 1 (set `GENZOO_DEBUG=1` for the
 traceback). The same entry point runs under `accelerate launch -m genzoo train ...`.
@@ -69,6 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--revision", help="Hub revision")
     sample.set_defaults(handler=_sample)
 
+    interpolate = commands.add_parser(
+        "interpolate", help="draw a grid of latent interpolations (one slerp path per row) from a saved pipeline"
+    )
+    interpolate.add_argument("pipeline", help="pipeline folder or Hub repo id")
+    interpolate.add_argument("--rows", type=int, default=4, help="interpolations, one per row (default: 4)")
+    interpolate.add_argument("--steps", type=int, default=8, help="images per row, both ends included (default: 8)")
+    interpolate.add_argument("--seed", type=int, default=0)
+    interpolate.add_argument("--class-label", type=int, help="class of every row (conditional models)")
+    interpolate.add_argument("-o", "--output", default="interpolation.png", help="PNG file for the grid")
+    interpolate.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    interpolate.add_argument("--revision", help="Hub revision")
+    interpolate.set_defaults(handler=_interpolate)
+
     push = commands.add_parser("push", help="publish a saved pipeline folder to the Hugging Face Hub")
     push.add_argument("pipeline", metavar="DIR", help="folder written by `genzoo train` or save_pretrained")
     push.add_argument("repo_id", metavar="REPO_ID", help="Hub repo, e.g. my-org/dcgan-mnist (created if missing)")
@@ -124,7 +137,18 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
     if "epochs" in values or "max_steps" in values:
         defaults.pop("epochs", None)
         defaults.pop("max_steps", None)
-    return TrainConfig.from_dict({**defaults, **values})
+    return TrainConfig.from_dict(_merge(defaults, values))
+
+
+def _merge(defaults: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """`values` over `defaults`, key by key inside nested sections: a model's `objective_args` defaults survive a
+    `--set objective_args.r1_gamma=1`."""
+    merged = dict(defaults)
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            value = _merge(merged[key], value)
+        merged[key] = value
+    return merged
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -155,6 +179,21 @@ def _sample(args: argparse.Namespace) -> None:
         raise ValueError(f"{len(images)} images do not fill {rows} rows evenly; pick -n or --rows to match.")
     make_image_grid(images, rows, len(images) // rows).save(args.output)
     print(f"Saved {len(images)} images to {args.output}")
+
+
+def _interpolate(args: argparse.Namespace) -> None:
+    import torch
+
+    from .pipeline import GenPipeline
+
+    if args.rows < 1 or args.steps < 2:  # before the (slow) loading
+        raise ValueError(f"--rows must be at least 1 and --steps at least 2, got {args.rows} and {args.steps}.")
+    pipe = GenPipeline.from_pretrained(args.pipeline, revision=args.revision)
+    pipe.to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    generator = torch.Generator().manual_seed(args.seed)
+    grid = pipe.interpolation_grid(args.rows, args.steps, generator=generator, class_labels=args.class_label)
+    grid.save(args.output)
+    print(f"Saved {args.rows} interpolations of {args.steps} images to {args.output}")
 
 
 def _push(args: argparse.Namespace) -> None:

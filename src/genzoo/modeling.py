@@ -73,12 +73,57 @@ class Generator(ModelMixin, ConfigMixin):
 
 
 def slerp(start: torch.Tensor, end: torch.Tensor, t: float, eps: float = 1e-7) -> torch.Tensor:
-    """Spherical linear interpolation between two latents; falls back to a straight line for parallel ones."""
+    r"""Spherical linear interpolation between two latents (each tensor is treated as one vector).
+
+    The direction moves along the great circle from `start` to `end` at constant angular speed, and the norm
+    moves linearly between theirs:
+
+        slerp(p₀, p₁; t) = ((1 − t)‖p₀‖ + t‖p₁‖) · (sin((1 − t)Ω) u₀ + sin(tΩ) u₁) / sin Ω,
+
+    with uᵢ = pᵢ / ‖pᵢ‖ and Ω the angle between them. For latents of equal norm this is the classic slerp, which
+    keeps the norm; a straight line instead cuts through the low-norm middle of a Gaussian, where the prior has
+    almost no mass (at its midpoint the norm drops to ‖p‖·cos(Ω/2), about 0.71‖p‖ for independent latents).
+    `t = 0` returns `start` and `t = 1` returns `end` exactly.
+
+    Edge cases: nearly parallel latents, a zero latent and one-element latents fall back to the straight line (the
+    limit, or the only path there is). For nearly antiparallel latents the great circle is not unique, so the path
+    turns through a fixed direction orthogonal to `start` (two quarter circles) instead of collapsing to zero.
+    """
+    if t == 0:
+        return start.clone()
+    if t == 1:
+        return end.clone()
     start_flat, end_flat = start.flatten().double(), end.flatten().double()
-    cos = torch.dot(start_flat, end_flat) / (start_flat.norm() * end_flat.norm()).clamp_min(eps)
-    omega = torch.arccos(cos.clamp(-1.0, 1.0))
-    if omega.abs() < 1e-4:
-        out = (1.0 - t) * start_flat + t * end_flat
+    start_norm, end_norm = start_flat.norm(), end_flat.norm()
+    if min(start_norm, end_norm) < eps or start_flat.numel() < 2:
+        return ((1.0 - t) * start_flat + t * end_flat).reshape(start.shape).to(start.dtype)
+    start_unit, end_unit = start_flat / start_norm, end_flat / end_norm
+    omega = torch.arccos(torch.dot(start_unit, end_unit).clamp(-1.0, 1.0))
+    if omega < 1e-4:
+        return ((1.0 - t) * start_flat + t * end_flat).reshape(start.shape).to(start.dtype)
+    if torch.pi - omega < 1e-4:
+        middle = _orthogonal_direction(start_unit)
+        if t <= 0.5:
+            direction = _great_circle(start_unit, middle, 2 * t)
+        else:
+            direction = _great_circle(middle, end_unit, 2 * t - 1)
     else:
-        out = (torch.sin((1.0 - t) * omega) * start_flat + torch.sin(t * omega) * end_flat) / torch.sin(omega)
+        direction = _great_circle(start_unit, end_unit, t)
+    out = ((1.0 - t) * start_norm + t * end_norm) * direction
     return out.reshape(start.shape).to(start.dtype)
+
+
+def _great_circle(start_unit: torch.Tensor, end_unit: torch.Tensor, t: float) -> torch.Tensor:
+    """The unit vector a fraction `t` of the way along the great circle between two unit vectors that are neither
+    parallel nor antiparallel."""
+    omega = torch.arccos(torch.dot(start_unit, end_unit).clamp(-1.0, 1.0))
+    return (torch.sin((1.0 - t) * omega) * start_unit + torch.sin(t * omega) * end_unit) / torch.sin(omega)
+
+
+def _orthogonal_direction(unit: torch.Tensor) -> torch.Tensor:
+    """A unit vector orthogonal to the 1-D unit vector `unit` (of two or more elements), chosen deterministically:
+    the basis vector along its smallest component, with the `unit` part removed."""
+    basis = torch.zeros_like(unit)
+    basis[unit.abs().argmin()] = 1.0
+    direction = basis - torch.dot(basis, unit) * unit
+    return direction / direction.norm()

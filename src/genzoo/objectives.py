@@ -60,8 +60,8 @@ class Objective:
         Args:
             batch (`dict`): `pixel_values` in [-1, 1] of shape `(batch, channels, size, size)`, and
                 `class_labels` of shape `(batch,)` when the dataset has labels.
-            step (`int`): the number of completed steps, for schedules such as one generator update every
-                `n_critic` steps.
+            step (`int`): the number of completed optimisation steps (0 on the first call), for schedules such as
+                updating one network every n steps.
             generator (`torch.Generator`): the only source of randomness to use (latents, noise), seeded by the
                 trainer from the run seed, the step and the process, so a resumed run draws the same numbers.
         """

@@ -13,6 +13,7 @@ import PIL.Image
 import torch
 from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.image_processor import VaeImageProcessor
+from diffusers.utils import make_image_grid
 
 from .errors import GenzooError, UnsafePipelineError
 from .modeling import Generator
@@ -169,24 +170,100 @@ class GenPipeline(DiffusionPipeline):
         r"""Images along the spherical path between two latents (slerp suits Gaussian latents).
 
         Args:
-            start, end (`torch.Tensor`, *optional*): latents of shape `latent_shape`; drawn from `generator` when
-                omitted.
+            start, end (`torch.Tensor`, *optional*): latents of shape `latent_shape` (no batch dimension); drawn
+                from `generator` when omitted, `start` first.
             steps (`int`, defaults to 8): images on the path, both ends included.
-            generator (`torch.Generator`, *optional*): source of the missing end points.
-            class_labels (`int`, *optional*): the class of every image, for a conditional model.
+            generator (`torch.Generator`, *optional*): source of the missing end points (and class).
+            class_labels (`int`, *optional*): the class of every image, for a conditional model; drawn from
+                `generator` when omitted, so the whole path shows one class.
             output_type, return_dict: as in `__call__`.
+
+        Returns:
+            `ImagePipelineOutput` (or a one-element tuple) with `steps` images, from `start` to `end`.
+
+        Examples:
+            ```py
+            >>> pipe = GenPipeline.from_pretrained("runs/dcgan-mnist")
+            >>> frames = pipe.interpolate(steps=16, generator=torch.Generator().manual_seed(0)).images
+            ```
         """
-        if steps < 2:
-            raise ValueError(f"`steps` must be at least 2, got {steps}.")
+        latents, labels = self._interpolation_inputs(start, end, steps, generator, class_labels)
+        return self(latents=latents, class_labels=labels, output_type=output_type, return_dict=return_dict)
+
+    @torch.no_grad()
+    def interpolation_grid(
+        self,
+        rows: int = 4,
+        steps: int = 8,
+        generator: torch.Generator | None = None,
+        class_labels: int | list[int] | None = None,
+    ) -> PIL.Image.Image:
+        r"""One image with an interpolation per row: each row walks the slerp path between two random latents.
+
+        Row `r` is what `interpolate(steps=steps, ...)` returns for the `r`-th pair of end points drawn from
+        `generator`, so a one-row grid equals `interpolate` with the same generator.
+
+        Args:
+            rows (`int`, defaults to 4): interpolations, one per row.
+            steps (`int`, defaults to 8): images per row, both ends included.
+            generator (`torch.Generator`, *optional*): makes the grid deterministic.
+            class_labels (`int` or `list[int]`, *optional*): for a conditional model, one class for every row or
+                one per row; when omitted the rows are spread evenly over the classes.
+
+        Returns:
+            `PIL.Image.Image`: `rows` × `steps` images.
+        """
+        if not isinstance(rows, int) or rows < 1:
+            raise ValueError(f"`rows` must be a positive integer, got {rows!r}.")
+        if self.model.is_conditional:
+            if class_labels is None or isinstance(class_labels, int):
+                row_labels = self.prepare_class_labels(class_labels, rows).tolist()
+            else:
+                row_labels = [int(label) for label in class_labels]
+                if len(row_labels) != rows:
+                    raise ValueError(f"Got {len(row_labels)} class labels for {rows} rows; pass one per row.")
+        else:
+            self.prepare_class_labels(class_labels, rows)  # refuses labels for an unconditional model
+            row_labels = [None] * rows
+        inputs = [self._interpolation_inputs(None, None, steps, generator, label) for label in row_labels]
+        latents = torch.cat([row_latents for row_latents, _ in inputs])
+        labels = torch.cat([path_labels for _, path_labels in inputs]) if self.model.is_conditional else None
+        images = self(latents=latents, class_labels=labels, output_type="pil").images
+        return make_image_grid(images, rows, steps)
+
+    def _interpolation_inputs(
+        self,
+        start: torch.Tensor | None,
+        end: torch.Tensor | None,
+        steps: int,
+        generator: torch.Generator | None,
+        class_label: int | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Latents along the slerp path (and the class repeated along it, for a conditional model)."""
+        if not isinstance(steps, int) or steps < 2:
+            raise ValueError(f"`steps` must be an integer of at least 2, got {steps!r}.")
+        shape = tuple(self.model.latent_shape)
+        for name, latent in (("start", start), ("end", end)):
+            if latent is not None and tuple(latent.shape) != shape:
+                raise ValueError(
+                    f"`{name}` must be one latent of shape {shape} (no batch dimension), got {tuple(latent.shape)}."
+                )
         # 1. End points
         if start is None:
             start = self.model.sample_latents(1, generator=generator, device="cpu")[0]
         if end is None:
             end = self.model.sample_latents(1, generator=generator, device="cpu")[0]
-        # 2. Path between them
-        latents = self.model.interpolate_latents(start.float(), end.float(), steps)
-        # 3. Images along the path
-        return self(latents=latents, class_labels=class_labels, output_type=output_type, return_dict=return_dict)
+        # 2. One class for the whole path
+        labels = None
+        if self.model.is_conditional:
+            if class_label is None:
+                device = generator.device if generator is not None else torch.device("cpu")
+                class_label = int(torch.randint(self.model.num_classes, (1,), generator=generator, device=device))
+            labels = self.prepare_class_labels(int(class_label), steps)
+        elif class_label is not None:
+            self.prepare_class_labels(class_label, steps)  # raises: an unconditional model takes no labels
+        # 3. The path between them
+        return self.model.interpolate_latents(start.float().cpu(), end.float().cpu(), steps), labels
 
     def real_image_grids(self, images: torch.Tensor) -> dict[str, PIL.Image.Image]:
         r"""Figures that a model family draws from real images, which the trainer saves beside `samples.png` at the

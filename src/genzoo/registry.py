@@ -158,13 +158,15 @@ _KINDS: dict[str, tuple[str, Callable[..., Registration]]] = {
     "register_datasets": ("dataset", _register_plain),
     "register_feature_extractors": ("feature extractor", _register_plain),
 }
-_cache: dict[str, tuple[tuple[str, ...], Registry]] = {}
+_cache: dict[str, tuple[tuple[tuple[str, Any], ...], Registry]] = {}
 
 
 def _build(hook_name: str) -> Registry:
     """Collect every loaded plugin's registrations for one hook (cached until the set of plugins changes)."""
     pm = load_plugins()
-    key = tuple(name for name, _ in pm.list_name_plugin())
+    # Keyed by the plugin objects, not only their names: a plugin reloaded under the same name must not be served
+    # the registrations of its previous incarnation.
+    key = tuple(pm.list_name_plugin())
     cached = _cache.get(hook_name)
     if cached is not None and cached[0] == key:
         return cached[1]
