@@ -127,9 +127,10 @@ def test_tensorboard_tracker(tiny_train_config):
         ({"max_steps": 3, "epochs": 1}, "Set max_steps or epochs, not both"),
     ],
 )
-def test_bad_runs_fail_before_training(tiny_train_config, overrides, message):
+def test_bad_runs_fail_before_training(tiny_train_config, tmp_path, overrides, message):
     with pytest.raises(GenzooError, match=message):
         train(tiny_train_config(**overrides))
+    assert not (tmp_path / "run").exists(), "a run that fails its checks must leave no output folder behind"
 
 
 def test_refuses_non_empty_output_dir_unless_told(tiny_train_config, tmp_path):

@@ -88,12 +88,6 @@ def train(config: TrainConfig) -> Path:
     if config.mixed_precision == "fp16" and accelerator.device.type == "cpu":
         raise ConfigError("fp16 mixed precision needs a GPU; on the CPU use --mixed-precision bf16.")
     set_seed(config.seed)
-    if accelerator.is_main_process:
-        if config.overwrite_output_dir and resume_from is None and output_dir.exists():
-            shutil.rmtree(output_dir)
-        (output_dir / SAMPLES_DIR).mkdir(parents=True, exist_ok=True)
-        (output_dir / RUN_CONFIG).write_text(config.to_yaml())
-    accelerator.wait_for_everyone()
 
     # 3. Data: every process loads the dataset (the main process first, so it fills the cache alone).
     dataset_args = dict(config.dataset_args)
@@ -129,6 +123,14 @@ def train(config: TrainConfig) -> Path:
         drop_last=True,
         num_workers=config.dataloader_num_workers,
     )
+
+    # Only now that the run is known to be valid does anything get written, so a mistake leaves no folder behind.
+    if accelerator.is_main_process:
+        if config.overwrite_output_dir and resume_from is None and output_dir.exists():
+            shutil.rmtree(output_dir)
+        (output_dir / SAMPLES_DIR).mkdir(parents=True, exist_ok=True)
+        (output_dir / RUN_CONFIG).write_text(config.to_yaml())
+    accelerator.wait_for_everyone()
 
     # 5. Prepare networks, optimizers and data for the processes and devices at hand.
     names = list(objective.networks)
