@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from genzoo.modeling import resolution_plan
 from genzoo.testing import GeneratorTesterMixin
 from genzoo_gan import DCGANDiscriminator, DCGANGenerator
-from genzoo_gan.modeling_dcgan import start_size
 
 
 class TestDCGAN(GeneratorTesterMixin):
@@ -21,8 +21,8 @@ class TestDCGANRGB32(GeneratorTesterMixin):
 
 
 @pytest.mark.parametrize(("size", "expected"), [(28, (7, 2)), (32, (4, 3)), (64, (4, 4)), (48, (6, 3))])
-def test_start_size(size, expected):
-    assert start_size(size) == expected
+def test_resolution_plan(size, expected):
+    assert resolution_plan(size) == expected
 
 
 @pytest.mark.parametrize("size", [30, 3, 100, 8 * 9])

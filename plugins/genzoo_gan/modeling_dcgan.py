@@ -6,21 +6,9 @@ from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from genzoo import Generator
+from genzoo.modeling import resolution_plan
 
-__all__ = ["DCGANDiscriminator", "DCGANGenerator", "start_size"]
-
-
-def start_size(image_size: int) -> tuple[int, int]:
-    """The spatial size the networks start (or end) at and the number of 2x resamplings to reach `image_size`:
-    28 -> (7, 2), 32 -> (4, 3), 64 -> (4, 4)."""
-    size, num_layers = image_size, 0
-    while size > 7 and size % 2 == 0:
-        size, num_layers = size // 2, num_layers + 1
-    if not 4 <= size <= 7 or num_layers == 0:
-        raise ValueError(
-            f"image_size {image_size} is not supported: it must be 4 to 7 times a power of two, such as 28, 32 or 64."
-        )
-    return size, num_layers
+__all__ = ["DCGANDiscriminator", "DCGANGenerator"]
 
 
 def _norm_layer(norm: str, channels: int) -> nn.Module:
@@ -48,7 +36,7 @@ class DCGANGenerator(Generator):
     @register_to_config
     def __init__(self, latent_dim: int = 100, image_size: int = 28, num_channels: int = 1, base_channels: int = 64):
         super().__init__()
-        size, num_layers = start_size(image_size)
+        size, num_layers = resolution_plan(image_size)
         channels = base_channels * 2 ** (num_layers - 1)
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(latent_dim, channels, size, 1, 0, bias=False),
@@ -92,7 +80,7 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         if num_classes:
             raise ValueError("DCGANDiscriminator is unconditional; use the cgan model for class labels.")
-        size, num_layers = start_size(image_size)
+        size, num_layers = resolution_plan(image_size)
         channels = base_channels
         layers: list[nn.Module] = [nn.Conv2d(num_channels, channels, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for _ in range(num_layers - 1):

@@ -29,6 +29,7 @@ from torch import nn
 
 from genzoo import Generator, GenPipeline
 from genzoo.data import image_to_tensor
+from genzoo.modeling import resolution_plan
 
 __all__ = [
     "LIKELIHOODS",
@@ -76,19 +77,6 @@ def gaussian_log_likelihood(targets: torch.Tensor, mean: torch.Tensor, log_scale
     log_scale = log_scale.clamp_min(math.log(MIN_GAUSSIAN_STD)).view(1, -1, *([1] * (targets.dim() - 2)))
     z = (targets - mean) * torch.exp(-log_scale)
     return -0.5 * (z.pow(2) + 2.0 * log_scale + LOG_2PI).flatten(1).sum(1)
-
-
-def _resolution_plan(image_size: int) -> tuple[int, int]:
-    """The smallest feature map and the number of 2x resamplings between it and `image_size`: 28 -> (7, 2),
-    32 -> (4, 3), 64 -> (4, 4)."""
-    size, num_layers = image_size, 0
-    while size > 7 and size % 2 == 0:
-        size, num_layers = size // 2, num_layers + 1
-    if not 4 <= size <= 7 or num_layers == 0:
-        raise ValueError(
-            f"image_size {image_size} is not supported: it must be 4 to 7 times a power of two, such as 28, 32 or 64."
-        )
-    return size, num_layers
 
 
 @dataclass
@@ -149,7 +137,7 @@ class VAEGenerator(Generator):
             raise ValueError("latent_dim, base_channels and hidden_dim must be positive.")
         if not gaussian_std > 0:
             raise ValueError(f"gaussian_std must be positive, got {gaussian_std}.")
-        size, num_layers = _resolution_plan(image_size)
+        size, num_layers = resolution_plan(image_size)
 
         channels = base_channels
         encoder: list[nn.Module] = [nn.Conv2d(num_channels, channels, 4, 2, 1), nn.SiLU()]

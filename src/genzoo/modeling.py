@@ -4,7 +4,7 @@ import torch
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.utils.torch_utils import randn_tensor
 
-__all__ = ["Generator", "slerp"]
+__all__ = ["Generator", "resolution_plan", "slerp"]
 
 
 class Generator(ModelMixin, ConfigMixin):
@@ -127,3 +127,20 @@ def _orthogonal_direction(unit: torch.Tensor) -> torch.Tensor:
     basis[unit.abs().argmin()] = 1.0
     direction = basis - torch.dot(basis, unit) * unit
     return direction / direction.norm()
+
+
+def resolution_plan(image_size: int) -> tuple[int, int]:
+    """The smallest feature map of a convolutional generator or critic and the number of 2x resamplings between it
+    and `image_size`: 28 -> (7, 2), 32 -> (4, 3), 64 -> (4, 4).
+
+    Raises:
+        `ValueError`: for sizes that are not 4 to 7 times a power of two.
+    """
+    size, num_layers = image_size, 0
+    while size > 7 and size % 2 == 0:
+        size, num_layers = size // 2, num_layers + 1
+    if not 4 <= size <= 7 or num_layers == 0:
+        raise ValueError(
+            f"image_size {image_size} is not supported: it must be 4 to 7 times a power of two, such as 28, 32 or 64."
+        )
+    return size, num_layers
