@@ -17,6 +17,8 @@ from genzoo import Generator, Objective
 from genzoo.errors import ConfigError
 from genzoo.registry import ModelRegistration
 
+from .augment import diff_augment, parse_policy
+
 __all__ = ["AdversarialObjective", "GANObjective", "HingeObjective", "WGANGPObjective", "apply_spectral_norm"]
 
 # Discriminator arguments the objective fills in from the generator; users set the others.
@@ -40,6 +42,9 @@ class AdversarialObjective(Objective):
         r1_gamma (`float`): weight γ of the R1 penalty γ/2 · E[‖∇D(x)‖²] on real images (Mescheder et al. 2018).
         spectral_norm (`bool`): wrap every convolution, linear and embedding layer of the discriminator in
             spectral normalisation (Miyato et al. 2018).
+        augment (`str`, *optional*): differentiable augmentations applied to real and generated images before
+            the discriminator (DiffAugment, Zhao et al. 2020): a comma-separated subset of `color`, `translation`,
+            `cutout`, e.g. `"translation,cutout"` for small datasets. Penalties are computed on plain images.
         discriminator (`dict`, *optional*): keyword arguments for the discriminator class (e.g. `base_channels`).
 
     Both penalties are per-sample input gradients, which batch norm would mix across the batch: with a penalty
@@ -69,6 +74,7 @@ class AdversarialObjective(Objective):
         gradient_penalty: float | None = None,
         r1_gamma: float = 0.0,
         spectral_norm: bool = False,
+        augment: str | None = None,
         discriminator: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(model, registration)
@@ -83,6 +89,10 @@ class AdversarialObjective(Objective):
         self.r1_gamma = float(r1_gamma)
         if self.n_critic < 1 or self.lr <= 0 or self.lr_d <= 0 or len(self.betas) != 2:
             raise ConfigError("Objective needs lr > 0, lr_d > 0, n_critic >= 1 and two Adam betas.")
+        try:
+            self.augment = parse_policy(augment)
+        except ValueError as exc:
+            raise ConfigError(f"objective_args.augment: {exc}") from exc
         discriminator_module = self._build_discriminator(model, registration, discriminator or {})
         if (self.gradient_penalty or self.r1_gamma) and any(
             isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator_module.modules()
@@ -160,8 +170,8 @@ class AdversarialObjective(Objective):
         # 1. Discriminator update on real images and detached fakes.
         with torch.no_grad():
             fake = model(self._latents(batch_size, generator, real.device), labels)
-        real_logits = discriminator(real, labels)
-        fake_logits = discriminator(fake, labels)
+        real_logits = discriminator(diff_augment(real, self.augment, generator), labels)
+        fake_logits = discriminator(diff_augment(fake, self.augment, generator), labels)
         loss_d = self.discriminator_loss(real_logits, fake_logits)
         logs["loss_d"], logs["d_real"], logs["d_fake"] = (
             loss_d.detach(),
@@ -186,7 +196,7 @@ class AdversarialObjective(Objective):
             critic = self.unwrap("discriminator")
             critic.requires_grad_(False)
             fake = model(self._latents(batch_size, generator, real.device), labels)
-            loss_g = self.generator_loss(critic(fake, labels))
+            loss_g = self.generator_loss(critic(diff_augment(fake, self.augment, generator), labels))
             opt_g.zero_grad(set_to_none=True)
             self.accelerator.backward(loss_g)
             opt_g.step()
