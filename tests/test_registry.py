@@ -47,7 +47,7 @@ def test_unknown_name_lists_available_and_closest_match():
         get_model("dcgn")
     message = str(excinfo.value)
     assert "Did you mean 'dcgan'?" in message
-    assert "Available models: dcgan" in message
+    assert "dcgan" in message.partition("Available models: ")[2]  # other installed families are listed too
     with pytest.raises(UnknownNameError, match="Available objectives: ") as excinfo:
         get_objective("nope")
     assert {"gan", "hinge", "wgan-gp"} <= set(str(excinfo.value).rstrip(".").split(": ")[-1].split(", "))

@@ -278,12 +278,18 @@ def _checked_kwargs(target: Any, kwargs: dict[str, Any], section: str, skip: int
 
 
 def _build_generator(registration: ModelRegistration, model_args: dict[str, Any], dataset: Any) -> Any:
-    """The generator, with image size, channels and class count taken from the data unless set explicitly."""
+    """The generator, with image size, channels, class count and class names taken from the data unless set
+    explicitly. Data without labels leaves `num_classes` at the generator's default, so a model that is conditional
+    by default meets the clear "no label column" check rather than failing to build with 0 classes."""
     generator_class = registration.generator_class
     kwargs = _checked_kwargs(generator_class, model_args, "model_args")
     accepted = inspect.signature(generator_class).parameters
     channels, height, width = dataset.image_shape()
-    defaults = {"image_size": min(height, width), "num_channels": channels, "num_classes": dataset.num_classes}
+    defaults: dict[str, Any] = {"image_size": min(height, width), "num_channels": channels}
+    if dataset.has_labels:
+        defaults["num_classes"] = dataset.num_classes
+        if "num_classes" not in kwargs:  # names only fit the dataset's own class count
+            defaults["class_names"] = dataset.class_names
     for key, value in defaults.items():
         if key in accepted and key not in kwargs:
             kwargs[key] = value
