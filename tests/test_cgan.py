@@ -155,6 +155,20 @@ def test_class_names_select_classes():
     assert tiny_pipeline().class_names == [str(i) for i in range(10)]
 
 
+def test_class_names_in_interpolations():
+    pipe = tiny_pipeline(class_names=[f"c{i}" for i in range(10)])
+    path = pipe.interpolate(steps=3, generator=torch.Generator().manual_seed(0), class_labels="c4", output_type="np")
+    expected = pipe.interpolate(steps=3, generator=torch.Generator().manual_seed(0), class_labels=4, output_type="np")
+    np.testing.assert_array_equal(path.images, expected.images)
+    grid = pipe.interpolation_grid(
+        rows=2, steps=3, generator=torch.Generator().manual_seed(0), class_labels=["c1", "c2"]
+    )
+    same = pipe.interpolation_grid(rows=2, steps=3, generator=torch.Generator().manual_seed(0), class_labels=[1, 2])
+    np.testing.assert_array_equal(np.asarray(grid), np.asarray(same))
+    with pytest.raises(ValueError, match="Unknown class name 'c10'"):
+        pipe.interpolate(class_labels="c10")
+
+
 def test_class_grid_has_one_column_per_class():
     pipe = tiny_pipeline()
     grid = pipe.class_grid(images_per_class=3, generator=torch.Generator().manual_seed(0))
@@ -280,7 +294,7 @@ def test_dataset_without_labels_stops_at_once(source, tmp_path, capsys):
     error = capsys.readouterr().err.strip().splitlines()[-1]  # after any dataset progress bar
     assert error.startswith("genzoo: error: Model 'cgan' is class-conditional but dataset")
     assert "has no label column" in error
-    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert not (tmp_path / "run").exists()  # stopped before writing anything
 
 
 def test_bce_objective_trains(tmp_path):

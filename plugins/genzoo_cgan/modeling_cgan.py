@@ -199,8 +199,9 @@ def _init_weights(module: nn.Module) -> None:
 class CGANPipeline(GenPipeline):
     r"""Pipeline for class-conditional generators.
 
-    Beyond `GenPipeline`, it takes classes by name when the generator's config stores `class_names` (set from the
-    training set's labels), and `class_grid()` draws a grid with one column per class.
+    Beyond `GenPipeline`, it takes classes by name wherever it takes class labels (`__call__`, `interpolate`,
+    `interpolation_grid`, `class_grid`) when the generator's config stores `class_names` (`genzoo train` sets them
+    from the training set's labels), and `class_grid()` draws a grid with one column per class.
 
     Args:
         model (`CGANGenerator`): the trained conditional generator.
@@ -220,6 +221,14 @@ class CGANPipeline(GenPipeline):
                 raise ValueError(f"Unknown class name {label!r}; valid names are {', '.join(names)}.")
             return names.index(label)
         return int(label)
+
+    def class_indices(self, class_labels: Any) -> Any:
+        """`class_labels` with every class name replaced by its index (tensors and `None` pass through)."""
+        if isinstance(class_labels, str):
+            return self.class_index(class_labels)
+        if isinstance(class_labels, Sequence):
+            return [self.class_index(label) for label in class_labels]
+        return class_labels
 
     @torch.no_grad()
     def __call__(
@@ -256,18 +265,43 @@ class CGANPipeline(GenPipeline):
             >>> one_of_each = pipe(class_labels=list(range(10))).images
             ```
         """
-        if isinstance(class_labels, str):
-            class_labels = self.class_index(class_labels)
-        elif isinstance(class_labels, Sequence):
-            class_labels = [self.class_index(label) for label in class_labels]
         return super().__call__(
             batch_size=batch_size,
             generator=generator,
             latents=latents,
-            class_labels=class_labels,
+            class_labels=self.class_indices(class_labels),
             output_type=output_type,
             return_dict=return_dict,
         )
+
+    @torch.no_grad()
+    def interpolate(
+        self,
+        start: torch.Tensor | None = None,
+        end: torch.Tensor | None = None,
+        steps: int = 8,
+        generator: torch.Generator | None = None,
+        class_labels: int | str | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+    ) -> ImagePipelineOutput | tuple:
+        r"""`GenPipeline.interpolate`, with the class also given by name: images along the slerp path between two
+        latents, all of one class (`class_labels`, drawn from `generator` when omitted)."""
+        return super().interpolate(
+            start, end, steps, generator, self.class_indices(class_labels), output_type, return_dict
+        )
+
+    @torch.no_grad()
+    def interpolation_grid(
+        self,
+        rows: int = 4,
+        steps: int = 8,
+        generator: torch.Generator | None = None,
+        class_labels: int | str | Sequence[int | str] | None = None,
+    ) -> PIL.Image.Image:
+        r"""`GenPipeline.interpolation_grid`, with classes also given by name: one interpolation per row, each row
+        of one class (one label for all rows, one per row, or spread evenly when omitted)."""
+        return super().interpolation_grid(rows, steps, generator, self.class_indices(class_labels))
 
     @torch.no_grad()
     def class_grid(
@@ -291,7 +325,7 @@ class CGANPipeline(GenPipeline):
         """
         if images_per_class < 1:
             raise ValueError(f"`images_per_class` must be at least 1, got {images_per_class}.")
-        columns = [self.class_index(c) for c in (classes if classes is not None else range(self.model.num_classes))]
+        columns = self.class_indices(list(classes) if classes is not None else list(range(self.model.num_classes)))
         if not columns:
             raise ValueError("`classes` is empty.")
         labels = torch.tensor(columns).repeat(images_per_class)  # row-major: row r holds every class once
