@@ -54,7 +54,7 @@ class CGANGenerator(Generator):
       norms are plain.
 
     Args:
-        latent_dim (`int`, defaults to 128): size of the latent vector.
+        latent_dim (`int`, defaults to 64): size of the latent vector.
         image_size (`int`, defaults to 28): output height and width (28, 32, 64, ...).
         num_channels (`int`, defaults to 1): output channels.
         num_classes (`int`, defaults to 10): number of classes; labels are integers in `[0, num_classes)`.
@@ -69,7 +69,7 @@ class CGANGenerator(Generator):
     @register_to_config
     def __init__(
         self,
-        latent_dim: int = 128,
+        latent_dim: int = 64,
         image_size: int = 28,
         num_channels: int = 1,
         num_classes: int = 10,
@@ -142,7 +142,7 @@ class ProjectionDiscriminator(nn.Module):
         image_size, num_channels: the images it judges.
         num_classes (`int`, defaults to 0): classes of the projection term; 0 leaves only ψ (an unconditional
             critic).
-        base_channels (`int`, defaults to 64): channels of the first layer; each later one has twice as many.
+        base_channels (`int`, defaults to 32): channels of the first layer; each later one has twice as many.
         spectral_norm (`bool`, defaults to `True`): spectrally normalise every convolution, linear layer and the
             class embedding (Miyato et al. 2018).
     """
@@ -152,7 +152,7 @@ class ProjectionDiscriminator(nn.Module):
         image_size: int = 28,
         num_channels: int = 1,
         num_classes: int = 0,
-        base_channels: int = 64,
+        base_channels: int = 32,
         spectral_norm: bool = True,
     ) -> None:
         super().__init__()
