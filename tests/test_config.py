@@ -5,7 +5,7 @@ import argparse
 import pytest
 
 from genzoo.cli import build_parser, resolve_train_config
-from genzoo.config import TrainConfig, apply_overrides, parse_override
+from genzoo.config import TrainConfig, apply_overrides, parse_override, read_yaml_config
 from genzoo.errors import ConfigError
 
 
@@ -46,6 +46,18 @@ def test_apply_overrides_sets_nested_sections_without_mutating_input():
     assert values == {"model_args": {"latent_dim": 100}}
 
 
+def test_apply_overrides_leaves_nested_defaults_untouched():
+    defaults = {"objective_args": {"discriminator": {"base_channels": 32}}}
+    out = apply_overrides(defaults, ["objective_args.discriminator.norm=layer"])
+    assert out["objective_args"]["discriminator"] == {"base_channels": 32, "norm": "layer"}
+    assert defaults == {"objective_args": {"discriminator": {"base_channels": 32}}}
+
+
+def test_dotted_key_into_a_value_that_is_not_a_section():
+    with pytest.raises(ConfigError, match=r"Cannot set model_args\.x: model_args is 5, not a section"):
+        apply_overrides({}, ["model_args=5", "model_args.x=1"])
+
+
 def test_unknown_key_suggests_the_closest():
     with pytest.raises(ConfigError, match=r"Unknown config key 'batchsize'\. Did you mean 'batch_size'"):
         apply_overrides({}, ["batchsize=3"])
@@ -65,6 +77,8 @@ def test_unknown_key_suggests_the_closest():
         ({"overwrite_output_dir": "maybe"}, "overwrite_output_dir expects true or false"),
         ({"model_args": [1]}, "model_args expects a mapping"),
         ({"seed": None}, "seed cannot be null"),
+        ({"checkpoints_total_limit": 0}, "checkpoints_total_limit must be at least 1 .or null to keep all"),
+        ({"dataloader_num_workers": -1}, "dataloader_num_workers must be 0 or more"),
     ],
 )
 def test_invalid_values_are_rejected_with_the_reason(values, message):
@@ -82,7 +96,7 @@ def test_yaml_round_trip(tmp_path):
     config = TrainConfig.from_dict({"model": "dcgan", "model_args": {"latent_dim": 8}, "max_steps": 4})
     path = tmp_path / "run.yaml"
     path.write_text(config.to_yaml())
-    assert TrainConfig.from_dict(TrainConfig.from_yaml(path)) == config
+    assert TrainConfig.from_dict(read_yaml_config(path)) == config
 
 
 @pytest.mark.parametrize(
@@ -93,9 +107,11 @@ def test_bad_yaml_files(tmp_path, content, message):
     path = tmp_path / "run.yaml"
     path.write_text(content)
     with pytest.raises(ConfigError, match=message):
-        TrainConfig.from_yaml(path)
+        read_yaml_config(path)
     with pytest.raises(ConfigError, match="does not exist"):
-        TrainConfig.from_yaml(tmp_path / "missing.yaml")
+        read_yaml_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="is a folder"):
+        read_yaml_config(tmp_path)
 
 
 def _args(*argv: str) -> argparse.Namespace:

@@ -92,6 +92,18 @@ def test_resume_across_an_epoch_boundary(tiny_train_config, tiny_parquet, tmp_pa
     assert_same_weights(straight, resumed)
 
 
+def test_gradient_accumulation_epochs_and_resume(tiny_train_config, tiny_parquet, tmp_path):
+    # 40 images in batches of 8 are 5 batches an epoch; accumulating 2 gives steps of 2, 2 and 1 batch (Accelerate
+    # steps on an epoch's last, shorter accumulation), so 2 epochs are 6 steps and step 4 lies inside epoch 2.
+    common = {"dataset": f"parquet:{tiny_parquet}", "gradient_accumulation_steps": 2, "checkpoint_every": 4}
+    straight = train(tiny_train_config(output_dir=str(tmp_path / "straight"), max_steps=None, epochs=2, **common))
+    assert sorted(p.name for p in (straight / "checkpoints").iterdir()) == ["step_000004", "step_000006"]
+    train(tiny_train_config(output_dir=str(tmp_path / "resumed"), max_steps=4, **common))
+    resumed = train(tiny_train_config(output_dir=str(tmp_path / "resumed"), max_steps=None, epochs=2, resume="latest",
+                                      **common))  # fmt: skip
+    assert_same_weights(straight, resumed)
+
+
 def test_checkpoints_keep_the_newest_and_no_partial_folders(tiny_train_config, tmp_path):
     run = train(tiny_train_config(max_steps=6, checkpoint_every=2, checkpoints_total_limit=2))
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_000004", "step_000006"]

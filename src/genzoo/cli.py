@@ -109,10 +109,10 @@ _TRAIN_FLAGS = (
 
 def resolve_train_config(args: argparse.Namespace) -> Any:
     """Defaults < the model's training defaults < --config file < flags < --set."""
-    from .config import TrainConfig, apply_overrides
+    from .config import TrainConfig, apply_overrides, read_yaml_config
     from .registry import get_model
 
-    values: dict[str, Any] = TrainConfig.from_yaml(args.config) if args.config else {}
+    values: dict[str, Any] = read_yaml_config(args.config) if args.config else {}
     for key in _TRAIN_FLAGS:
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)

@@ -2,6 +2,7 @@
 flags, then `--set key=value` overrides."""
 
 import contextlib
+import copy
 import dataclasses
 import difflib
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["TrainConfig", "apply_overrides", "parse_override"]
+__all__ = ["TrainConfig", "apply_overrides", "parse_override", "read_yaml_config"]
 
 ARG_SECTIONS = ("model_args", "objective_args", "dataset_args")
 
@@ -25,7 +26,8 @@ class TrainConfig:
     `model_args` go to the generator's `__init__`, `objective_args` to the objective's (including
     `discriminator: {...}` for adversarial objectives), `dataset_args` to `genzoo.load_dataset` (`split`,
     `image_column`, `label_column`) and the transform (`random_flip`). The `eval_*` keys set up evaluation during
-    training (see `genzoo.metrics.training_eval`).
+    training (see `genzoo.metrics.training_eval`). A run that sets neither `max_steps` nor `epochs` trains for 10
+    epochs; `checkpoints_total_limit: null` keeps every checkpoint.
     """
 
     model: str = "dcgan"
@@ -77,32 +79,25 @@ class TrainConfig:
         for name in ("sample_every", "checkpoint_every", "eval_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 (off) or positive, got {getattr(self, name)}.")
+        if self.checkpoints_total_limit is not None and self.checkpoints_total_limit < 1:
+            limit = self.checkpoints_total_limit
+            raise ConfigError(f"checkpoints_total_limit must be at least 1 (or null to keep all), got {limit}.")
+        if self.dataloader_num_workers < 0:
+            raise ConfigError(f"dataloader_num_workers must be 0 or more, got {self.dataloader_num_workers}.")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must lie in (0, 1), got {self.ema_decay}.")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        """A validated config from a mapping of keys to values; unknown keys are refused with the closest match."""
         known = {f.name for f in dataclasses.fields(cls)}
         for key in values:
             if key not in known:
                 raise ConfigError(_unknown_key_message(key, known))
         return cls(**values)
 
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> dict[str, Any]:
-        """The values in a YAML run config, checked against the known keys (not yet merged with defaults)."""
-        try:
-            values = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError as exc:
-            raise ConfigError(f"Config file {str(path)!r} does not exist.") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"Config file {str(path)!r} is not valid YAML: {exc}".replace("\n", " ")) from exc
-        if not isinstance(values, dict):
-            raise ConfigError(f"Config file {str(path)!r} must hold a mapping of keys to values.")
-        cls.from_dict(values)  # validates keys and types
-        return values
-
     def to_dict(self) -> dict[str, Any]:
+        """The config as a plain (nested) dict."""
         return dataclasses.asdict(self)
 
     def to_yaml(self) -> str:
@@ -110,6 +105,25 @@ class TrainConfig:
         `overwrite_output_dir`) is left out."""
         values = {**self.to_dict(), "resume": None, "overwrite_output_dir": False}
         return yaml.safe_dump(values, sort_keys=False)
+
+
+def read_yaml_config(path: str | Path) -> dict[str, Any]:
+    """The values of a YAML run config, checked against `TrainConfig`'s keys and types but not merged with defaults
+    (so that the command line can still override them).
+
+    Raises:
+        `ConfigError`: if the file is missing, is not YAML, does not hold a mapping or has an unknown key.
+    """
+    try:
+        values = yaml.safe_load(Path(path).read_text()) or {}
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        raise ConfigError(f"Config file {str(path)!r} does not exist or is a folder; pass a YAML file.") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Config file {str(path)!r} is not valid YAML: {exc}".replace("\n", " ")) from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"Config file {str(path)!r} must hold a mapping of keys to values.")
+    TrainConfig.from_dict(values)  # validates keys and types
+    return values
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -131,7 +145,7 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
     """Apply `--set` overrides to a dict of config values: `batch_size=32`, `model_args.latent_dim=64`,
     `objective_args.discriminator.norm=layer`."""
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {key: (dict(value) if isinstance(value, dict) else value) for key, value in values.items()}
+    values = copy.deepcopy(values)  # never write into the caller's dicts (such as a plugin's training defaults)
     for text in overrides:
         key, value = parse_override(text)
         head, *rest = key.split(".")
@@ -143,6 +157,8 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
         if head not in ARG_SECTIONS:
             raise ConfigError(f"{head} is not a section; only {', '.join(ARG_SECTIONS)} take dotted keys.")
         node = values.setdefault(head, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"Cannot set {key}: {head} is {node!r}, not a section.")
         for part in rest[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):

@@ -9,7 +9,6 @@ global RNG states, so a resumed run sees the same batches and the same noise as 
 """
 
 import inspect
-import logging
 import math
 import os
 import shutil
@@ -34,11 +33,10 @@ from .tracking import JSONLTracker
 
 __all__ = ["TrainState", "find_checkpoint", "train"]
 
-logger = logging.getLogger(__name__)
-
 CHECKPOINTS_DIR = "checkpoints"
 SAMPLES_DIR = "samples"
 RUN_CONFIG = "run_config.yaml"
+DEFAULT_EPOCHS = 10  # the length of a run that sets neither max_steps nor epochs
 
 
 class TrainState:
@@ -98,8 +96,13 @@ def train(config: TrainConfig) -> Path:
     # 4. Model and objective.
     model = _build_generator(registration, config.model_args, dataset)
     if (objective_class.requires_labels or model.is_conditional) and not dataset.has_labels:
+        who = (
+            f"Model {config.model!r} is class-conditional"
+            if model.is_conditional
+            else f"Objective {objective_name!r} needs labels"
+        )
         raise ConfigError(
-            f"Model {config.model!r} is class-conditional but dataset {config.dataset!r} has no label column; "
+            f"{who} but dataset {config.dataset!r} has no label column; "
             "pass --label-column NAME or train an unconditional model."
         )
     if model.is_conditional and dataset.num_classes > model.num_classes:
@@ -150,17 +153,16 @@ def train(config: TrainConfig) -> Path:
     state = TrainState()
     accelerator.register_for_checkpointing(state)
 
-    steps_per_epoch = len(dataloader) // config.gradient_accumulation_steps
-    if steps_per_epoch == 0:
-        raise ConfigError("One epoch is shorter than gradient_accumulation_steps batches; lower it.")
-    total_steps = config.max_steps or (config.epochs or 10) * steps_per_epoch
+    # Accelerate also steps the optimizers on an epoch's last, shorter accumulation, so an epoch has ceil(n / k) steps.
+    steps_per_epoch = math.ceil(len(dataloader) / config.gradient_accumulation_steps)
+    total_steps = config.max_steps or (config.epochs or DEFAULT_EPOCHS) * steps_per_epoch
 
     # 6. Resume: weights, optimizers, EMA, step counter and RNG states from a checkpoint.
     if resume_from is not None:
         accelerator.load_state(str(resume_from))
         accelerator.print(f"Resumed from {resume_from} at step {state.step}.")
         if state.step >= total_steps:
-            accelerator.print(f"Step {state.step} already reaches max_steps={total_steps}; nothing to train.")
+            accelerator.print(f"Step {state.step} already reaches the run's {total_steps} steps; nothing to train.")
 
     accelerator.init_trackers("genzoo", config=_flat_config(config))
     fixed_latents, fixed_labels = _fixed_sample_inputs(generator_module, config.num_sample_images, config.seed)
