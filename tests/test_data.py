@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from genzoo import Dataset, load_dataset
+from genzoo import Dataset, hookimpl, load_dataset
 from genzoo.data import image_to_tensor
 from genzoo.errors import GenzooError, UnknownNameError
 
@@ -142,3 +142,46 @@ def test_bad_specs(spec, error, message):
 def test_mnist_5k_rejects_unknown_split():
     with pytest.raises(GenzooError, match="splits 'train' and 'test'"):
         load_dataset("mnist-5k", split="validation")
+
+
+def test_corrupt_parquet_is_one_clear_error(tmp_path):
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"not a parquet file")
+    with pytest.raises(GenzooError, match=r"Could not read parquet data from .*broken\.parquet.*is it a parquet file"):
+        load_dataset(f"parquet:{path}")
+
+
+def test_hub_http_error_is_one_clear_error(monkeypatch):
+    from huggingface_hub.errors import HfHubHTTPError
+
+    error = HfHubHTTPError.__new__(HfHubHTTPError)  # without the HTTP response its __init__ wants
+    Exception.__init__(error, "401 Client Error: Unauthorized for url")
+
+    def forbidden(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(datasets, "load_dataset", forbidden)
+    with pytest.raises(GenzooError, match=r"Could not load Hub dataset 'org/private'.*401 Client Error"):
+        load_dataset("hf:org/private")
+
+
+def test_dataset_source_from_a_plugin(register_plugin):
+    calls = []
+
+    class NoisePlugin:
+        @staticmethod
+        @hookimpl
+        def register_datasets(register):
+            def load_noise(argument, split):
+                calls.append((argument, split))
+                rng = np.random.default_rng(int(argument or 0))
+                images = [Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)) for _ in range(3)]
+                return datasets.Dataset.from_dict({"picture": images, "label": [0, 1, 1]})
+
+            register("noise", load_noise, description="random grey images")
+
+    register_plugin(NoisePlugin(), "noise-plugin")
+    dataset = load_dataset("noise:7", split="test")
+    assert calls == [("7", "test")]
+    assert (dataset.image_column, dataset.label_column, len(dataset)) == ("picture", "label", 3)
+    assert dataset.image_shape() == (1, 8, 8)

@@ -173,6 +173,9 @@ def test_cli_errors_are_one_line_and_exit_non_zero(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "dcgan", "--output-dir", str(tmp_path / "y"), "--set", "batch_size=many"])
     assert "batch_size expects an integer, got 'many'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as excinfo:  # an OSError (here: a folder where a file should be) is one line too
+        main(["train", "dcgan", "--output-dir", str(tmp_path / "y"), "--config", str(tmp_path)])
+    assert excinfo.value.code == 1 and "is a folder; pass a YAML file" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["sample", str(tmp_path / "missing"), "-o", str(tmp_path / "x.png")])
     assert "is neither a pipeline folder nor a Hub repo id" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """The `genzoo` command line: train, sample, interpolate, evaluate, push, plugins.
 
 Errors in what the user typed end in one line on stderr and exit status 1 (set `GENZOO_DEBUG=1` for the
-traceback). The same entry point runs under `accelerate launch -m genzoo train ...`.
+traceback); Ctrl-C exits with 130. The same entry point runs under `accelerate launch -m genzoo train ...`.
 """
 
 import argparse
@@ -22,12 +22,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     try:
         args.handler(args)
-    except (GenzooError, ValueError, FileNotFoundError) as exc:
+    except (GenzooError, ValueError, OSError) as exc:  # OSError: unwritable -o/--json paths, network failures
         if os.environ.get("GENZOO_DEBUG"):
             raise
-        message = " ".join(str(exc).split())
+        message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"genzoo: error: {message}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        print("genzoo: interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,9 +20,10 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
+from datasets.exceptions import DatasetsError
 from PIL import Image
 
-from .errors import GenzooError
+from .errors import GenzooError, network_errors
 
 __all__ = ["Dataset", "image_to_tensor", "load_dataset"]
 
@@ -178,8 +179,10 @@ def load_dataset(
             name, argument = "imagefolder", spec
         elif spec.endswith(".parquet") and os.path.exists(spec):
             name, argument = "parquet", spec
-    loader: Callable[..., datasets.Dataset] = sources.get(name).obj
+    loader: Callable[..., datasets.Dataset | Dataset] = sources.get(name).obj
     data = loader(argument, split=split)
+    if isinstance(data, Dataset):  # a plugin that already detected its columns
+        return data
     return Dataset(data, image_column=image_column, label_column=label_column, name=spec)
 
 
@@ -214,6 +217,10 @@ def load_parquet(argument: str | None, split: str = "train") -> datasets.Dataset
         return datasets.load_dataset("parquet", data_files={split: path}, split=split)
     except FileNotFoundError as exc:
         raise GenzooError(f"No parquet file matches {path!r}.") from exc
+    except (DatasetsError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise GenzooError(
+            f"Could not read parquet data from {path!r}: {_one_line(exc)}; is it a parquet file?"
+        ) from exc
 
 
 def load_hub_dataset(argument: str | None, split: str = "train") -> datasets.Dataset:
@@ -221,8 +228,12 @@ def load_hub_dataset(argument: str | None, split: str = "train") -> datasets.Dat
     repo_id = _require_argument("hf", argument, "hf:uoft-cs/cifar10")
     try:
         return datasets.load_dataset(repo_id, split=split)
-    except (ConnectionError, FileNotFoundError, ValueError) as exc:
+    except (*network_errors(), ValueError, DatasetsError) as exc:
         raise GenzooError(
-            f"Could not load Hub dataset {repo_id!r} (split {split!r}): {exc}. Without a network, use a cached copy "
-            "(HF_DATASETS_OFFLINE=1) or a local source such as parquet:FILE or imagefolder:DIR."
+            f"Could not load Hub dataset {repo_id!r} (split {split!r}): {_one_line(exc)}. Without a network, use a "
+            "cached copy (HF_DATASETS_OFFLINE=1) or a local source such as parquet:FILE or imagefolder:DIR."
         ) from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

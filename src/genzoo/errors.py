@@ -1,5 +1,7 @@
 """Exceptions that genzoo raises for bad input. The CLI prints them as one line and exits non-zero."""
 
+import sys
+
 
 class GenzooError(Exception):
     """Base class for user-facing errors: the message names the problem and the fix."""
@@ -19,3 +21,15 @@ class ConfigError(GenzooError, ValueError):
 
 class UnsafePipelineError(GenzooError):
     """A saved pipeline names code that no installed plugin registered."""
+
+
+def network_errors() -> tuple[type[BaseException], ...]:
+    """Connection and HTTP failures of whichever client huggingface_hub and datasets use (requests, httpx, httpx2),
+    for `except` clauses that turn them into one-line errors. `OSError` covers `HfHubHTTPError` and
+    `FileNotFoundError`."""
+    errors: list[type[BaseException]] = [OSError]
+    for module, name in (("httpx2", "HTTPError"), ("httpx", "HTTPError"), ("requests", "RequestException")):
+        error = getattr(sys.modules.get(module), name, None)
+        if isinstance(error, type) and issubclass(error, BaseException):
+            errors.append(error)
+    return tuple(errors)

@@ -23,7 +23,7 @@ hookimpl = pluggy.HookimplMarker("genzoo")
 @hookspec
 def register_models(register: Callable) -> None:
     """Register model families: `register(name, generator_class, *, pipeline_class=..., discriminator_class=...,
-    default_objective=..., aliases=(), description=...)`."""
+    default_objective=..., training_defaults={...}, aliases=(), description=...)`."""
 
 
 @hookspec
@@ -35,8 +35,9 @@ def register_objectives(register: Callable) -> None:
 def register_datasets(register: Callable) -> None:
     """Register dataset sources: `register(name, loader, *, aliases=(), description=...)`.
 
-    `loader(argument: str | None, **options) -> genzoo.Dataset`, where `argument` is what follows `name:` in a
-    dataset spec such as `imagefolder:./photos`.
+    `loader(argument: str | None, split: str) -> datasets.Dataset`, where `argument` is what follows `name:` in a
+    dataset spec such as `imagefolder:./photos`. genzoo detects the image and label columns of the Hugging Face
+    dataset it returns (the loader may also return a ready `genzoo.Dataset`).
     """
 
 

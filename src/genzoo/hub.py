@@ -16,7 +16,6 @@ not `samples/`, `checkpoints/` or `logs/`):
 import io
 import json
 import math
-import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ import torch
 import yaml
 from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
 
-from .errors import GenzooError
+from .errors import GenzooError, network_errors
 from .pipeline import (
     GenPipeline,
     _checked_pipeline_class,
@@ -271,20 +270,10 @@ def push_folder(
         status = exc.response.status_code if exc.response is not None else None
         hint = " Log in with `hf auth login` or pass a token with write access." if status in (401, 403) else ""
         raise GenzooError(f"Could not push to {repo_id!r}: {' '.join(str(exc).split())}{hint}") from exc
-    except _network_errors() as exc:
+    except network_errors() as exc:
         raise GenzooError(
             f"Could not reach the Hub to push to {repo_id!r} ({type(exc).__name__}: {exc}); check the network."
         ) from exc
-
-
-def _network_errors() -> tuple[type[BaseException], ...]:
-    """Connection failures of whichever HTTP client this huggingface_hub version uses (requests, httpx, httpx2)."""
-    errors: list[type[BaseException]] = [OSError]
-    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"), ("requests", "ConnectionError")):
-        error = getattr(sys.modules.get(module), name, None)
-        if isinstance(error, type) and issubclass(error, BaseException):
-            errors.append(error)
-    return tuple(errors)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
