@@ -198,7 +198,8 @@ def test_revision_and_cache_dir_are_honoured(tmp_path, hub_cache):
     np.testing.assert_array_equal(by_commit, v2_images)
     assert not np.array_equal(main_images, v2_images)
 
-    with pytest.raises(GenzooError, match=r"'org/tiny' \(revision 'v3'\).*not in the Hugging Face cache"):
+    no_such_revision = r"no local folder 'org/tiny'; as a Hub repo \(revision 'v3'\).*not in the Hugging Face cache"
+    with pytest.raises(GenzooError, match=no_such_revision):
         GenPipeline.from_pretrained("org/tiny", cache_dir=elsewhere, revision="v3")
     with pytest.raises(GenzooError, match="not in the Hugging Face cache"):  # not in the default cache
         GenPipeline.from_pretrained("org/tiny")

@@ -245,6 +245,13 @@ def test_not_a_pipeline(tmp_path):
         GenPipeline.from_pretrained(tmp_path / "does" / "not" / "exist")
     with pytest.raises(GenzooError, match="does not accept trust_remote_code="):
         GenPipeline.from_pretrained(tmp_path, trust_remote_code=True)
+    with pytest.raises(GenzooError, match="safetensors weights only; drop use_safetensors=False"):
+        GenPipeline.from_pretrained(tmp_path, use_safetensors=False)
+
+
+def test_use_safetensors_true_is_accepted(saved):
+    pipe = GenPipeline.from_pretrained(saved, use_safetensors=True)
+    assert isinstance(pipe.model, DCGANGenerator)
 
 
 def test_cli_prints_refusals_as_one_line(copy, tmp_path, capsys):

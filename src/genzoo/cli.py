@@ -164,8 +164,7 @@ def _sample(args: argparse.Namespace) -> None:
     import torch
     from diffusers.utils import make_image_grid
 
-    from .pipeline import GenPipeline
-    from .training import _grid_shape
+    from .pipeline import GenPipeline, grid_shape
 
     if args.num_images < 1:
         raise ValueError(f"-n must be at least 1, got {args.num_images}.")
@@ -177,7 +176,7 @@ def _sample(args: argparse.Namespace) -> None:
         generator=torch.Generator().manual_seed(args.seed),
         class_labels=args.class_label,
     ).images
-    rows = args.rows or _grid_shape(len(images), 0)[0]
+    rows = args.rows or grid_shape(len(images))[0]
     if len(images) % rows:
         raise ValueError(f"{len(images)} images do not fill {rows} rows evenly; pick -n or --rows to match.")
     make_image_grid(images, rows, len(images) // rows).save(args.output)

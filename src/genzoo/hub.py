@@ -1,7 +1,7 @@
 """Publishing pipelines on the Hugging Face Hub: the model card, the sample grid and the upload.
 
-A genzoo pipeline folder publishes as exactly these files (nothing else in the folder is uploaded, in particular
-not `samples/`, `checkpoints/` or `logs/`):
+A genzoo pipeline folder publishes as these files (nothing else in the folder is uploaded, in particular not
+`samples/`, `checkpoints/` or `logs/`):
 
 | path in the repo | what it is |
 | --- | --- |
@@ -10,13 +10,13 @@ not `samples/`, `checkpoints/` or `logs/`):
 | `run_config.yaml` | the resolved training configuration (when the folder has one) |
 | `eval_results.json` | metrics written by `genzoo evaluate` (when the folder has them) |
 | `samples.png` | a sample grid, shown in the card |
+| other top-level `*.png` | figures the family draws beside it, such as a VAE's `reconstructions.png` |
 | `README.md` | the model card, rebuilt from the above at every push |
 """
 
 import io
 import json
 import math
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,13 @@ from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, M
 
 from .errors import GenzooError, network_errors
 from .pipeline import (
+    EVAL_RESULTS,
+    RUN_CONFIG,
+    SAMPLE_GRID,
     GenPipeline,
     _checked_pipeline_class,
     check_component_weights,
+    grid_shape,
     read_model_index,
     weight_files,
     weight_variants,
@@ -39,13 +43,10 @@ from .registry import ModelRegistration
 __all__ = ["build_model_card", "model_card_tags", "publishable_files", "push_folder", "render_sample_grid"]
 
 MODEL_CARD = "README.md"
-SAMPLE_GRID = "samples.png"
-RUN_CONFIG = "run_config.yaml"
-EVAL_RESULTS = "eval_results.json"
 CARD_TEMPLATE = Path(__file__).parent / "assets" / "model_card_template.md"
 
 # Keys of eval_results.json that describe the measurement rather than being a metric.
-_EVAL_CONTEXT_KEYS = ("num_samples", "num_real", "num_fake", "features", "feature_extractor", "split", "seed")
+_EVAL_CONTEXT_KEYS = ("features", "dataset", "split", "seed")  # and every num_* key
 # Built-in dataset specs and the Hub dataset they come from.
 _BUILTIN_HUB_DATASETS = {"mnist-5k": "ylecun/mnist", "mnist5k": "ylecun/mnist"}
 
@@ -58,8 +59,6 @@ def render_sample_grid(pipeline: GenPipeline, num_images: int = 16, seed: int = 
     """
     from diffusers.utils import make_image_grid
 
-    from .training import _grid_shape
-
     model = pipeline.model
     num_classes = model.num_classes
     if num_classes:
@@ -67,7 +66,7 @@ def render_sample_grid(pipeline: GenPipeline, num_images: int = 16, seed: int = 
         rows = max(2, num_images // columns)
         labels = (torch.arange(columns) * num_classes // columns).repeat(rows).tolist()
     else:
-        rows, columns = _grid_shape(num_images, 0)
+        rows, columns = grid_shape(num_images)
         labels = None
     was_training = model.training
     model.eval()
@@ -383,9 +382,6 @@ def _distribution(registration: ModelRegistration) -> str:
 
 
 def _genzoo_version() -> str:
-    try:
-        return version("genzoo")
-    except PackageNotFoundError:
-        from . import __version__
+    from . import __version__
 
-        return __version__
+    return __version__

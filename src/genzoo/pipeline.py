@@ -1,6 +1,7 @@
 """`GenPipeline`: sample images from any genzoo generator, save it, and load it back by folder or Hub repo id."""
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -23,11 +24,14 @@ if TYPE_CHECKING:
 
     from .registry import ModelRegistration
 
-__all__ = ["GenPipeline", "resolve_pipeline_folder"]
+__all__ = ["GenPipeline", "grid_shape", "resolve_pipeline_folder"]
 
+RUN_CONFIG = "run_config.yaml"  # the resolved training configuration, beside the pipeline
+EVAL_RESULTS = "eval_results.json"  # metrics written by `genzoo evaluate` or the best in-training evaluation
+SAMPLE_GRID = "samples.png"
 # What a genzoo pipeline repo holds besides its components; nothing else is downloaded (in particular no Python
 # code, no pickle files, no training checkpoints or intermediate grids).
-PIPELINE_TOP_LEVEL_FILES = ("model_index.json", "README.md", "run_config.yaml", "eval_results.json", "samples.png")
+PIPELINE_TOP_LEVEL_FILES = ("model_index.json", "README.md", RUN_CONFIG, EVAL_RESULTS, SAMPLE_GRID)
 # Weight formats that unpickle, and so can run arbitrary code when loaded; genzoo refuses them.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
@@ -201,7 +205,8 @@ class GenPipeline(DiffusionPipeline):
         r"""One image with an interpolation per row: each row walks the slerp path between two random latents.
 
         Row `r` is what `interpolate(steps=steps, ...)` returns for the `r`-th pair of end points drawn from
-        `generator`, so a one-row grid equals `interpolate` with the same generator.
+        `generator`, so a one-row grid equals `interpolate` with the same generator (and, for a conditional model,
+        the same class label).
 
         Args:
             rows (`int`, defaults to 4): interpolations, one per row.
@@ -298,11 +303,15 @@ class GenPipeline(DiffusionPipeline):
             `GenzooError`: a one-line reason when the folder or repo cannot be loaded; `UnsafePipelineError` (a
             subclass) when it names unregistered code or holds Python or pickle files.
         """
-        for forbidden in ("custom_pipeline", "trust_remote_code", "use_safetensors"):
+        for forbidden in ("custom_pipeline", "trust_remote_code"):
             if kwargs.pop(forbidden, None):
                 raise GenzooError(
                     f"GenPipeline.from_pretrained does not accept {forbidden}=: it loads no remote code."
                 )
+        if kwargs.pop("use_safetensors", None) is False:
+            raise GenzooError(
+                "GenPipeline.from_pretrained loads safetensors weights only; drop use_safetensors=False."
+            )
         download_options = {
             key: kwargs.pop(key)
             for key in ("revision", "cache_dir", "token", "local_files_only", "force_download")
@@ -359,7 +368,7 @@ class GenPipeline(DiffusionPipeline):
         )
         folder = Path(save_directory)
         if model_card:
-            (sample_grid if sample_grid is not None else hub.render_sample_grid(self)).save(folder / hub.SAMPLE_GRID)
+            (sample_grid if sample_grid is not None else hub.render_sample_grid(self)).save(folder / SAMPLE_GRID)
             try:
                 card = hub.build_model_card(folder)
             except UnsafePipelineError as exc:  # an experimental model no plugin registered yet: save it all the same
@@ -414,7 +423,7 @@ class GenPipeline(DiffusionPipeline):
             folder = Path(tmp)
             self.save_pretrained(folder, variant=variant)
             if source is not None and source.is_dir():
-                for name in (hub.RUN_CONFIG, hub.EVAL_RESULTS):
+                for name in (RUN_CONFIG, EVAL_RESULTS):
                     if (source / name).is_file():
                         (folder / name).write_bytes((source / name).read_bytes())
             return hub.push_folder(
@@ -427,6 +436,15 @@ class GenPipeline(DiffusionPipeline):
                 revision=revision,
                 model_card=model_card,
             )
+
+
+def grid_shape(count: int, num_classes: int = 0) -> tuple[int, int]:
+    """Rows and columns for a grid of `count` images: one column per class when `count` is a multiple of
+    `num_classes`, else the most nearly square factorisation."""
+    if num_classes and count % num_classes == 0:
+        return count // num_classes, num_classes
+    rows = max(r for r in range(1, math.isqrt(count) + 1) if count % r == 0)
+    return rows, count // rows
 
 
 def resolve_pipeline_folder(
@@ -482,12 +500,14 @@ def resolve_pipeline_folder(
     except RevisionNotFoundError as exc:
         raise GenzooError(f"Hub repo {name!r} has no revision {revision!r}.") from exc
     except RepositoryNotFoundError as exc:
-        raise GenzooError(f"Hub repo {name!r} does not exist or is private (pass token= for private repos).") from exc
+        raise GenzooError(
+            f"There is no local folder {name!r}, and no Hub repo of that name (or it is private: pass token=)."
+        ) from exc
     except LocalEntryNotFoundError as exc:
         where = f" (revision {revision!r})" if revision else ""
         raise GenzooError(
-            f"Could not download {name!r}{where} and it is not in the Hugging Face cache. Check the network, or "
-            "download it once and load it with HF_HUB_OFFLINE=1."
+            f"There is no local folder {name!r}; as a Hub repo{where} it could not be downloaded and is not in the "
+            "Hugging Face cache. Check the path or the network, or download it once and use HF_HUB_OFFLINE=1."
         ) from exc
     except HfHubHTTPError as exc:
         raise GenzooError(f"Could not download {name!r} from the Hub: {' '.join(str(exc).split())}") from exc

@@ -96,11 +96,10 @@ def failed_plugins() -> dict[str, str]:
     return dict(_failures)
 
 
-def _own_version() -> str | None:
-    try:
-        return importlib.metadata.version("genzoo")
-    except importlib.metadata.PackageNotFoundError:
-        return None
+def _own_version() -> str:
+    from . import __version__
+
+    return __version__
 
 
 def reset_plugins() -> None:

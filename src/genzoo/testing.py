@@ -36,7 +36,7 @@ import torch
 import yaml
 
 from .modeling import Generator
-from .pipeline import GenPipeline
+from .pipeline import GenPipeline, grid_shape
 from .registry import ModelRegistration, get_model, get_objective
 
 __all__ = ["GeneratorTesterMixin"]
@@ -304,7 +304,6 @@ class GeneratorTesterMixin:
         from diffusers.utils import make_image_grid
 
         from .cli import main
-        from .training import _grid_shape
 
         config = {
             "model": self.model_name,
@@ -343,7 +342,7 @@ class GeneratorTesterMixin:
             generator=torch.Generator().manual_seed(config["seed"]),
             class_labels=self.class_labels(pipe.model, count),
         ).images
-        grid = make_image_grid(images, *_grid_shape(count, pipe.model.num_classes))
+        grid = make_image_grid(images, *grid_shape(count, pipe.model.num_classes))
         with PIL.Image.open(output_dir / "samples.png") as saved:
             np.testing.assert_array_equal(np.asarray(grid), np.asarray(saved.convert(grid.mode)))
 

@@ -28,6 +28,7 @@ from .config import TrainConfig
 from .data import load_dataset
 from .errors import ConfigError, GenzooError
 from .metrics.training_eval import TrainingEvaluator
+from .pipeline import RUN_CONFIG, grid_shape
 from .registry import ModelRegistration, get_model, get_objective
 from .tracking import JSONLTracker
 
@@ -35,7 +36,6 @@ __all__ = ["TrainState", "find_checkpoint", "train"]
 
 CHECKPOINTS_DIR = "checkpoints"
 SAMPLES_DIR = "samples"
-RUN_CONFIG = "run_config.yaml"
 DEFAULT_EPOCHS = 10  # the length of a run that sets neither max_steps nor epochs
 
 
@@ -339,16 +339,8 @@ def _sample_grid(
         model.train(was_training)
         if ema is not None:
             ema.restore(model.parameters())
-    rows, cols = _grid_shape(len(images), model.num_classes)
+    rows, cols = grid_shape(len(images), model.num_classes)
     return make_image_grid(images, rows, cols)
-
-
-def _grid_shape(count: int, num_classes: int) -> tuple[int, int]:
-    """Rows and columns for `count` images: one column per class for conditional grids, else near-square."""
-    if num_classes and count % num_classes == 0:
-        return count // num_classes, num_classes
-    rows = max(r for r in range(1, math.isqrt(count) + 1) if count % r == 0)
-    return rows, count // rows
 
 
 def _log_grid(accelerator: Accelerator, grid: Any, step: int) -> None:
