@@ -1,6 +1,8 @@
 """Run configuration: YAML files, --set overrides, type checks and precedence."""
 
 import argparse
+import subprocess
+import sys
 
 import pytest
 
@@ -140,3 +142,12 @@ def test_epochs_flag_replaces_the_model_default_max_steps():
 def test_column_flags_feed_dataset_args():
     config = resolve_train_config(_args("dcgan", "--image-column", "img", "--label-column", ""))
     assert config.dataset_args == {"image_column": "img", "label_column": ""}
+
+
+def test_the_command_line_parser_does_not_import_torch():
+    # `genzoo --help` and argument errors should be instant: torch, diffusers and datasets load on first use.
+    code = (
+        "import sys, genzoo.cli; genzoo.cli.build_parser(); print(sorted({'torch', 'diffusers'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -1,13 +1,17 @@
 """genzoo: plugin-based image generative models (GAN, conditional GAN, VAE) on Hugging Face conventions."""
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
-from .data import Dataset, load_dataset
 from .errors import GenzooError
 from .hookspecs import hookimpl
-from .modeling import Generator
-from .objectives import Objective
-from .pipeline import GenPipeline
+
+if TYPE_CHECKING:
+    from .data import Dataset, load_dataset
+    from .modeling import Generator
+    from .objectives import Objective
+    from .pipeline import GenPipeline
 
 try:
     __version__ = version("genzoo")
@@ -15,3 +19,20 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
     __version__ = "0+unknown"
 
 __all__ = ["Dataset", "GenPipeline", "Generator", "GenzooError", "Objective", "hookimpl", "load_dataset"]
+
+# torch, diffusers and datasets take seconds to import; load them on first use so that `genzoo --help` is instant.
+_LAZY = {
+    "Dataset": ".data",
+    "load_dataset": ".data",
+    "Generator": ".modeling",
+    "Objective": ".objectives",
+    "GenPipeline": ".pipeline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
