@@ -34,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every `genzoo` subcommand; each sets `handler`, the function that runs it."""
     parser = argparse.ArgumentParser(prog="genzoo", description="Train, sample and share image generative models.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

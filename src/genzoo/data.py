@@ -93,6 +93,7 @@ class Dataset:
 
     @property
     def has_labels(self) -> bool:
+        """Whether the dataset has a label column (detected or given)."""
         return self.label_column is not None
 
     @property
@@ -107,6 +108,7 @@ class Dataset:
 
     @property
     def class_names(self) -> list[str]:
+        """One name per class: the `ClassLabel` names, else the labels as strings (empty without labels)."""
         feature = self.data.features.get(self.label_column) if self.label_column else None
         if isinstance(feature, datasets.ClassLabel):
             return list(feature.names)
@@ -166,6 +168,13 @@ def load_dataset(
             parquet file.
         split (`str`): which split to load (`train` by default).
         image_column, label_column (`str`, *optional*): override column detection.
+
+    Returns:
+        `genzoo.Dataset`: the Hugging Face dataset with its image and label columns detected.
+
+    Raises:
+        `GenzooError`: a one-line reason for an unknown source, a missing path, unreadable data or an unreachable
+        Hub dataset.
     """
     from .registry import dataset_sources
 

@@ -56,6 +56,14 @@ def render_sample_grid(pipeline: GenPipeline, num_images: int = 16, seed: int = 
 
     Unconditional models give a near-square grid of `num_images`; conditional ones give one column per class
     (evenly spaced classes when there are more than 16), at least two rows.
+
+    Args:
+        pipeline (`GenPipeline`): the pipeline to sample.
+        num_images (`int`, defaults to 16): how many images an unconditional grid holds.
+        seed (`int`, defaults to 0): seeds the latents (and nothing else), so the grid is reproducible.
+
+    Returns:
+        `PIL.Image.Image`: the grid.
     """
     from diffusers.utils import make_image_grid
 
@@ -107,6 +115,9 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
         repo_id (`str`, *optional*): the Hub repo the card is for; the loading snippet uses it (else a placeholder).
         has_grid (`bool`, *optional*): whether `samples.png` is published beside the card (defaults to whether the
             folder has one).
+
+    Returns:
+        `huggingface_hub.ModelCard`: the card; `str(card)` is the `README.md` text.
     """
     folder = Path(folder)
     pipeline_class, registrations = _checked_pipeline_class(folder)

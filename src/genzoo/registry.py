@@ -73,6 +73,8 @@ class Registry(Generic[T]):
     aliases: dict[str, str] = field(default_factory=dict)
 
     def add(self, entry: T) -> None:
+        """Add `entry` under its name and aliases; a name another plugin already holds raises
+        `DuplicateRegistrationError` naming both plugins."""
         for name in (entry.name, *entry.aliases):
             owner = self.entries.get(self.aliases.get(name, name))
             if owner is not None:
@@ -84,6 +86,8 @@ class Registry(Generic[T]):
         self.aliases.update({alias: entry.name for alias in entry.aliases})
 
     def get(self, name: str) -> T:
+        """The entry registered as `name` (or with that alias); an unknown name raises `UnknownNameError`, which
+        lists the available names and the closest match."""
         entry = self.entries.get(self.aliases.get(name, name))
         if entry is None:
             raise UnknownNameError(self._unknown_message(name))
@@ -214,16 +218,20 @@ def feature_extractors() -> Registry[Registration]:
 
 
 def get_model(name: str) -> ModelRegistration:
+    """The model family registered as `name` (e.g. `"dcgan"`), from every installed plugin."""
     return models().get(name)
 
 
 def get_objective(name: str) -> Registration:
+    """The training objective registered as `name` (e.g. `"hinge"`); its class is `.obj`."""
     return objectives().get(name)
 
 
 def get_dataset_source(name: str) -> Registration:
+    """The dataset source registered as `name` (e.g. `"imagefolder"`); its loader is `.obj`."""
     return dataset_sources().get(name)
 
 
 def get_feature_extractor(name: str) -> Registration:
+    """The feature extractor registered as `name` (e.g. `"inception"`); its class is `.obj`."""
     return feature_extractors().get(name)

@@ -56,6 +56,9 @@ def train(config: TrainConfig) -> Path:
     r"""Train `config.model` with `config.objective` on `config.dataset` and save the pipeline to
     `config.output_dir`.
 
+    Args:
+        config (`TrainConfig`): the resolved run configuration (see `docs/training.md` for every key).
+
     Returns:
         `Path`: the output folder, which holds `model_index.json`, the model weights, `run_config.yaml`, the final
         sample grid `samples.png`, intermediate grids under `samples/` and checkpoints under `checkpoints/`.
