@@ -1,9 +1,10 @@
 """Differentiable augmentation (DiffAugment; Zhao et al. 2020) for discriminators trained on little data.
 
-The same random transformations are applied to real and generated images before the discriminator sees them, in
-both its own update and the generator's, so the generator gets gradients through the augmentation and cannot learn
-to reproduce it. With a few thousand images (such as the embedded mnist-5k) this keeps the discriminator from
-memorising the training set.
+The same augmentation policy is applied to real and generated images before the discriminator sees them, in both
+its own update and the generator's, so the generator gets gradients through the augmentation and cannot learn to
+reproduce it. Real and generated batches are augmented in separate calls, and every image gets its own random
+parameters (offset, scale, shift, cutout position), drawn afresh on every call. With a few thousand images (such as
+the embedded mnist-5k) this keeps the discriminator from memorising the training set.
 """
 
 import torch
