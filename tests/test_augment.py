@@ -61,6 +61,32 @@ def test_same_generator_same_augmentation_and_gradients_flow():
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
+def test_translation_stays_within_the_bound_in_bfloat16():
+    """Shifts are drawn in float32: in bfloat16 a draw just below 1 rounds to 1.0 and overshot the bound by a pixel.
+    Each image holds its column index in channel 0 and its row index in channel 1 (exact in bfloat16), so the value
+    at the centre gives the shift."""
+    batch, size = 4096, 16  # 8192 draws: a few of them lie within bfloat16's rounding distance of 1
+    rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    x = torch.stack([cols, rows]).to(torch.bfloat16).expand(batch, 2, size, size).contiguous()
+    out = translation(x, seeded())
+    assert out.dtype == torch.bfloat16
+    centre = size // 2
+    shift_x = centre - out[:, 0, centre, centre].float()
+    shift_y = centre - out[:, 1, centre, centre].float()
+    for shift in (shift_x, shift_y):
+        assert torch.equal(shift, shift.round()), "whole-pixel shifts, no blending"
+        assert shift.abs().max() <= 2, "at most 1/8 of 16 pixels"
+        assert set(shift.tolist()) == {-2.0, -1.0, 0.0, 1.0, 2.0}
+    # The same generator gives the same shifts in float32 and bfloat16.
+    torch.testing.assert_close(translation(x.float(), seeded()), out.float())
+
+
+def test_other_transforms_keep_bfloat16():
+    x = images(channels=3).to(torch.bfloat16)
+    for transform in (brightness, saturation, contrast, cutout):
+        assert transform(x, seeded()).dtype == torch.bfloat16
+
+
 def test_policy_parsing():
     assert parse_policy(None) == () and parse_policy(" translation , cutout ") == ("translation", "cutout")
     with pytest.raises(ValueError, match=r"Unknown augmentation 'flip'.*color, translation, cutout"):

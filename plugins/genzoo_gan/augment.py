@@ -14,12 +14,14 @@ __all__ = ["AUGMENTATIONS", "diff_augment", "parse_policy"]
 
 
 def _rand(shape: tuple[int, ...], generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
-    return torch.rand(shape, generator=generator, device=generator.device).to(like.device, like.dtype)
+    """Uniform draws in [0, 1), in float32 on `like`'s device: the parameters computed from them stay in float32 (a
+    draw just below 1 would round to 1.0 in bfloat16) and are cast to the images' dtype only where applied."""
+    return torch.rand(shape, generator=generator, device=generator.device, dtype=torch.float32).to(like.device)
 
 
 def brightness(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Add a per-image offset in [-0.5, 0.5) (images in [-1, 1])."""
-    return images + (_rand((images.shape[0], 1, 1, 1), generator, images) - 0.5)
+    return images + (_rand((images.shape[0], 1, 1, 1), generator, images) - 0.5).to(images.dtype)
 
 
 def saturation(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -27,27 +29,31 @@ def saturation(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     if images.shape[1] == 1:
         return images
     mean = images.mean(dim=1, keepdim=True)
-    return (images - mean) * (_rand((images.shape[0], 1, 1, 1), generator, images) * 2) + mean
+    return (images - mean) * (_rand((images.shape[0], 1, 1, 1), generator, images) * 2).to(images.dtype) + mean
 
 
 def contrast(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Scale each image's distance from its mean by a factor in [0.5, 1.5)."""
     mean = images.mean(dim=(1, 2, 3), keepdim=True)
-    return (images - mean) * (_rand((images.shape[0], 1, 1, 1), generator, images) + 0.5) + mean
+    return (images - mean) * (_rand((images.shape[0], 1, 1, 1), generator, images) + 0.5).to(images.dtype) + mean
 
 
 def translation(images: torch.Tensor, generator: torch.Generator, ratio: float = 0.125) -> torch.Tensor:
     """Shift each image by a whole number of pixels, up to `ratio` of its size, repeating the edge pixels."""
     batch, _, height, width = images.shape
-    max_shift = torch.tensor([width * ratio, height * ratio]).round()
-    shifts = (_rand((batch, 2), generator, images) * (2 * max_shift + 1).to(images) - max_shift.to(images)).floor()
-    # An affine grid that moves by whole pixels samples them exactly (bilinear weights of 0 and 1).
-    theta = torch.zeros(batch, 2, 3, device=images.device, dtype=images.dtype)
+    max_shift = torch.tensor([width * ratio, height * ratio], device=images.device).round()
+    # Whole-pixel shifts in [-max_shift, max_shift], computed in float32 (in bfloat16 a draw just below 1 could round
+    # up and overshoot the bound by a pixel).
+    shifts = (_rand((batch, 2), generator, images) * (2 * max_shift + 1) - max_shift).floor()
+    # An affine grid that moves by whole pixels samples them exactly (bilinear weights of 0 and 1). Grid and sampling
+    # stay in float32 (a bfloat16 grid would land between pixels and blend them); the result takes the images' dtype.
+    theta = torch.zeros(batch, 2, 3, device=images.device, dtype=torch.float32)
     theta[:, 0, 0] = theta[:, 1, 1] = 1.0
     theta[:, 0, 2] = -2.0 * shifts[:, 0] / width
     theta[:, 1, 2] = -2.0 * shifts[:, 1] / height
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    moved = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return moved.to(images.dtype)
 
 
 def cutout(images: torch.Tensor, generator: torch.Generator, ratio: float = 0.5) -> torch.Tensor:
