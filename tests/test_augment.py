@@ -89,8 +89,22 @@ def test_other_transforms_keep_bfloat16():
 
 def test_policy_parsing():
     assert parse_policy(None) == () and parse_policy(" translation , cutout ") == ("translation", "cutout")
+    # A YAML list (`augment: [translation, cutout]`) or a tuple works too.
+    assert parse_policy(["translation", " cutout"]) == ("translation", "cutout")
+    assert parse_policy(("color",)) == ("color",) and parse_policy([]) == ()
     with pytest.raises(ValueError, match=r"Unknown augmentation 'flip'.*color, translation, cutout"):
         parse_policy("translation,flip")
+    with pytest.raises(ValueError, match=r"Unknown augmentation 'flip'"):
+        parse_policy(["translation", "flip"])
+    for bad in (3, True, {"translation": 1}, ["translation", 2]):
+        with pytest.raises(ValueError, match="comma-separated string or a list of strings"):
+            parse_policy(bad)
     model = DCGANGenerator(latent_dim=8, base_channels=8)
     with pytest.raises(ConfigError, match=r"objective_args\.augment: Unknown augmentation 'flip'"):
         GANObjective(model, get_model("dcgan"), augment="flip", discriminator={"base_channels": 8})
+    with pytest.raises(ConfigError, match=r"objective_args\.augment: expected augmentation names"):
+        GANObjective(model, get_model("dcgan"), augment=5, discriminator={"base_channels": 8})
+    objective = GANObjective(
+        model, get_model("dcgan"), augment=["translation", "cutout"], discriminator={"base_channels": 8}
+    )
+    assert objective.augment == ("translation", "cutout")

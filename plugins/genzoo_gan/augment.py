@@ -81,9 +81,21 @@ AUGMENTATIONS = {
 }
 
 
-def parse_policy(policy: str | None) -> tuple[str, ...]:
-    """`"translation,cutout"` -> `("translation", "cutout")`, checked against the known augmentations."""
-    names = tuple(name.strip() for name in (policy or "").split(",") if name.strip())
+def parse_policy(policy: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """`"translation,cutout"` or `["translation", "cutout"]` (a YAML list) -> `("translation", "cutout")`, checked
+    against the known augmentations. Anything else raises `ValueError`."""
+    if policy is None:
+        parts: list[str] = []
+    elif isinstance(policy, str):
+        parts = policy.split(",")
+    elif isinstance(policy, (list, tuple)) and all(isinstance(name, str) for name in policy):
+        parts = [part for name in policy for part in name.split(",")]
+    else:
+        raise ValueError(
+            f"expected augmentation names as a comma-separated string or a list of strings, got {policy!r}; choose "
+            f"from {', '.join(AUGMENTATIONS)}."
+        )
+    names = tuple(name.strip() for name in parts if name.strip())
     unknown = [name for name in names if name not in AUGMENTATIONS]
     if unknown:
         raise ValueError(
