@@ -1,10 +1,16 @@
-"""DiffAugment for adversarial objectives: each augmentation's effect, determinism, gradients, configuration."""
+"""DiffAugment for adversarial objectives: each augmentation's effect, determinism, gradients, configuration, and
+its wiring into both updates of the adversarial objectives (and a training run through the command line)."""
+
+import json
 
 import pytest
 import torch
+from torch import nn
 
+import genzoo_gan.objectives
+from genzoo.cli import main
 from genzoo.errors import ConfigError
-from genzoo.registry import get_model
+from genzoo.registry import ModelRegistration, get_model
 from genzoo_gan import GANObjective
 from genzoo_gan.augment import brightness, contrast, cutout, diff_augment, parse_policy, saturation, translation
 from genzoo_gan.modeling_dcgan import DCGANGenerator
@@ -108,3 +114,103 @@ def test_policy_parsing():
         model, get_model("dcgan"), augment=["translation", "cutout"], discriminator={"base_channels": 8}
     )
     assert objective.augment == ("translation", "cutout")
+
+
+# --- wiring into the adversarial objectives ---------------------------------------------------------------------
+class RecordingCritic(nn.Module):
+    """A linear critic that records every batch it sees and whether it was being trained at the time."""
+
+    def __init__(self, image_size: int, num_channels: int, num_classes: int = 0) -> None:
+        super().__init__()
+        self.linear = nn.Linear(num_channels * image_size * image_size, 1)
+        self.seen: list[tuple[torch.Tensor, bool]] = []
+
+    def forward(self, images, class_labels=None):
+        self.seen.append((images, self.linear.weight.requires_grad))
+        return self.linear(images.flatten(1)).flatten()
+
+
+def _recording_objective(augment, n_critic=1):
+    from accelerate import Accelerator
+
+    torch.manual_seed(0)
+    registration = ModelRegistration("recording", DCGANGenerator, "tests", discriminator_class=RecordingCritic)
+    model = DCGANGenerator(latent_dim=8, image_size=28, num_channels=1, base_channels=8)
+    objective = GANObjective(model, registration, augment=augment, n_critic=n_critic)
+    objective.bind(Accelerator(cpu=True), objective.networks, objective.configure_optimizers())
+    return objective
+
+
+@pytest.fixture
+def augment_spy(monkeypatch):
+    """Replace `diff_augment` where the objectives call it; record each call's input, output and policy."""
+    calls: list[dict] = []
+
+    def spy(images, policy, generator):
+        out = diff_augment(images, policy, generator)
+        calls.append({"input": images, "output": out, "policy": policy})
+        return out
+
+    monkeypatch.setattr(genzoo_gan.objectives, "diff_augment", spy)
+    return calls
+
+
+def test_both_updates_show_the_discriminator_augmented_images(augment_spy):
+    objective = _recording_objective("translation,cutout")
+    critic = objective.networks["discriminator"]
+    real = torch.ones(4, 1, 28, 28)  # cutout leaves exact zeros in an all-ones image
+    logs = objective.training_step({"pixel_values": real}, 0, torch.Generator().manual_seed(0))
+    assert "loss_g" in logs
+
+    # Three augmentations: real and fake for the discriminator update, fake again for the generator update.
+    assert len(augment_spy) == 3 and all(call["policy"] == ("translation", "cutout") for call in augment_spy)
+    assert augment_spy[0]["input"] is real
+    # The critic saw exactly the augmented batches, in order: two while trained, one while frozen.
+    assert len(critic.seen) == 3
+    for call, (seen, _) in zip(augment_spy, critic.seen, strict=True):
+        assert seen is call["output"]
+        assert not torch.equal(seen, call["input"]), "augmentation changed the images"
+    assert [trained for _, trained in critic.seen] == [True, True, False]
+    assert ((critic.seen[0][0] == 0).flatten(1).sum(1) > 0).all(), "every real image has a cutout square"
+    # Discriminator update: detached fakes; generator update: the fakes carry the generator's graph through the
+    # augmentation.
+    assert not augment_spy[1]["input"].requires_grad
+    assert augment_spy[2]["input"].requires_grad and augment_spy[2]["output"].requires_grad
+    # Each call draws its own parameters: the two batches of fakes are not cut in the same places.
+    holes = [(call["output"] == 0) for call in augment_spy[1:]]
+    assert not torch.equal(holes[0], holes[1])
+
+
+def test_augmentation_per_update_follows_n_critic(augment_spy):
+    objective = _recording_objective("translation", n_critic=2)
+    counts = []
+    for step in range(4):
+        before = len(augment_spy)
+        objective.training_step({"pixel_values": torch.rand(4, 1, 28, 28) * 2 - 1}, step, torch.Generator())
+        counts.append(len(augment_spy) - before)
+    assert counts == [2, 3, 2, 3]  # real + fake every step, plus the generator's fakes on every second step
+
+
+def test_no_policy_shows_the_discriminator_plain_images():
+    objective = _recording_objective(None)
+    real = torch.rand(4, 1, 28, 28) * 2 - 1
+    objective.training_step({"pixel_values": real}, 0, torch.Generator().manual_seed(0))
+    assert objective.networks["discriminator"].seen[0][0] is real
+
+
+@pytest.mark.parametrize("augment", ["translation,cutout", "[translation, cutout]"])
+def test_training_with_augmentation_through_the_command_line(tmp_path, augment_spy, augment):
+    run = tmp_path / "run"
+    main([
+        "train", "dcgan", "--output-dir", str(run), "--max-steps", "2", "--batch-size", "4", "--seed", "0",
+        "--sample-every", "0", "--checkpoint-every", "0",
+        "--set", "model_args.latent_dim=8", "--set", "model_args.base_channels=8",
+        "--set", "objective_args.discriminator.base_channels=8", "--set", "log_every=1",
+        "--set", "num_sample_images=4", "--set", f"objective_args.augment={augment}",
+    ])  # fmt: skip
+    assert len(augment_spy) == 6  # two steps, three augmented batches each
+    assert all(call["policy"] == ("translation", "cutout") for call in augment_spy)
+    rows = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows if "loss_d" in row] == [1, 2]
+    assert all("loss_g" in row for row in rows if "loss_d" in row)
+    assert (run / "model_index.json").is_file()
