@@ -203,17 +203,37 @@ def test_saved_folder_loads_as_cgan_pipeline(tmp_path):
 
 # --- projection discriminator ----------------------------------------------------------------------------------------
 def test_projection_term_changes_the_logit():
+    """The label enters only through the projection: changing it from y' to y moves the logit of an image x by
+    exactly ⟨embed(y) − embed(y'), φ(x)⟩, whatever the unconditional term is."""
     torch.manual_seed(0)
     critic = ProjectionDiscriminator(image_size=28, num_channels=1, num_classes=10, base_channels=4).eval()
-    images = torch.rand(1, 1, 28, 28).repeat(10, 1, 1, 1) * 2 - 1
+    images = torch.rand(3, 1, 28, 28) * 2 - 1
     with torch.no_grad():
-        logits = critic(images, torch.arange(10))
-        features = critic.features(images)
-        unconditional = critic.linear(features).squeeze(1)
-        projection = (critic.class_embedding(torch.arange(10)) * features).sum(1)
-    assert logits.shape == (10,)
-    assert logits.unique().numel() == 10  # one image, ten classes: ten different judgements
-    torch.testing.assert_close(logits, unconditional + projection)
+        logits = torch.stack([critic(images, torch.full((3,), y)) for y in range(10)], dim=1)  # (image, class)
+        features = critic.features(images)  # φ(x)
+        embeddings = critic.class_embedding.weight  # the spectrally normalised embedding the forward pass uses
+    assert logits.shape == (3, 10)
+    assert all(row.unique().numel() == 10 for row in logits)  # one image, ten classes: ten different judgements
+    torch.testing.assert_close(logits - logits[:, :1], features @ (embeddings - embeddings[0]).T)
+
+
+def test_projection_is_the_only_class_dependent_part():
+    """Without the class embedding the critic is the unconditional one (ψ alone), for every label; with it,
+    swapping the labels of two images changes both logits."""
+    torch.manual_seed(0)
+    critic = ProjectionDiscriminator(num_classes=10, base_channels=4, spectral_norm=False).eval()
+    unconditional = ProjectionDiscriminator(num_classes=0, base_channels=4, spectral_norm=False).eval()
+    shared = {k: v for k, v in critic.state_dict().items() if not k.startswith("class_embedding")}
+    unconditional.load_state_dict(shared)
+    images = torch.rand(2, 1, 28, 28) * 2 - 1
+    with torch.no_grad():
+        labels, swapped = torch.tensor([3, 8]), torch.tensor([8, 3])
+        assert (critic(images, labels) - critic(images, swapped)).abs().min() > 1e-4
+        critic.class_embedding.weight.zero_()
+        plain = unconditional(images)
+        for y in range(10):
+            torch.testing.assert_close(critic(images, torch.full((2,), y)), plain)
+        torch.testing.assert_close(critic(images, swapped), plain)
 
 
 def test_spectral_norm_on_every_layer():
