@@ -2,6 +2,7 @@
 dispatch to `CGANPipeline`, label errors, and `genzoo train cgan` / `genzoo sample --class-label` end to end."""
 
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,35 @@ def test_training_defaults_build_a_model_and_objective(tmp_path):
     model = registration.generator_class(**config.model_args)
     objective = get_objective(registration.default_objective).obj(model, registration, **config.objective_args)
     assert isinstance(objective.networks["discriminator"], ProjectionDiscriminator)
+
+
+def _documented_wgan_gp_command() -> list[str]:
+    """The `genzoo train cgan --objective wgan-gp ...` command of docs/models/cgan.md, as argv."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "models" / "cgan.md").read_text().replace("\\\n", " ")
+    lines = [line for line in text.splitlines() if line.startswith("genzoo train cgan --objective wgan-gp")]
+    assert lines, "docs/models/cgan.md shows how to train the CGAN with WGAN-GP"
+    return shlex.split(lines[-1], comments=True)[1:]
+
+
+def test_cgan_defaults_carry_over_to_other_objectives_unless_reset(tmp_path):
+    """The CGAN's tuned lr 2e-3 lands in whatever objective is chosen; the command in docs/models/cgan.md gives
+    WGAN-GP its own learning rate back and keeps its other defaults."""
+    from genzoo.cli import build_parser, resolve_train_config
+
+    def objective_for(argv):
+        config = resolve_train_config(build_parser().parse_args(argv))
+        registration = get_model("cgan")
+        model = registration.generator_class(**{**config.model_args, **TINY})
+        return get_objective(config.objective).obj(model, registration, **config.objective_args)
+
+    inherited = objective_for(["train", "cgan", "--objective", "wgan-gp", "--output-dir", str(tmp_path)])
+    assert inherited.lr == TRAINING_DEFAULTS["objective_args"]["lr"] == 2e-3  # 20 times WGAN-GP's 1e-4
+    documented = _documented_wgan_gp_command()
+    assert "objective_args.lr=1e-4" in documented and "objective_args.betas=[0.0,0.9]" in documented
+    objective = objective_for(documented)
+    assert type(objective).__name__ == "WGANGPObjective"
+    assert objective.lr == objective.lr_d == 1e-4 and objective.betas == (0.0, 0.9)
+    assert objective.n_critic == 5 and objective.gradient_penalty == 10.0
 
 
 def test_plugins_lists_cgan_beside_dcgan(capsys):
