@@ -2,6 +2,7 @@
 dispatch to `CGANPipeline`, label errors, and `genzoo train cgan` / `genzoo sample --class-label` end to end."""
 
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,35 @@ def test_training_defaults_build_a_model_and_objective(tmp_path):
     model = registration.generator_class(**config.model_args)
     objective = get_objective(registration.default_objective).obj(model, registration, **config.objective_args)
     assert isinstance(objective.networks["discriminator"], ProjectionDiscriminator)
+
+
+def _documented_wgan_gp_command() -> list[str]:
+    """The `genzoo train cgan --objective wgan-gp ...` command of docs/models/cgan.md, as argv."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "models" / "cgan.md").read_text().replace("\\\n", " ")
+    lines = [line for line in text.splitlines() if line.startswith("genzoo train cgan --objective wgan-gp")]
+    assert lines, "docs/models/cgan.md shows how to train the CGAN with WGAN-GP"
+    return shlex.split(lines[-1], comments=True)[1:]
+
+
+def test_cgan_defaults_carry_over_to_other_objectives_unless_reset(tmp_path):
+    """The CGAN's tuned lr 2e-3 lands in whatever objective is chosen; the command in docs/models/cgan.md gives
+    WGAN-GP its own learning rate back and keeps its other defaults."""
+    from genzoo.cli import build_parser, resolve_train_config
+
+    def objective_for(argv):
+        config = resolve_train_config(build_parser().parse_args(argv))
+        registration = get_model("cgan")
+        model = registration.generator_class(**{**config.model_args, **TINY})
+        return get_objective(config.objective).obj(model, registration, **config.objective_args)
+
+    inherited = objective_for(["train", "cgan", "--objective", "wgan-gp", "--output-dir", str(tmp_path)])
+    assert inherited.lr == TRAINING_DEFAULTS["objective_args"]["lr"] == 2e-3  # 20 times WGAN-GP's 1e-4
+    documented = _documented_wgan_gp_command()
+    assert "objective_args.lr=1e-4" in documented and "objective_args.betas=[0.0,0.9]" in documented
+    objective = objective_for(documented)
+    assert type(objective).__name__ == "WGANGPObjective"
+    assert objective.lr == objective.lr_d == 1e-4 and objective.betas == (0.0, 0.9)
+    assert objective.n_critic == 5 and objective.gradient_penalty == 10.0
 
 
 def test_plugins_lists_cgan_beside_dcgan(capsys):
@@ -203,17 +233,37 @@ def test_saved_folder_loads_as_cgan_pipeline(tmp_path):
 
 # --- projection discriminator ----------------------------------------------------------------------------------------
 def test_projection_term_changes_the_logit():
+    """The label enters only through the projection: changing it from y' to y moves the logit of an image x by
+    exactly ⟨embed(y) − embed(y'), φ(x)⟩, whatever the unconditional term is."""
     torch.manual_seed(0)
     critic = ProjectionDiscriminator(image_size=28, num_channels=1, num_classes=10, base_channels=4).eval()
-    images = torch.rand(1, 1, 28, 28).repeat(10, 1, 1, 1) * 2 - 1
+    images = torch.rand(3, 1, 28, 28) * 2 - 1
     with torch.no_grad():
-        logits = critic(images, torch.arange(10))
-        features = critic.features(images)
-        unconditional = critic.linear(features).squeeze(1)
-        projection = (critic.class_embedding(torch.arange(10)) * features).sum(1)
-    assert logits.shape == (10,)
-    assert logits.unique().numel() == 10  # one image, ten classes: ten different judgements
-    torch.testing.assert_close(logits, unconditional + projection)
+        logits = torch.stack([critic(images, torch.full((3,), y)) for y in range(10)], dim=1)  # (image, class)
+        features = critic.features(images)  # φ(x)
+        embeddings = critic.class_embedding.weight  # the spectrally normalised embedding the forward pass uses
+    assert logits.shape == (3, 10)
+    assert all(row.unique().numel() == 10 for row in logits)  # one image, ten classes: ten different judgements
+    torch.testing.assert_close(logits - logits[:, :1], features @ (embeddings - embeddings[0]).T)
+
+
+def test_projection_is_the_only_class_dependent_part():
+    """Without the class embedding the critic is the unconditional one (ψ alone), for every label; with it,
+    swapping the labels of two images changes both logits."""
+    torch.manual_seed(0)
+    critic = ProjectionDiscriminator(num_classes=10, base_channels=4, spectral_norm=False).eval()
+    unconditional = ProjectionDiscriminator(num_classes=0, base_channels=4, spectral_norm=False).eval()
+    shared = {k: v for k, v in critic.state_dict().items() if not k.startswith("class_embedding")}
+    unconditional.load_state_dict(shared)
+    images = torch.rand(2, 1, 28, 28) * 2 - 1
+    with torch.no_grad():
+        labels, swapped = torch.tensor([3, 8]), torch.tensor([8, 3])
+        assert (critic(images, labels) - critic(images, swapped)).abs().min() > 1e-4
+        critic.class_embedding.weight.zero_()
+        plain = unconditional(images)
+        for y in range(10):
+            torch.testing.assert_close(critic(images, torch.full((2,), y)), plain)
+        torch.testing.assert_close(critic(images, swapped), plain)
 
 
 def test_spectral_norm_on_every_layer():

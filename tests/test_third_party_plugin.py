@@ -19,6 +19,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
+import yaml
 from diffusers.utils import make_image_grid
 
 from genzoo import GenPipeline, plugins
@@ -84,9 +85,12 @@ def test_installed_plugin_is_listed_trains_and_loads(site_packages, tmp_path, mo
         "--checkpoint-every", "0", "--set", "num_sample_images=4", "--set", "log_every=1",
         "--set", "model_args.image_size=16", *TINY, "--set", "objective_args.discriminator.base_channels=8",
     ])  # fmt: skip
-    config = (run / "run_config.yaml").read_text()
-    assert "objective: null" in config  # the registration's default_objective (hinge) was used
-    assert "lr: 0.0002" in config and "- 0.0" in config  # the plugin's training_defaults, merged with --set
+    config = yaml.safe_load((run / "run_config.yaml").read_text())
+    assert config["model"] == "sngan"
+    assert config["objective"] is None  # the registration's default_objective (hinge) was used
+    # The plugin's training_defaults, merged key by key with the --set discriminator option.
+    assert config["objective_args"] == {"lr": 2e-4, "betas": [0.0, 0.9], "discriminator": {"base_channels": 8}}
+    assert config["batch_size"] == 4 and config["max_steps"] == 2  # flags over the plugin's defaults
     rows = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows if "loss_g" in row] == [1, 2]
 

@@ -129,19 +129,48 @@ def test_beta_weights_the_kl_term():
         assert objective.loss(log_likelihood, kl).item() == pytest.approx(90.0 + beta * 15.0)
 
 
-@pytest.mark.parametrize("mixed_precision", ["no", "bf16"])
-def test_training_step_logs_match_the_beta_weighted_loss(mixed_precision):
+@pytest.mark.parametrize(
+    ("likelihood", "mixed_precision"), [("bernoulli", "no"), ("bernoulli", "bf16"), ("gaussian", "no")]
+)
+def test_training_step_logs_the_elbo_of_the_models_outputs(likelihood, mixed_precision):
+    """The logged loss, reconstruction term and KL equal the β-weighted negative ELBO computed independently from
+    the model's encoder and decoder outputs (before the step): q(z|x) and p(x|z) as `torch.distributions`, one
+    sample z = μ + σ·ε with ε drawn from the step's generator, and the KL from `kl_divergence`."""
+    import copy
+
     from accelerate import Accelerator
 
-    model = VAEGenerator(**TINY_VAE)
-    objective = ELBOObjective(model, beta=3.0)
+    torch.manual_seed(0)
+    model = VAEGenerator(**TINY_VAE, likelihood=likelihood)
+    with torch.no_grad():  # a posterior away from N(0, I) (σ from 0.37 to 1) and a decoder that depends on z
+        model.encoder[-1].bias.copy_(torch.tensor([0.5, -0.5, 1.0, 0.0, -1.5, -1.0, -2.0, 0.0]))
+        model.decoder[0].weight.mul_(10.0)
+    before = copy.deepcopy(model).double()  # the weights the step starts from, evaluated in float64
+    beta, images = 3.0, random_images(4)
+    objective = ELBOObjective(model, beta=beta)
     accelerator = Accelerator(cpu=True, mixed_precision=mixed_precision)
     prepared, optimizer = accelerator.prepare(model, objective.configure_optimizers()["model"])
     objective.bind(accelerator, {"model": prepared}, {"model": optimizer})
     with accelerator.autocast():
-        logs = objective.training_step({"pixel_values": random_images(4)}, 0, torch.Generator().manual_seed(0))
-    assert all(torch.isfinite(value) for value in logs.values())
-    assert logs["loss"].item() == pytest.approx(logs["recon_nll"].item() + 3.0 * logs["kl"].item(), rel=1e-5)
+        logs = objective.training_step({"pixel_values": images}, 0, torch.Generator().manual_seed(0))
+
+    with torch.no_grad():
+        mean, logvar = before.encode(images.double())
+        posterior = Normal(mean, torch.exp(0.5 * logvar))
+        epsilon = torch.randn(mean.shape, generator=torch.Generator().manual_seed(0)).double()
+        logits = before.decode_logits(mean + posterior.scale * epsilon)
+        pixels = (images.double() + 1) / 2
+        if likelihood == "bernoulli":  # grey levels as they are, so no support check
+            decoder = Bernoulli(logits=logits, validate_args=False)
+        else:
+            decoder = Normal(torch.sigmoid(logits), torch.exp(before.log_scale).view(1, -1, 1, 1))
+        log_likelihood = decoder.log_prob(pixels).flatten(1).sum(1)
+        kl = kl_divergence(posterior, Normal(0.0, 1.0)).sum(1)
+    expected = {"recon_nll": -log_likelihood.mean(), "kl": kl.mean(), "loss": (-log_likelihood + beta * kl).mean()}
+    tolerance = 1e-5 if mixed_precision == "no" else 5e-3  # bf16 autocast runs the networks in bfloat16
+    for name, value in expected.items():
+        assert logs[name].item() == pytest.approx(value.item(), rel=tolerance), name
+    assert logs["kl"].item() > 0 and logs["recon_nll"].item() != 0
 
 
 def test_objective_likelihood_switches_and_is_saved_with_the_model(tmp_path):

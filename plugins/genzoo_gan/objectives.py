@@ -42,9 +42,10 @@ class AdversarialObjective(Objective):
         r1_gamma (`float`): weight γ of the R1 penalty γ/2 · E[‖∇D(x)‖²] on real images (Mescheder et al. 2018).
         spectral_norm (`bool`): wrap every convolution, linear and embedding layer of the discriminator in
             spectral normalisation (Miyato et al. 2018).
-        augment (`str`, *optional*): differentiable augmentations applied to real and generated images before
-            the discriminator (DiffAugment, Zhao et al. 2020): a comma-separated subset of `color`, `translation`,
-            `cutout`, e.g. `"translation,cutout"` for small datasets. Penalties are computed on plain images.
+        augment (`str` or `list[str]`, *optional*): differentiable augmentations applied to real and generated
+            images before the discriminator (DiffAugment, Zhao et al. 2020): a subset of `color`, `translation`,
+            `cutout`, comma-separated or as a list, e.g. `"translation,cutout"` for small datasets. Penalties are
+            computed on plain images.
         discriminator (`dict`, *optional*): keyword arguments for the discriminator class (e.g. `base_channels`).
 
     Both penalties are per-sample input gradients, which batch norm would mix across the batch: with a penalty
@@ -74,7 +75,7 @@ class AdversarialObjective(Objective):
         gradient_penalty: float | None = None,
         r1_gamma: float = 0.0,
         spectral_norm: bool = False,
-        augment: str | None = None,
+        augment: str | list[str] | tuple[str, ...] | None = None,
         discriminator: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(model, registration)
