@@ -297,7 +297,7 @@ class GenPipeline(DiffusionPipeline):
                 id such as `"org/dcgan-cifar"`.
             revision, cache_dir, token, local_files_only, force_download: Hub download options, passed to
                 `huggingface_hub.snapshot_download` (set `HF_HUB_OFFLINE=1` to resolve from the cache only).
-            kwargs: other diffusers loading options such as `torch_dtype` or `variant`.
+            kwargs: other diffusers loading options such as `dtype` or `variant`.
 
         Raises:
             `GenzooError`: a one-line reason when the folder or repo cannot be loaded; `UnsafePipelineError` (a
