@@ -113,6 +113,38 @@ def test_reference_cache_key_and_atomic_entries(tmp_path, monkeypatch):
     np.testing.assert_allclose(with_features.stats.mean, with_features.features.double().mean(0).numpy(), atol=1e-9)
 
 
+def test_large_per_class_statistics_are_not_collected_unless_asked_for(monkeypatch):
+    dataset, extractor = load_dataset("mnist-5k", split="test"), load_feature_extractor("mnist-classifier")
+    labels_seen = []
+    real_batches = reference_module._real_batches
+
+    def spy(*args, **kwargs):
+        for images, labels in real_batches(*args, **kwargs):
+            labels_seen.append(labels)
+            yield images, labels
+
+    monkeypatch.setattr(reference_module, "_real_batches", spy)
+    options = {"split": "test", "num_samples": 40, "cache": False, "progress": False}
+    small = reference_features(dataset, extractor, 28, 1, **options)  # 10 classes x 128-d: small, kept
+    assert len(small.class_stats) == 10 and all(labels is not None for labels in labels_seen)
+    monkeypatch.setattr(reference_module, "_class_stats_are_small", lambda dataset, dim: False)
+    labels_seen.clear()
+    large = reference_features(dataset, extractor, 28, 1, **options)
+    assert large.class_stats == {} and labels_seen and all(labels is None for labels in labels_seen)
+    labels_seen.clear()
+    asked = reference_features(dataset, extractor, 28, 1, per_class=True, **options)
+    assert len(asked.class_stats) == 10 and all(labels is not None for labels in labels_seen)
+
+
+def test_too_few_reference_images_name_the_cap():
+    dataset, extractor = load_dataset("mnist-5k", split="test"), load_feature_extractor("mnist-classifier")
+    with pytest.raises(GenzooError, match=r"^--num-reference 1 leaves too few reference images.*has 500\)\.$"):
+        reference_features(dataset, extractor, 28, 1, split="test", num_samples=1, cache=False, progress=False)
+    one = type(dataset)(dataset.data.select(range(1)), name="one-digit")
+    with pytest.raises(GenzooError, match=r"'one-digit' \(split 'test'\) has 1 images; evaluation needs at least 2"):
+        reference_features(one, extractor, 28, 1, split="test", num_samples=5, cache=False, progress=False)
+
+
 @functools.cache
 def _training_digits() -> tuple[torch.Tensor, torch.Tensor]:
     data = load_dataset("mnist-5k").with_transform(28, 1)[:]
