@@ -321,9 +321,15 @@ def tiny_dinov2(tmp_path):
 
 
 def test_dinov2_from_a_local_checkpoint(tiny_dinov2, monkeypatch):
-    from transformers import AutoModel
+    from transformers import AutoImageProcessor, AutoModel
 
+    calls = []
+    for auto in (AutoModel, AutoImageProcessor):
+        loader = auto.from_pretrained
+        monkeypatch.setattr(auto, "from_pretrained", lambda *a, _f=loader, **k: calls.append(k) or _f(*a, **k))
     extractor = load_feature_extractor("dinov2", weights_path=str(tiny_dinov2))
+    assert len(calls) == 2 and all(kwargs.get("local_files_only") for kwargs in calls)  # never downloads
+    monkeypatch.undo()
     assert extractor.feature_dim == 16 and extractor.input_size == 28 and not extractor.has_logits
     batch = images(3, size=32)
     features = extractor(batch)

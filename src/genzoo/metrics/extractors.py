@@ -365,7 +365,7 @@ class InceptionExtractor(FeatureExtractor):
 
 class Dinov2Extractor(FeatureExtractor):
     r"""DINOv2 features for FD-DINOv2 (Stein et al. 2023): the normalised CLS token of a `transformers` DINOv2
-    model loaded from a local checkpoint (or a Hub id already in the Hugging Face cache).
+    model loaded from a local checkpoint (or a Hub id already in the Hugging Face cache: nothing is downloaded).
 
     Images are resized to the processor's crop size (224 for the released models) with an antialiased bicubic
     filter and normalised with the processor's mean and standard deviation, as in the authors' dgm-eval.
@@ -390,14 +390,15 @@ class Dinov2Extractor(FeatureExtractor):
         from transformers import AutoImageProcessor, AutoModel
 
         try:
-            self.model = AutoModel.from_pretrained(str(source)).eval().requires_grad_(False)
+            model = AutoModel.from_pretrained(str(source), local_files_only=True)
+            self.model = model.eval().requires_grad_(False)
         except (OSError, ValueError) as exc:
             raise GenzooError(
                 f"Cannot load a DINOv2 checkpoint from {str(source)!r}: {' '.join(str(exc).split())[:300]}"
             ) from exc
         mean, std, size = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 224
         try:
-            processor = AutoImageProcessor.from_pretrained(str(source))
+            processor = AutoImageProcessor.from_pretrained(str(source), local_files_only=True)
             mean, std = processor.image_mean, processor.image_std
             crop = getattr(processor, "crop_size", None)  # a dict, or a SizeDict in recent transformers
             height = crop.get("height") if isinstance(crop, dict) else getattr(crop, "height", crop)
