@@ -312,3 +312,75 @@ def test_training_evaluator_settings(tiny_train_config, tmp_path):
     evaluator = TrainingEvaluator(tiny_train_config(eval_every=1, eval_metric="recall"), registration,
                                   Accelerator(), tmp_path)  # fmt: skip
     assert evaluator.best == 0.25 and evaluator.metrics == ["fid", "kid", "pr"]  # a resumed run keeps its best
+
+
+class _FakeAccelerator:
+    """What `TrainingEvaluator` uses of an `accelerate.Accelerator`, recording what is logged and printed."""
+
+    is_main_process, device = True, torch.device("cpu")
+
+    def __init__(self):
+        self.logged, self.printed = [], []
+
+    def wait_for_everyone(self):
+        pass
+
+    def log(self, values, step):
+        self.logged.append((step, values))
+
+    def print(self, text):
+        self.printed.append(text)
+
+
+def test_training_evaluator_checks_what_the_model_needs_before_training(tiny_train_config, tmp_path, register_plugin):
+    from genzoo.registry import get_model
+    from genzoo_cgan import CGANGenerator
+
+    dcgan, cgan, vae = get_model("dcgan"), get_model("cgan"), get_model("vae")
+    unconditional = DCGANGenerator(latent_dim=8, base_channels=8)
+    conditional = CGANGenerator(latent_dim=8, base_channels=8, num_classes=10)
+
+    def evaluator(registration, model, **overrides):
+        config = tiny_train_config(eval_every=1, **{"eval_num_samples": 1000, **overrides})
+        return TrainingEvaluator(config, registration, _FakeAccelerator(), tmp_path, model=model)
+
+    for metric in ("nll", "reconstruction_mse"):
+        with pytest.raises(ConfigError, match=rf"eval_metric '{metric}' needs a VAE .* samples with GenPipeline"):
+            evaluator(dcgan, unconditional, eval_metric=metric)
+    assert evaluator(vae, None, eval_metric="nll").vae_metrics
+    with pytest.raises(ConfigError, match="'fid_per_class_mean' needs a class-conditional model"):
+        evaluator(dcgan, unconditional, eval_metric="fid_per_class_mean")
+    # 1,000 samples are 100 per class: enough for FID overall (1,000 > 128), not per class.
+    evaluator(cgan, conditional)
+    with pytest.raises(ConfigError, match=r"gives 100 samples per class .* set it to at least 1290\.$"):
+        evaluator(cgan, conditional, eval_metric="fid_per_class_mean")
+    evaluator(cgan, conditional, eval_metric="fid_per_class_mean", eval_num_samples=1290)
+    # 135 samples are 13 of each of 10 classes: 130 > 128; 129 would give 120.
+    evaluator(cgan, conditional, eval_num_samples=135)
+    with pytest.raises(ConfigError, match=r"eval_num_samples 129 gives 120 samples .* at least 130\.$"):
+        evaluator(cgan, conditional, eval_num_samples=129)
+    evaluator(dcgan, unconditional, eval_num_samples=129)  # unconditional: all 129 are used
+    rgb = DCGANGenerator(latent_dim=8, base_channels=8, num_channels=3)
+    with pytest.raises(GenzooError, match="reads grayscale images but got 3-channel"):
+        evaluator(dcgan, rgb)
+
+    class NoLogits(FeatureExtractor):
+        feature_dim, input_size, input_channels = 4, 8, 1
+
+        def __init__(self, weights_path=None, **options):
+            super().__init__()
+
+    class Plugin:
+        @hookimpl
+        def register_feature_extractors(self, register):
+            register("no-logits", NoLogits)
+
+    register_plugin(Plugin(), name="no-logits")
+    with pytest.raises(ConfigError, match="'no-logits' gives no class logits, which the Inception Score needs"):
+        evaluator(dcgan, unconditional, eval_features="no-logits", eval_metrics=["fid", "is"])
+    evaluator(dcgan, unconditional, eval_features="no-logits", eval_metrics=["fid"])
+
+
+def test_training_stops_before_the_first_step_when_the_eval_metric_cannot_be_computed(tiny_train_config):
+    with pytest.raises(ConfigError, match="'fid_per_class_mean' needs a class-conditional model"):
+        train(tiny_train_config(eval_every=2, eval_metric="fid_per_class_mean"))
