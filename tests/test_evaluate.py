@@ -332,6 +332,26 @@ class _FakeAccelerator:
         self.printed.append(text)
 
 
+def test_a_non_finite_first_evaluation_keeps_no_best(tiny_train_config, tmp_path, monkeypatch):
+    from genzoo.metrics import training_eval
+    from genzoo.registry import get_model
+
+    values = iter([math.nan, math.inf, 5.0, 7.0])
+    monkeypatch.setattr(training_eval, "evaluate_pipeline", lambda pipe, **kwargs: {"fid": next(values), "kid": 0.1})
+    accelerator = _FakeAccelerator()
+    config = tiny_train_config(eval_every=1, eval_num_samples=150, eval_metrics=["fid"])
+    model = DCGANGenerator(latent_dim=8, base_channels=8)
+    evaluator = TrainingEvaluator(config, get_model("dcgan"), accelerator, tmp_path, model=model)
+    for step in (1, 2, 3, 4):
+        evaluator.maybe_evaluate(step, model)
+    assert evaluator.best == 5.0 and json.loads((tmp_path / "best" / "best_checkpoint.json").read_text())["step"] == 3
+    assert [values for _, values in accelerator.logged[:2]] == [{"eval/kid": 0.1}] * 2  # no best, no NaN logged
+    assert accelerator.logged[2][1]["eval/best_fid"] == accelerator.logged[3][1]["eval/best_fid"] == 5.0
+    assert accelerator.printed[0] == "step 1: fid = nan (not finite: no best pipeline yet)"
+    assert accelerator.printed[1] == "step 2: fid = inf (not finite: no best pipeline yet)"
+    assert accelerator.printed[3] == "step 4: fid = 7 (best 5)"
+
+
 def test_training_evaluator_checks_what_the_model_needs_before_training(tiny_train_config, tmp_path, register_plugin):
     from genzoo.registry import get_model
     from genzoo_cgan import CGANGenerator

@@ -190,11 +190,16 @@ class TrainingEvaluator:
             for key, v in results.items()
             if isinstance(v, int | float) and math.isfinite(v) and key not in ("num_samples", "num_reference")
         }
-        self.accelerator.log({**scalars, f"eval/best_{self.metric}": self.best}, step=step)
-        self.accelerator.print(
-            f"step {step}: {self.metric} = {float(value):.5g}"
-            + (f" (best so far, saved to {self.best_dir})" if improved else f" (best {self.best:.5g})")
-        )
+        if self.best is not None:  # none yet when every evaluation so far gave NaN or infinity
+            scalars[f"eval/best_{self.metric}"] = self.best
+        self.accelerator.log(scalars, step=step)
+        if improved:
+            note = f" (best so far, saved to {self.best_dir})"
+        elif self.best is None:
+            note = " (not finite: no best pipeline yet)"
+        else:
+            note = f" (best {self.best:.5g})"
+        self.accelerator.print(f"step {step}: {self.metric} = {float(value):.5g}{note}")
         return results
 
     def _save_best(self, pipeline: Any, results: dict[str, Any], step: int) -> None:
