@@ -235,6 +235,31 @@ def test_vae_metrics_use_held_out_images():
     assert "nll" not in evaluate_pipeline(pipe, metrics="fid", num_samples=150, vae_metrics=False, progress=False)
 
 
+def test_vae_metrics_without_images_are_clear_errors(monkeypatch):
+    import genzoo.data
+
+    pipe = FakeVAEPipeline(DCGANGenerator(latent_dim=8, base_channels=8))
+    options = {"metrics": "fid", "num_samples": 150, "progress": False}
+    for option, flag in (
+        ("vae_num_images", "--vae-num-images"),
+        ("nll_importance_samples", "--nll-importance-samples"),
+    ):
+        with pytest.raises(GenzooError, match=rf"^{flag} must be at least 1, got 0\.$"):
+            evaluate_pipeline(pipe, **{option: 0}, **options)
+    assert not pipe.seen  # checked before sampling anything
+    assert "nll" not in evaluate_pipeline(pipe, vae_metrics=False, vae_num_images=0, **options)
+
+    real_loader = genzoo.data.load_dataset
+
+    def empty_test_split(spec, split="train", **kwargs):
+        dataset = real_loader(spec, split=split, **kwargs)
+        return type(dataset)(dataset.data.select([]), name=spec) if split == "test" else dataset
+
+    monkeypatch.setattr(genzoo.data, "load_dataset", empty_test_split)
+    with pytest.raises(GenzooError, match=r"^Split 'test' of dataset 'mnist-5k' is empty, so there are no held-out"):
+        evaluate_pipeline(pipe, **options)
+
+
 def test_clear_errors(trained_dcgan, register_plugin, tmp_path, capsys):
     with pytest.raises(SystemExit) as excinfo:
         main(["evaluate", str(trained_dcgan), "--metrics", "fid", "--num-samples", "50"])

@@ -159,6 +159,11 @@ def evaluate_pipeline(
         raise GenzooError(f"--num-samples must be at least 2, got {num_samples}.")
     if batch_size < 1:
         raise GenzooError(f"The batch size must be at least 1, got {batch_size}.")
+    if vae_metrics and _is_vae(pipe):
+        if vae_num_images < 1:
+            raise GenzooError(f"--vae-num-images must be at least 1, got {vae_num_images}.")
+        if nll_importance_samples < 1:
+            raise GenzooError(f"--nll-importance-samples must be at least 1, got {nll_importance_samples}.")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     extractor = load_feature_extractor(features, weights_path=features_path, device=device)
     if "is" in names and not extractor.has_logits:
@@ -279,15 +284,21 @@ def _vae_metrics(
     """NLL (nats per image) and reconstruction MSE on held-out images: the dataset's `test` split when it has one."""
     from ..data import load_dataset
 
-    held_out = real
+    held_out, held_out_split = real, split
     if split != "test":
         try:
             held_out = load_dataset(dataset, split="test", image_column=real.image_column, label_column="")
+            held_out_split = "test"
         except (GenzooError, ValueError, FileNotFoundError, KeyError):
             logger.warning(
                 "Dataset %r has no test split; VAE metrics use split %r, which the model saw.", dataset, split
             )
     count = min(num_images, len(held_out))
+    if count < 1:
+        raise GenzooError(
+            f"Split {held_out_split!r} of dataset {dataset!r} is empty, so there are no held-out images for the VAE "
+            "metrics (nll, reconstruction_mse)."
+        )
     indices = np.random.RandomState(seed).permutation(len(held_out))[:count]
     rows = held_out.with_transform(resolution, channels)
     generator = torch.Generator().manual_seed(seed)
