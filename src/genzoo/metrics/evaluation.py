@@ -44,7 +44,18 @@ DEFAULT_FEATURES = "mnist-classifier"
 
 
 def parse_metrics(metrics: str | Sequence[str] | None) -> list[str]:
-    """`"fid,kid"` or `["fid", "kid"]` to a checked list of metric names (all four when `None`)."""
+    r"""`"fid,kid"` or `["fid", "kid"]` to a checked list of metric names (all four when `None`).
+
+    Args:
+        metrics (`str`, list of `str`, or `None`): comma-separated names or a list of them; aliases such as
+            `precision`, `recall` (for `pr`) and `inception_score` (for `is`) are accepted.
+
+    Returns:
+        `list[str]`: the distinct names from `METRIC_NAMES`, in the order given.
+
+    Raises:
+        `GenzooError`: for an unknown name, or when no name is given.
+    """
     if metrics is None:
         return list(METRIC_NAMES)
     items = metrics.split(",") if isinstance(metrics, str) else list(metrics)
@@ -320,7 +331,14 @@ def _vae_metrics(
 
 
 def format_results(results: dict[str, Any]) -> str:
-    """A two-column text table of the results, metrics first."""
+    r"""A two-column text table of the results, in their order (`evaluate_pipeline` puts the metrics first).
+
+    Args:
+        results (`dict`): what `evaluate_pipeline` returned.
+
+    Returns:
+        `str`: the table, floats with 6 significant digits.
+    """
     rows = []
     for key, value in results.items():
         rows.append((key, f"{value:.6g}" if isinstance(value, float) and math.isfinite(value) else str(value)))

@@ -75,7 +75,14 @@ _HASHED_BYTES = 2**20  # how much of each weights file the reference-cache key h
 
 
 def quantize_images(images: torch.Tensor) -> torch.Tensor:
-    """Images in [-1, 1] to the float values 0..255 a saved 8-bit image holds (values outside [-1, 1] are clipped)."""
+    r"""Images in [-1, 1] to the float values 0..255 a saved 8-bit image holds (values outside [-1, 1] are clipped).
+
+    Args:
+        images (`torch.Tensor`): images of any shape with values in [-1, 1].
+
+    Returns:
+        `torch.Tensor`: float32 `round((x + 1) * 127.5)`, of the same shape.
+    """
     return ((images.float().clamp(-1.0, 1.0) + 1.0) * 127.5).round()
 
 
@@ -114,6 +121,7 @@ class FeatureExtractor(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """Where the network's weights are (the CPU for an extractor without any)."""
         for tensor in (*self.parameters(), *self.buffers()):
             return tensor.device
         return torch.device("cpu")
@@ -238,6 +246,15 @@ def find_inception_weights(path: str | os.PathLike | None = None) -> Path:
     r"""The FID Inception weights file: `path` if given, else `$GENZOO_INCEPTION_WEIGHTS`, else the first of the
     known file names (`INCEPTION_FILENAMES`) found in `$GENZOO_CACHE/weights/` (default `~/.cache/genzoo/weights/`)
     or in torch hub's checkpoint folder, where pytorch-fid and torch-fidelity download them.
+
+    Args:
+        path (`str` or `os.PathLike`, *optional*): an explicit weights file (`--features-path`).
+
+    Returns:
+        `Path`: the weights file.
+
+    Raises:
+        `GenzooError`: when an explicit file does not exist, or no known file is found (genzoo downloads nothing).
     """
     explicit = path or os.environ.get(INCEPTION_ENV_VAR)
     if explicit:

@@ -35,7 +35,11 @@ CACHE_FORMAT = 1
 
 
 def genzoo_cache_dir() -> Path:
-    """genzoo's cache folder: `$GENZOO_CACHE`, else `$XDG_CACHE_HOME/genzoo`, else `~/.cache/genzoo`."""
+    r"""genzoo's cache folder: `$GENZOO_CACHE`, else `$XDG_CACHE_HOME/genzoo`, else `~/.cache/genzoo`.
+
+    Returns:
+        `Path`: the folder (which may not exist yet).
+    """
     if os.environ.get(CACHE_ENV_VAR):
         return Path(os.environ[CACHE_ENV_VAR]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -60,6 +64,7 @@ class FeatureSet:
 
     @property
     def count(self) -> int:
+        """The number of images the statistics cover."""
         return self.stats.count
 
     @classmethod
@@ -123,6 +128,7 @@ class FeatureSet:
 
     @classmethod
     def load(cls, path: Path) -> "FeatureSet":
+        """Read a file written by `save` (raises `OSError`, `ValueError` or `KeyError` for a corrupt one)."""
         with np.load(path, allow_pickle=False) as data:
             stats = FeatureStatistics.from_state_dict({k: data[f"stats_{k}"] for k in ("count", "mean", "m2")})
             result = cls(stats)
@@ -153,6 +159,7 @@ class ReferenceKey:
     format: int = CACHE_FORMAT
 
     def path(self, root: Path | None = None) -> Path:
+        """The cache file: a readable slug and a hash of every field, under `root` (default: the genzoo cache)."""
         digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{self.dataset}-{self.split}-{self.extractor.split('|')[0]}")
         name = f"{slug[:80]}-{self.resolution}px-n{self.num_samples}-{digest}.npz"
