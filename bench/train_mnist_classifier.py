@@ -4,17 +4,23 @@ It measures how often a conditional model draws the digit it was asked for, and 
 extractor (`mnist-classifier`) for FID/KID on digits. It trains on the 4,500 `train` digits with random shifts and
 small rotations, and reports accuracy per class on the 500 held-out `test` digits.
 
-Usage: `python bench/train_mnist_classifier.py [--epochs 30] [--output-dir src/genzoo/assets/mnist_classifier]`
+Usage: `python bench/train_mnist_classifier.py [--epochs 30] [--output-dir mnist_classifier] [--overwrite]`
+
+The classifier is saved to `--output-dir` (default: `mnist_classifier` in the current folder), never to the installed
+package; a folder that exists and is not empty is only written to with `--overwrite`. Use the result with
+`genzoo evaluate --features-path DIR`. Replacing the shipped classifier changes every cached and published
+mnist-classifier FID: copy the folder over `src/genzoo/assets/mnist_classifier` in a source checkout only on purpose.
 """
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from genzoo.data import load_dataset
-from genzoo.metrics.mnist_classifier import MNIST_CLASSIFIER_DIR, MNISTClassifier
+from genzoo.metrics.mnist_classifier import MNISTClassifier
 
 
 def as_tensors(split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,8 +53,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output-dir", default=str(MNIST_CLASSIFIER_DIR))
+    parser.add_argument("--output-dir", default="mnist_classifier", help="where to save (default: ./mnist_classifier)")
+    parser.add_argument("--overwrite", action="store_true", help="write into an existing non-empty --output-dir")
     args = parser.parse_args()
+    output_dir = Path(args.output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        parser.error(f"{output_dir} is a file; pass a folder as --output-dir.")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not args.overwrite:
+        parser.error(f"{output_dir} exists and is not empty; pass --overwrite or another --output-dir.")
 
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
@@ -76,8 +88,8 @@ def main() -> None:
     print(f"trained in {time.perf_counter() - started:.0f} s")
     print("test accuracy per class: " + ", ".join(f"{c}: {a:.3f}" for c, a in enumerate(per_class.tolist())))
     print(f"test accuracy: {overall:.4f} on {len(test_y)} held-out digits")
-    model.save_pretrained(args.output_dir, safe_serialization=True)
-    print(f"saved to {args.output_dir}")
+    model.save_pretrained(output_dir, safe_serialization=True)
+    print(f"saved to {output_dir}")
 
 
 if __name__ == "__main__":

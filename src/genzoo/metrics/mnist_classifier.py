@@ -64,6 +64,16 @@ class MNISTClassifier(ModelMixin, ConfigMixin):
 
 
 def load_mnist_classifier(path: str | Path | None = None, device: str | torch.device = "cpu") -> MNISTClassifier:
-    """The classifier shipped with genzoo (or one saved at `path`), in eval mode."""
+    r"""The classifier shipped with genzoo (or one saved at `path`), in eval mode.
+
+    Args:
+        path (`str` or `Path`, *optional*): a folder written by `MNISTClassifier.save_pretrained`; the shipped
+            classifier (`MNIST_CLASSIFIER_DIR`) when omitted.
+        device (`str` or `torch.device`, defaults to `"cpu"`): where to put it.
+
+    Returns:
+        `MNISTClassifier`: the classifier in eval mode; call it on images in [-1, 1] for class logits, or use
+        `features` for its 128-d pooled features.
+    """
     model = MNISTClassifier.from_pretrained(str(path or MNIST_CLASSIFIER_DIR))
     return model.to(device).eval()

@@ -35,7 +35,11 @@ CACHE_FORMAT = 1
 
 
 def genzoo_cache_dir() -> Path:
-    """genzoo's cache folder: `$GENZOO_CACHE`, else `$XDG_CACHE_HOME/genzoo`, else `~/.cache/genzoo`."""
+    r"""genzoo's cache folder: `$GENZOO_CACHE`, else `$XDG_CACHE_HOME/genzoo`, else `~/.cache/genzoo`.
+
+    Returns:
+        `Path`: the folder (which may not exist yet).
+    """
     if os.environ.get(CACHE_ENV_VAR):
         return Path(os.environ[CACHE_ENV_VAR]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -60,6 +64,7 @@ class FeatureSet:
 
     @property
     def count(self) -> int:
+        """The number of images the statistics cover."""
         return self.stats.count
 
     @classmethod
@@ -123,6 +128,7 @@ class FeatureSet:
 
     @classmethod
     def load(cls, path: Path) -> "FeatureSet":
+        """Read a file written by `save` (raises `OSError`, `ValueError` or `KeyError` for a corrupt one)."""
         with np.load(path, allow_pickle=False) as data:
             stats = FeatureStatistics.from_state_dict({k: data[f"stats_{k}"] for k in ("count", "mean", "m2")})
             result = cls(stats)
@@ -153,6 +159,7 @@ class ReferenceKey:
     format: int = CACHE_FORMAT
 
     def path(self, root: Path | None = None) -> Path:
+        """The cache file: a readable slug and a hash of every field, under `root` (default: the genzoo cache)."""
         digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{self.dataset}-{self.split}-{self.extractor.split('|')[0]}")
         name = f"{slug[:80]}-{self.resolution}px-n{self.num_samples}-{digest}.npz"
@@ -160,13 +167,14 @@ class ReferenceKey:
 
 
 def _real_batches(
-    dataset: "Dataset", indices: np.ndarray, resolution: int, channels: int, batch_size: int
+    dataset: "Dataset", indices: np.ndarray, resolution: int, channels: int, batch_size: int, with_labels: bool = True
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-    """Real images in [-1, 1] at the model's resolution (the same conversion training used), with labels."""
+    """Real images in [-1, 1] at the model's resolution (the same conversion training used), with their labels
+    (`None` without a label column or with `with_labels=False`, so no per-class statistics are collected)."""
     rows = dataset.with_transform(resolution, channels)
     for start in range(0, len(indices), batch_size):
         batch = rows[indices[start : start + batch_size]]
-        labels = torch.as_tensor(batch["class_labels"]) if "class_labels" in batch else None
+        labels = torch.as_tensor(batch["class_labels"]) if with_labels and "class_labels" in batch else None
         yield torch.stack(batch["pixel_values"]), labels
 
 
@@ -214,11 +222,25 @@ def reference_features(
         keep_features (`bool`): also return the features themselves (KID, precision/recall).
         per_class (`bool`): also return per-class statistics (needs a label column); they are kept anyway when
             small.
+        batch_size (`int`, defaults to 256): images per feature batch.
         cache (`bool`): read and write the on-disk cache.
+        progress (`bool`): show a progress bar.
+
+    Returns:
+        `FeatureSet`: the statistics of `count` real images (`num_samples`, or the whole split), with the features
+        and per-class statistics when asked for (or when a cached entry has them).
+
+    Raises:
+        `GenzooError`: when fewer than 2 images would be used.
     """
     total = len(dataset)
     count = total if num_samples is None else min(num_samples, total)
     if count < 2:
+        if count < total:  # capped by num_samples
+            raise GenzooError(
+                f"--num-reference {num_samples} leaves too few reference images: evaluation needs at least 2 "
+                f"(dataset {dataset.name!r}, split {split!r}, has {total})."
+            )
         raise GenzooError(
             f"Dataset {dataset.name!r} (split {split!r}) has {total} images; evaluation needs at least 2."
         )
@@ -239,17 +261,17 @@ def reference_features(
             # Recompute with everything either run asked for, so the two do not keep replacing each other's entry.
             keep_features = keep_features or cached.features is not None
             per_class = per_class or bool(cached.class_stats)
+    # Per-class statistics cost one (dim, dim) float64 matrix per class: collect them only when asked for or small.
+    keep_labels = per_class or _class_stats_are_small(dataset, extractor.feature_dim)
     indices = np.random.RandomState(0).permutation(total)[:count] if count < total else np.arange(total)
     result = FeatureSet.collect(
-        _real_batches(dataset, indices, resolution, channels, batch_size),
+        _real_batches(dataset, indices, resolution, channels, batch_size, with_labels=keep_labels),
         extractor,
         keep_features=keep_features,
         total=count,
         desc=f"reference {dataset.name}:{split}",
         progress=progress,
     )
-    if not per_class and not _class_stats_are_small(dataset, extractor.feature_dim):
-        result.class_stats = {}
     if cache:
         result.save(path, asdict(key))
     return result

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .evaluation import evaluate_pipeline, parse_metrics
+from .evaluation import _is_vae, evaluate_pipeline, parse_metrics
 from .extractors import load_feature_extractor
 from .functional import METRIC_DIRECTIONS, is_better
 
@@ -59,14 +59,22 @@ class TrainingEvaluator:
         registration (`ModelRegistration`): the model family, for its pipeline class.
         accelerator (`accelerate.Accelerator`): for the device, the barriers and the trackers.
         output_dir (`Path`): the run's folder; the best pipeline goes to `output_dir / "best"`.
+        model (`Generator`, *optional*): the generator being trained; with it, what the evaluation needs of the
+            model (a class-conditional model for `fid_per_class_mean`, enough samples for `num_classes` classes,
+            the image channels the extractor reads) is checked here rather than at the first evaluation.
+
+    Raises:
+        `ConfigError`: for settings the evaluation cannot work with (an unknown `eval_metric`, a VAE metric for a
+            model that is no VAE, `fid_per_class_mean` for an unconditional model, too few `eval_num_samples`).
     """
 
-    def __init__(self, config: Any, registration: Any, accelerator: Any, output_dir: Path) -> None:
+    def __init__(self, config: Any, registration: Any, accelerator: Any, output_dir: Path, model: Any = None) -> None:
         if config.eval_metric not in METRIC_DIRECTIONS:
             raise ConfigError(
                 f"eval_metric {config.eval_metric!r} is not a metric genzoo reports; choose from "
                 f"{', '.join(METRIC_DIRECTIONS)}."
             )
+        _check_model(config.eval_metric, registration, model)
         self.config = config
         self.registration = registration
         self.accelerator = accelerator
@@ -83,11 +91,41 @@ class TrainingEvaluator:
             self.extractor = load_feature_extractor(
                 config.eval_features, weights_path=config.eval_features_path, device=accelerator.device
             )
-            if "fid" in self.metrics and config.eval_num_samples <= self.extractor.feature_dim:
+            self._check_extractor(int(getattr(model, "num_classes", 0) or 0) if model is not None else 0)
+            if model is not None:
+                self.extractor.check_channels(int(model.config.num_channels))
+
+    def _check_extractor(self, num_classes: int) -> None:
+        """Enough generated samples for full-rank FID covariances (overall, and per class for
+        `fid_per_class_mean`), and logits for the Inception Score."""
+        dim, name, n = self.extractor.feature_dim, self.extractor.name, self.config.eval_num_samples
+        if "is" in self.metrics and not self.extractor.has_logits:
+            raise ConfigError(
+                f"Feature extractor {name!r} gives no class logits, which the Inception Score needs; drop 'is' from "
+                "eval_metrics or set eval_features to an extractor with logits."
+            )
+        if "fid" not in self.metrics:
+            return
+        if not num_classes:
+            if n <= dim:
                 raise ConfigError(
-                    f"eval_num_samples must exceed the {self.extractor.feature_dim} feature dimensions of "
-                    f"{self.extractor.name!r} for FID; set it to at least {self.extractor.feature_dim + 1}."
+                    f"eval_num_samples must exceed the {dim} feature dimensions of {name!r} for FID; set it to at "
+                    f"least {dim + 1}."
                 )
+            return
+        per_class = n // num_classes  # a conditional model gets the same number of samples of each class
+        if self.metric == "fid_per_class_mean" and per_class <= dim:
+            raise ConfigError(
+                f"eval_num_samples {n} gives {per_class} samples per class for {num_classes} classes; per-class FID "
+                f"needs more than the {dim} feature dimensions of {name!r} in each class: set it to at least "
+                f"{(dim + 1) * num_classes}."
+            )
+        if per_class * num_classes <= dim:
+            raise ConfigError(
+                f"eval_num_samples {n} gives {per_class * num_classes} samples ({per_class} for each of "
+                f"{num_classes} classes); FID needs more than the {dim} feature dimensions of {name!r}: set it to "
+                f"at least {(dim // num_classes + 1) * num_classes}."
+            )
 
     def _previous_best(self) -> float | None:
         """The best value of a run being resumed, so a resumed run does not replace a better pipeline."""
@@ -152,11 +190,16 @@ class TrainingEvaluator:
             for key, v in results.items()
             if isinstance(v, int | float) and math.isfinite(v) and key not in ("num_samples", "num_reference")
         }
-        self.accelerator.log({**scalars, f"eval/best_{self.metric}": self.best}, step=step)
-        self.accelerator.print(
-            f"step {step}: {self.metric} = {float(value):.5g}"
-            + (f" (best so far, saved to {self.best_dir})" if improved else f" (best {self.best:.5g})")
-        )
+        if self.best is not None:  # none yet when every evaluation so far gave NaN or infinity
+            scalars[f"eval/best_{self.metric}"] = self.best
+        self.accelerator.log(scalars, step=step)
+        if improved:
+            note = f" (best so far, saved to {self.best_dir})"
+        elif self.best is None:
+            note = " (not finite: no best pipeline yet)"
+        else:
+            note = f" (best {self.best:.5g})"
+        self.accelerator.print(f"step {step}: {self.metric} = {float(value):.5g}{note}")
         return results
 
     def _save_best(self, pipeline: Any, results: dict[str, Any], step: int) -> None:
@@ -176,3 +219,18 @@ class TrainingEvaluator:
         os.replace(staging, self.best_dir)
         if old.exists():
             shutil.rmtree(old)
+
+
+def _check_model(metric: str, registration: Any, model: Any) -> None:
+    """What `metric` needs of the model family (and of the model, when given), checked before training starts."""
+    if _FAMILY[metric] is None and not _is_vae(registration.pipeline_class):
+        pipeline = getattr(registration.pipeline_class, "__name__", registration.pipeline_class)
+        raise ConfigError(
+            f"eval_metric {metric!r} needs a VAE (a pipeline with reconstruct and estimate_nll), but model "
+            f"{registration.name!r} samples with {pipeline}; choose fid, kid, is, precision or recall."
+        )
+    if metric == "fid_per_class_mean" and model is not None and not int(getattr(model, "num_classes", 0) or 0):
+        raise ConfigError(
+            f"eval_metric 'fid_per_class_mean' needs a class-conditional model, but this {registration.name!r} model "
+            "is unconditional; choose fid, or train a conditional model on labelled data."
+        )
