@@ -337,6 +337,9 @@ def test_training_evaluator_settings(tiny_train_config, tmp_path):
     evaluator = TrainingEvaluator(tiny_train_config(eval_every=1, eval_metric="recall"), registration,
                                   Accelerator(), tmp_path)  # fmt: skip
     assert evaluator.best == 0.25 and evaluator.metrics == ["fid", "kid", "pr"]  # a resumed run keeps its best
+    fresh = TrainingEvaluator(tiny_train_config(eval_every=1, eval_metric="recall"), registration, Accelerator(),
+                              tmp_path, resuming=False)  # fmt: skip
+    assert fresh.best is None  # an overwritten run does not inherit the old run's best
 
 
 class _FakeAccelerator:
@@ -426,6 +429,7 @@ def test_training_evaluator_checks_what_the_model_needs_before_training(tiny_tra
     evaluator(dcgan, unconditional, eval_features="no-logits", eval_metrics=["fid"])
 
 
-def test_training_stops_before_the_first_step_when_the_eval_metric_cannot_be_computed(tiny_train_config):
+def test_training_stops_before_the_first_step_when_the_eval_metric_cannot_be_computed(tiny_train_config, tmp_path):
     with pytest.raises(ConfigError, match="'fid_per_class_mean' needs a class-conditional model"):
         train(tiny_train_config(eval_every=2, eval_metric="fid_per_class_mean"))
+    assert not (tmp_path / "run").exists(), "a run that fails its checks must leave no output folder behind"

@@ -130,6 +130,12 @@ def train(config: TrainConfig) -> Path:
         num_workers=config.dataloader_num_workers,
     )
 
+    evaluator = None
+    if config.eval_every:  # built now, so that a metric the model cannot report stops the run before any write
+        evaluator = TrainingEvaluator(
+            config, registration, accelerator, output_dir, model=model, resuming=resume_from is not None
+        )
+
     # Only now that the run is known to be valid does anything get written, so a mistake leaves no folder behind.
     if accelerator.is_main_process:
         if config.overwrite_output_dir and resume_from is None and output_dir.exists():
@@ -169,11 +175,6 @@ def train(config: TrainConfig) -> Path:
 
     accelerator.init_trackers("genzoo", config=_flat_config(config))
     fixed_latents, fixed_labels = _fixed_sample_inputs(generator_module, config.num_sample_images, config.seed)
-    evaluator = (
-        TrainingEvaluator(config, registration, accelerator, output_dir, model=generator_module)
-        if config.eval_every
-        else None
-    )
     accelerator.print(
         f"Training {config.model} ({_count_parameters(generator_module):,} parameters) with objective "
         f"{objective_name} on {config.dataset} ({len(dataset):,} images) for {total_steps:,} steps: "

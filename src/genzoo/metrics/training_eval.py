@@ -62,13 +62,23 @@ class TrainingEvaluator:
         model (`Generator`, *optional*): the generator being trained; with it, what the evaluation needs of the
             model (a class-conditional model for `fid_per_class_mean`, enough samples for `num_classes` classes,
             the image channels the extractor reads) is checked here rather than at the first evaluation.
+        resuming (`bool`, defaults to `True`): read the best value so far from `output_dir / "best"`, so that a
+            resumed run never replaces a better pipeline; a new or overwritten run passes `False`.
 
     Raises:
         `ConfigError`: for settings the evaluation cannot work with (an unknown `eval_metric`, a VAE metric for a
             model that is no VAE, `fid_per_class_mean` for an unconditional model, too few `eval_num_samples`).
     """
 
-    def __init__(self, config: Any, registration: Any, accelerator: Any, output_dir: Path, model: Any = None) -> None:
+    def __init__(
+        self,
+        config: Any,
+        registration: Any,
+        accelerator: Any,
+        output_dir: Path,
+        model: Any = None,
+        resuming: bool = True,
+    ) -> None:
         if config.eval_metric not in METRIC_DIRECTIONS:
             raise ConfigError(
                 f"eval_metric {config.eval_metric!r} is not a metric genzoo reports; choose from "
@@ -85,7 +95,7 @@ class TrainingEvaluator:
         self.vae_metrics = family is None
         self.dataset_args = {k: v for k, v in config.dataset_args.items() if k in ("image_column", "label_column")}
         self.split = config.dataset_args.get("split", "train")
-        self.best = self._previous_best()
+        self.best = self._previous_best() if resuming else None  # a fresh or overwritten run starts with no best
         self.extractor = None
         if accelerator.is_main_process:  # fails early (unknown name, missing weights) rather than at the first eval
             self.extractor = load_feature_extractor(
