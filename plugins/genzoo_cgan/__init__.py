@@ -10,7 +10,14 @@ from genzoo import hookimpl
 
 from .modeling_cgan import CGANGenerator, CGANPipeline, ConditionalBatchNorm2d, ProjectionDiscriminator
 
-__all__ = ["TRAINING_DEFAULTS", "CGANGenerator", "CGANPipeline", "ConditionalBatchNorm2d", "ProjectionDiscriminator"]
+__all__ = [
+    "OBJECTIVE_DEFAULTS",
+    "TRAINING_DEFAULTS",
+    "CGANGenerator",
+    "CGANPipeline",
+    "ConditionalBatchNorm2d",
+    "ProjectionDiscriminator",
+]
 
 #: What `genzoo train cgan` uses unless a config file, a flag or `--set` says otherwise. Tuned on mnist-5k so that
 #: the run takes about 6 minutes of one CPU core (well under 10 minutes on 2 cores) and draws the requested digit
@@ -25,8 +32,12 @@ TRAINING_DEFAULTS = {
     "num_sample_images": 100,  # ten rows of the ten classes, one column per class
     "checkpoint_every": 1000,
     "model_args": {"latent_dim": 64, "base_channels": 64},
-    "objective_args": {"lr": 2e-3, "betas": [0.0, 0.9], "discriminator": {"base_channels": 32}},
+    "objective_args": {"discriminator": {"base_channels": 32}},
 }
+#: The optimiser settings tuned with the hinge loss, and measured as good with the BCE loss (98.5 % class accuracy);
+#: other objectives (`wgan-gp`) keep their own learning rates, since these were not tuned for them.
+_TUNED_ADAM = {"lr": 2e-3, "betas": [0.0, 0.9]}
+OBJECTIVE_DEFAULTS = {"hinge": _TUNED_ADAM, "gan": _TUNED_ADAM}
 
 
 @hookimpl
@@ -38,5 +49,6 @@ def register_models(register: Callable) -> None:
         discriminator_class=ProjectionDiscriminator,
         default_objective="hinge",
         training_defaults=TRAINING_DEFAULTS,
+        objective_defaults=OBJECTIVE_DEFAULTS,
         description="Conditional GAN: conditional-batch-norm generator, projection discriminator with spectral norm",
     )

@@ -112,7 +112,7 @@ _TRAIN_FLAGS = (
 
 
 def resolve_train_config(args: argparse.Namespace) -> Any:
-    """Defaults < the model's training defaults < --config file < flags < --set."""
+    """Defaults < the model's training defaults (for the chosen objective) < --config file < flags < --set."""
     from .config import TrainConfig, apply_overrides, read_yaml_config
     from .registry import get_model
 
@@ -137,7 +137,7 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
         values["dataset_args"] = dataset_args
     values = apply_overrides(values, args.set)
     registration = get_model(values.get("model") or TrainConfig.model)
-    defaults = dict(registration.training_defaults)
+    defaults = registration.training_defaults_for(values.get("objective"))
     if "epochs" in values or "max_steps" in values:
         defaults.pop("epochs", None)
         defaults.pop("max_steps", None)

@@ -23,7 +23,8 @@ hookimpl = pluggy.HookimplMarker("genzoo")
 @hookspec
 def register_models(register: Callable) -> None:
     """Register model families: `register(name, generator_class, *, pipeline_class=..., discriminator_class=...,
-    default_objective=..., training_defaults={...}, aliases=(), description=...)`."""
+    default_objective=..., training_defaults={...}, objective_defaults={objective: {...}}, aliases=(),
+    description=...)`."""
 
 
 @hookspec

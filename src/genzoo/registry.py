@@ -4,6 +4,7 @@ Each hook receives a `register` callback; the registry records which plugin regi
 two registrations claim, and answers unknown names with the available ones and the closest match.
 """
 
+import copy
 import difflib
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -49,12 +50,34 @@ class ModelRegistration(Registration):
         default_objective: The objective `genzoo train` uses when none is given.
         training_defaults: Run-config values (`max_steps`, `batch_size`, ...) tuned for this family; a config
             file, flags and `--set` override them.
+        objective_defaults: `objective_args` tuned for this family with one objective (`{"hinge": {"lr": 2e-3}}`),
+            used only when that objective trains it, so a learning rate tuned for one loss never reaches another.
     """
 
     pipeline_class: type | None = None
     discriminator_class: type | None = None
     default_objective: str | None = None
     training_defaults: Mapping[str, Any] = field(default_factory=dict)
+    objective_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def training_defaults_for(self, objective: str | None = None) -> dict[str, Any]:
+        """The family's run-config defaults when `objective` (a name or alias; `None` for the family's default)
+        trains it: `training_defaults`, with that objective's `objective_defaults` merged into `objective_args`.
+
+        Args:
+            objective (`str`, *optional*): the objective the run uses.
+
+        Returns:
+            `dict`: a fresh (deep) copy, safe to modify.
+        """
+        defaults = copy.deepcopy(dict(self.training_defaults))
+        name = objective or self.default_objective
+        if name is not None and name not in self.objective_defaults and name in objectives():
+            name = objectives().get(name).name  # an alias of a tuned objective
+        tuned = self.objective_defaults.get(name) if name is not None else None
+        if tuned:
+            defaults["objective_args"] = {**defaults.get("objective_args", {}), **copy.deepcopy(dict(tuned))}
+        return defaults
 
     @property
     def generator_class(self) -> type:
@@ -123,6 +146,7 @@ def _register_model(
     discriminator_class: type | None = None,
     default_objective: str | None = None,
     training_defaults: Mapping[str, Any] | None = None,
+    objective_defaults: Mapping[str, Mapping[str, Any]] | None = None,
     aliases: tuple[str, ...] | list[str] = (),
     description: str = "",
     plugin: str,
@@ -141,6 +165,7 @@ def _register_model(
         discriminator_class=discriminator_class,
         default_objective=default_objective,
         training_defaults=dict(training_defaults or {}),
+        objective_defaults={key: dict(value) for key, value in (objective_defaults or {}).items()},
     )
 
 

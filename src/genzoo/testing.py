@@ -117,8 +117,11 @@ class GeneratorTesterMixin:
         assert issubclass(registration.generator_class, Generator)
         assert issubclass(registration.pipeline_class, GenPipeline)
         get_objective(self.objective)
-        # The family's training defaults must be valid run-config values.
-        TrainConfig.from_dict({**registration.training_defaults, "model": self.model_name})
+        # The family's training defaults must be valid run-config values, with each objective they are tuned for.
+        for objective in {None, *registration.objective_defaults}:
+            if objective is not None:
+                get_objective(objective)
+            TrainConfig.from_dict({**registration.training_defaults_for(objective), "model": self.model_name})
 
     def test_listed_in_genzoo_plugins(self, capsys: Any) -> None:
         from .cli import main
