@@ -23,7 +23,7 @@ __all__ = [
 #: What `genzoo train dcgan` uses unless a config file, a flag or `--set` says otherwise: the README's main job.
 #: On mnist-5k this takes 8-9 minutes on 2 quiet CPU cores (11-13.5 steps/s) and draws recognisable digits;
 #: docs/models/dcgan.md has the measurements. A discriminator half as wide as the generator trains as well on these
-#: small images and makes each step 30 % faster, which buys more steps in the same time.
+#: small images, and a full-width one makes each step take 1.6 times as long (bench/train_step_speed.py).
 TRAINING_DEFAULTS = {
     "max_steps": 6000,
     "batch_size": 64,
