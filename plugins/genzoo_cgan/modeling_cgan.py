@@ -205,6 +205,16 @@ class CGANPipeline(GenPipeline):
 
     Args:
         model (`CGANGenerator`): the trained conditional generator.
+
+    Examples:
+        ```py
+        >>> import torch
+        >>> from genzoo import GenPipeline
+        >>> pipe = GenPipeline.from_pretrained("runs/cgan-mnist")  # loads as CGANPipeline
+        >>> sevens = pipe(batch_size=8, class_labels=7, generator=torch.Generator().manual_seed(0)).images
+        >>> one_of_each = pipe(class_labels=list(range(10))).images
+        >>> threes = pipe(batch_size=4, class_labels="3").images  # by class name
+        ```
     """
 
     @property
@@ -223,85 +233,13 @@ class CGANPipeline(GenPipeline):
         return int(label)
 
     def class_indices(self, class_labels: Any) -> Any:
-        """`class_labels` with every class name replaced by its index (tensors and `None` pass through)."""
+        """`class_labels` with every class name replaced by its index (ints, tensors and `None` pass through); the
+        hook that `GenPipeline.__call__`, `interpolate` and `interpolation_grid` call first."""
         if isinstance(class_labels, str):
             return self.class_index(class_labels)
         if isinstance(class_labels, Sequence):
             return [self.class_index(label) for label in class_labels]
         return class_labels
-
-    @torch.no_grad()
-    def __call__(
-        self,
-        batch_size: int = 1,
-        generator: torch.Generator | list[torch.Generator] | None = None,
-        latents: torch.Tensor | None = None,
-        class_labels: int | str | Sequence[int | str] | torch.Tensor | None = None,
-        output_type: str = "pil",
-        return_dict: bool = True,
-    ) -> ImagePipelineOutput | tuple:
-        r"""Generate images of the given classes.
-
-        Args:
-            batch_size (`int`, defaults to 1): how many images; ignored when `latents` or a list of
-                `class_labels` give the count.
-            generator (`torch.Generator` or `list[torch.Generator]`, *optional*): makes sampling deterministic.
-            latents (`torch.Tensor`, *optional*): latents to decode instead of drawing new ones.
-            class_labels (`int`, `str`, `list` or `torch.Tensor`, *optional*): the class of each image, as indices
-                in `[0, num_classes)` or as class names; one label is repeated `batch_size` times; when omitted,
-                the classes are spread evenly over the batch.
-            output_type (`str`, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"`.
-            return_dict (`bool`, defaults to `True`): return an `ImagePipelineOutput` rather than a tuple.
-
-        Returns:
-            `ImagePipelineOutput` (or a one-element tuple) holding the images.
-
-        Examples:
-            ```py
-            >>> import torch
-            >>> from genzoo import GenPipeline
-            >>> pipe = GenPipeline.from_pretrained("runs/cgan-mnist")  # loads as CGANPipeline
-            >>> sevens = pipe(batch_size=8, class_labels=7, generator=torch.Generator().manual_seed(0)).images
-            >>> one_of_each = pipe(class_labels=list(range(10))).images
-            ```
-        """
-        return super().__call__(
-            batch_size=batch_size,
-            generator=generator,
-            latents=latents,
-            class_labels=self.class_indices(class_labels),
-            output_type=output_type,
-            return_dict=return_dict,
-        )
-
-    @torch.no_grad()
-    def interpolate(
-        self,
-        start: torch.Tensor | None = None,
-        end: torch.Tensor | None = None,
-        steps: int = 8,
-        generator: torch.Generator | None = None,
-        class_labels: int | str | None = None,
-        output_type: str = "pil",
-        return_dict: bool = True,
-    ) -> ImagePipelineOutput | tuple:
-        r"""`GenPipeline.interpolate`, with the class also given by name: images along the slerp path between two
-        latents, all of one class (`class_labels`, drawn from `generator` when omitted)."""
-        return super().interpolate(
-            start, end, steps, generator, self.class_indices(class_labels), output_type, return_dict
-        )
-
-    @torch.no_grad()
-    def interpolation_grid(
-        self,
-        rows: int = 4,
-        steps: int = 8,
-        generator: torch.Generator | None = None,
-        class_labels: int | str | Sequence[int | str] | None = None,
-    ) -> PIL.Image.Image:
-        r"""`GenPipeline.interpolation_grid`, with classes also given by name: one interpolation per row, each row
-        of one class (one label for all rows, one per row, or spread evenly when omitted)."""
-        return super().interpolation_grid(rows, steps, generator, self.class_indices(class_labels))
 
     @torch.no_grad()
     def class_grid(

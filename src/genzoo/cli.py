@@ -180,7 +180,7 @@ def _sample(args: argparse.Namespace) -> None:
     rows = args.rows or grid_shape(len(images))[0]
     if len(images) % rows:
         raise ValueError(f"{len(images)} images do not fill {rows} rows evenly; pick -n or --rows to match.")
-    make_image_grid(images, rows, len(images) // rows).save(args.output)
+    _save_image(make_image_grid(images, rows, len(images) // rows), args.output)
     print(f"Saved {len(images)} images to {args.output}")
 
 
@@ -195,7 +195,7 @@ def _interpolate(args: argparse.Namespace) -> None:
     pipe.to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     generator = torch.Generator().manual_seed(args.seed)
     grid = pipe.interpolation_grid(args.rows, args.steps, generator=generator, class_labels=args.class_label)
-    grid.save(args.output)
+    _save_image(grid, args.output)
     print(f"Saved {args.rows} interpolations of {args.steps} images to {args.output}")
 
 
@@ -277,6 +277,15 @@ def add_evaluate_parser(commands: Any) -> None:
     evaluate.add_argument("--image-column", help="dataset column holding the images")
     evaluate.add_argument("--label-column", help="dataset column holding class labels")
     evaluate.set_defaults(handler=_evaluate)
+
+
+def _save_image(image: Any, output: str) -> None:
+    """Save a grid to `-o`, creating its folder as `--json` does (PIL's error for an unknown suffix is one line)."""
+    from pathlib import Path
+
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
 
 
 def _evaluate(args: argparse.Namespace) -> None:

@@ -98,6 +98,11 @@ class GenPipeline(DiffusionPipeline):
             raise ValueError(f"Class label {int(bad[0])} is out of range: valid labels are 0 to {num_classes - 1}.")
         return labels.to(self._execution_device)
 
+    def class_indices(self, class_labels: Any) -> Any:
+        """Class labels as the sampling methods take them (`__call__`, `interpolate`, `interpolation_grid`) mapped to
+        indices. The base pipeline takes indices only; a pipeline that knows class names overrides this one hook."""
+        return class_labels
+
     def postprocess(self, images: torch.Tensor, output_type: str) -> list[PIL.Image.Image] | np.ndarray | torch.Tensor:
         return self.image_processor.postprocess(images.float(), output_type=output_type)
 
@@ -119,7 +124,7 @@ class GenPipeline(DiffusionPipeline):
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*): makes sampling deterministic.
             latents (`torch.Tensor`, *optional*): latents to decode instead of drawing new ones.
             class_labels (`int`, `list[int]` or `torch.Tensor`, *optional*): classes for a conditional model;
-                spread evenly over the classes when omitted.
+                spread evenly over the classes when omitted (pipelines with class names take names too).
             output_type (`str`, defaults to `"pil"`): `"pil"`, `"np"` (floats in [0, 1], NHWC) or `"pt"` (floats
                 in [0, 1], NCHW).
             return_dict (`bool`, defaults to `True`): return an `ImagePipelineOutput` rather than a tuple.
@@ -135,6 +140,7 @@ class GenPipeline(DiffusionPipeline):
             >>> images = pipe(batch_size=16, generator=torch.Generator().manual_seed(0)).images
             ```
         """
+        class_labels = self.class_indices(class_labels)
         if latents is not None:
             batch_size = latents.shape[0]
         elif class_labels is not None and not isinstance(class_labels, int):
@@ -191,7 +197,7 @@ class GenPipeline(DiffusionPipeline):
             >>> frames = pipe.interpolate(steps=16, generator=torch.Generator().manual_seed(0)).images
             ```
         """
-        latents, labels = self._interpolation_inputs(start, end, steps, generator, class_labels)
+        latents, labels = self._interpolation_inputs(start, end, steps, generator, self.class_indices(class_labels))
         return self(latents=latents, class_labels=labels, output_type=output_type, return_dict=return_dict)
 
     @torch.no_grad()
@@ -218,6 +224,7 @@ class GenPipeline(DiffusionPipeline):
         Returns:
             `PIL.Image.Image`: `rows` × `steps` images.
         """
+        class_labels = self.class_indices(class_labels)
         if not isinstance(rows, int) or rows < 1:
             raise ValueError(f"`rows` must be a positive integer, got {rows!r}.")
         if self.model.is_conditional:
