@@ -216,3 +216,22 @@ def test_two_processes_with_accelerate_launch(tmp_path):
         "random_states_1.pkl",
     ]
     GenPipeline.from_pretrained(run)(batch_size=2)
+
+
+def test_sampling_mode_swaps_in_eval_mode_and_ema_weights_and_restores_them():
+    from diffusers.training_utils import EMAModel
+
+    from genzoo.modeling import sampling_mode
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2)).train()
+    ema = EMAModel(model.parameters(), decay=0.5)
+    trained = [p.detach().clone() for p in model.parameters()]
+    with torch.no_grad():
+        for p in ema.shadow_params:
+            p.add_(1.0)
+    with pytest.raises(RuntimeError), sampling_mode(model, ema):
+        assert not model.training
+        assert all(torch.equal(p, s) for p, s in zip(model.parameters(), ema.shadow_params, strict=True))
+        raise RuntimeError("sampling failed")
+    assert model.training, "training mode comes back, also after an error"
+    assert all(torch.equal(p, t) for p, t in zip(model.parameters(), trained, strict=True))

@@ -26,6 +26,7 @@ import yaml
 from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
 
 from .errors import GenzooError, network_errors
+from .modeling import sampling_mode
 from .pipeline import (
     EVAL_RESULTS,
     RUN_CONFIG,
@@ -76,14 +77,10 @@ def render_sample_grid(pipeline: GenPipeline, num_images: int = 16, seed: int = 
     else:
         rows, columns = grid_shape(num_images)
         labels = None
-    was_training = model.training
-    model.eval()
-    try:
+    with sampling_mode(model):
         images = pipeline(
             batch_size=rows * columns, class_labels=labels, generator=torch.Generator().manual_seed(seed)
         ).images
-    finally:
-        model.train(was_training)
     return make_image_grid(images, rows, columns)
 
 

@@ -1,10 +1,14 @@
 """The `Generator` interface: latents (and optional class labels) in, images in [-1, 1] out."""
 
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
 import torch
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.utils.torch_utils import randn_tensor
 
-__all__ = ["Generator", "resolution_plan", "slerp"]
+__all__ = ["Generator", "resolution_plan", "sampling_mode", "slerp"]
 
 
 class Generator(ModelMixin, ConfigMixin):
@@ -70,6 +74,23 @@ class Generator(ModelMixin, ConfigMixin):
         mass lies near a sphere; a straight line would pass through unlikely low-norm latents)."""
         weights = torch.linspace(0.0, 1.0, steps, device=start.device, dtype=torch.float32)
         return torch.stack([slerp(start, end, float(t)) for t in weights])
+
+
+@contextlib.contextmanager
+def sampling_mode(model: torch.nn.Module, ema: Any = None) -> Iterator[torch.nn.Module]:
+    """Sample from `model` in eval mode (batch norm must not update its statistics) and, with a diffusers `EMAModel`,
+    with the EMA weights; the training mode and the trained weights come back afterwards, also after an error."""
+    was_training = model.training
+    if ema is not None:
+        ema.store(model.parameters())
+        ema.copy_to(model.parameters())
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+        if ema is not None:
+            ema.restore(model.parameters())
 
 
 def slerp(start: torch.Tensor, end: torch.Tensor, t: float, eps: float = 1e-7) -> torch.Tensor:

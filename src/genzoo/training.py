@@ -28,6 +28,7 @@ from .config import TrainConfig
 from .data import load_dataset
 from .errors import ConfigError, GenzooError
 from .metrics.training_eval import TrainingEvaluator
+from .modeling import sampling_mode
 from .pipeline import RUN_CONFIG, grid_shape
 from .registry import ModelRegistration, get_model, get_objective
 from .tracking import JSONLTracker
@@ -336,17 +337,8 @@ def _sample_grid(
     labels: torch.Tensor | None,
 ) -> Any:
     """Render a grid with the fixed inputs, in eval mode and with EMA weights if any, then restore training mode."""
-    was_training = model.training
-    if ema is not None:
-        ema.store(model.parameters())
-        ema.copy_to(model.parameters())
-    model.eval()
-    try:
+    with sampling_mode(model, ema):
         images = registration.pipeline_class(model=model)(latents=latents, class_labels=labels).images
-    finally:
-        model.train(was_training)
-        if ema is not None:
-            ema.restore(model.parameters())
     rows, cols = grid_shape(len(images), model.num_classes)
     return make_image_grid(images, rows, cols)
 
@@ -397,13 +389,9 @@ def _save_pipeline(
     grid = _sample_grid(registration, model, None, latents, labels)
     pipeline = registration.pipeline_class(model=model)
     pipeline.save_pretrained(staging, safe_serialization=True, sample_grid=grid)
-    was_training = model.training
-    model.eval()
-    try:
+    with sampling_mode(model):
         for name, figure in pipeline.real_image_grids(real_images.to(model.device, model.dtype)).items():
             figure.save(staging / f"{name}.png")
-    finally:
-        model.train(was_training)
     for entry in staging.iterdir():
         target = output_dir / entry.name
         if target.is_dir():

@@ -19,7 +19,6 @@ complete pipeline folder (`model_index.json`, weights, `run_config.yaml`, `eval_
 """
 
 import json
-import logging
 import math
 import os
 import shutil
@@ -27,16 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..modeling import sampling_mode
+from ..pipeline import EVAL_RESULTS, RUN_CONFIG
 from .evaluation import _is_vae, evaluate_pipeline, parse_metrics
 from .extractors import load_feature_extractor
 from .functional import METRIC_DIRECTIONS, is_better
 
-__all__ = ["BEST_DIR", "EVAL_RESULTS_FILE", "TrainingEvaluator"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["BEST_DIR", "TrainingEvaluator"]
 
 BEST_DIR = "best"
-EVAL_RESULTS_FILE = "eval_results.json"
 BEST_INFO_FILE = "best_checkpoint.json"
 # The `--metrics` family that produces each selectable metric; None: the VAE metrics, found by duck typing.
 _FAMILY = {
@@ -139,7 +137,7 @@ class TrainingEvaluator:
 
     def _previous_best(self) -> float | None:
         """The best value of a run being resumed, so a resumed run does not replace a better pipeline."""
-        path = self.best_dir / EVAL_RESULTS_FILE
+        path = self.best_dir / EVAL_RESULTS
         if not path.is_file():
             return None
         try:
@@ -160,12 +158,8 @@ class TrainingEvaluator:
         return results
 
     def _evaluate_and_keep_best(self, step: int, model: Any, ema: Any) -> dict[str, Any]:
-        was_training = model.training
-        if ema is not None:  # evaluate (and keep) the weights that would be saved: the EMA ones
-            ema.store(model.parameters())
-            ema.copy_to(model.parameters())
-        model.eval()
-        try:
+        # Evaluate (and keep) the weights that would be saved: the EMA ones when there are.
+        with sampling_mode(model, ema):
             pipeline = self.registration.pipeline_class(model=model)
             results = evaluate_pipeline(
                 pipeline,
@@ -191,10 +185,6 @@ class TrainingEvaluator:
             if improved:
                 self._save_best(pipeline, results, step)
                 self.best = float(value)
-        finally:
-            model.train(was_training)
-            if ema is not None:
-                ema.restore(model.parameters())
         scalars = {
             f"eval/{key}": v
             for key, v in results.items()
@@ -220,8 +210,8 @@ class TrainingEvaluator:
             if leftover.exists():
                 shutil.rmtree(leftover)
         pipeline.save_pretrained(staging, safe_serialization=True)
-        (staging / "run_config.yaml").write_text(self.config.to_yaml())
-        (staging / EVAL_RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
+        (staging / RUN_CONFIG).write_text(self.config.to_yaml())
+        (staging / EVAL_RESULTS).write_text(json.dumps(results, indent=2) + "\n")
         info = {"step": step, "metric": self.metric, "value": results[self.metric]}
         (staging / BEST_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
         if self.best_dir.exists():
