@@ -20,6 +20,12 @@ class JSONLTracker(GeneralTracker):
         super().__init__()
         self.run_name = run_name
         self.path = Path(logging_dir) / "metrics.jsonl"
+        self._folder_ready = False
+
+    def _ensure_folder(self) -> None:
+        if not self._folder_ready:  # created on first use, by the main process only
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._folder_ready = True
 
     @property
     def tracker(self) -> Path:
@@ -27,12 +33,12 @@ class JSONLTracker(GeneralTracker):
 
     @on_main_process
     def store_init_configuration(self, values: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._ensure_folder()
         (self.path.parent / "config.json").write_text(json.dumps(values, indent=2, default=str))
 
     @on_main_process
     def log(self, values: dict[str, Any], step: int | None = None, **kwargs: Any) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._ensure_folder()
         record = {"step": step, **{key: _plain(value) for key, value in values.items()}}
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
