@@ -95,24 +95,35 @@ def tiny_parquet(tmp_path: Path) -> Path:
     return path
 
 
+def tiny_dcgan_values(output_dir: Path) -> dict:
+    """Run-config values for a DCGAN small enough to train a few steps in about a second."""
+    return {
+        "model": "dcgan",
+        "output_dir": str(output_dir),
+        "model_args": dict(TINY_DCGAN),
+        "objective_args": {"discriminator": {"base_channels": 8}},
+        "max_steps": 3,
+        "batch_size": 8,
+        "sample_every": 0,
+        "checkpoint_every": 0,
+        "num_sample_images": 4,
+        "log_every": 1,
+    }
+
+
 @pytest.fixture
 def tiny_train_config(tmp_path: Path):
-    """A TrainConfig for a DCGAN small enough to train a few steps in about a second."""
+    """Build a tiny DCGAN `TrainConfig` (see `tiny_dcgan_values`) with any key overridden."""
 
     def make(**overrides) -> TrainConfig:
-        values = {
-            "model": "dcgan",
-            "output_dir": str(tmp_path / "run"),
-            "model_args": dict(TINY_DCGAN),
-            "objective_args": {"discriminator": {"base_channels": 8}},
-            "max_steps": 3,
-            "batch_size": 8,
-            "sample_every": 0,
-            "checkpoint_every": 0,
-            "num_sample_images": 4,
-            "log_every": 1,
-        }
-        values.update(overrides)
-        return TrainConfig.from_dict(values)
+        return TrainConfig.from_dict({**tiny_dcgan_values(tmp_path / "run"), **overrides})
 
     return make
+
+
+@pytest.fixture(scope="session")
+def trained_dcgan(tmp_path_factory) -> Path:
+    """A tiny DCGAN trained for 3 steps, shared by the tests that only read it."""
+    from genzoo.training import train
+
+    return train(TrainConfig.from_dict(tiny_dcgan_values(tmp_path_factory.mktemp("dcgan") / "run")))

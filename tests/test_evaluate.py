@@ -3,7 +3,6 @@
 import functools
 import json
 import math
-from pathlib import Path
 
 import datasets
 import numpy as np
@@ -15,7 +14,6 @@ from PIL import Image
 
 from genzoo import Generator, GenPipeline, hookimpl, load_dataset
 from genzoo.cli import main
-from genzoo.config import TrainConfig
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.metrics import FeatureExtractor, ReferenceKey, evaluate_pipeline, load_feature_extractor
 from genzoo.metrics import reference as reference_module
@@ -23,26 +21,6 @@ from genzoo.metrics.reference import reference_features
 from genzoo.metrics.training_eval import TrainingEvaluator
 from genzoo.training import train
 from genzoo_gan import DCGANGenerator
-
-
-@pytest.fixture(scope="module")
-def trained_dcgan(tmp_path_factory) -> Path:
-    """A DCGAN trained for a few steps (the same tiny model as conftest's `tiny_train_config`)."""
-    output_dir = tmp_path_factory.mktemp("dcgan") / "run"
-    config = TrainConfig.from_dict(
-        {
-            "model": "dcgan",
-            "output_dir": str(output_dir),
-            "model_args": {"latent_dim": 8, "base_channels": 8},
-            "objective_args": {"discriminator": {"base_channels": 8}},
-            "max_steps": 3,
-            "batch_size": 8,
-            "sample_every": 0,
-            "checkpoint_every": 0,
-            "num_sample_images": 4,
-        }
-    )
-    return train(config)
 
 
 def test_cli_evaluates_a_trained_dcgan(trained_dcgan, tmp_path, capsys):
