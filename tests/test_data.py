@@ -185,3 +185,21 @@ def test_dataset_source_from_a_plugin(register_plugin):
     assert calls == [("7", "test")]
     assert (dataset.image_column, dataset.label_column, len(dataset)) == ("picture", "label", 3)
     assert dataset.image_shape() == (1, 8, 8)
+
+
+def test_plugin_may_return_a_ready_dataset_and_overrides_still_apply(register_plugin):
+    class ChosenColumnsPlugin:
+        @staticmethod
+        @hookimpl
+        def register_datasets(register):
+            def load(argument, split):
+                images = [Image.fromarray(np.zeros((4, 4), dtype=np.uint8))] * 2
+                data = datasets.Dataset.from_dict({"pic": images, "kind": [0, 1], "other": [1, 0]})
+                return Dataset(data, image_column="pic", label_column="kind", name="chosen")
+
+            register("chosen", load)
+
+    register_plugin(ChosenColumnsPlugin(), "chosen-plugin")
+    assert load_dataset("chosen").label_column == "kind"  # the plugin's choice, which detection would not find
+    assert load_dataset("chosen", label_column="other").label_column == "other"
+    assert not load_dataset("chosen", label_column="").has_labels

@@ -190,8 +190,10 @@ def load_dataset(
             name, argument = "parquet", spec
     loader: Callable[..., datasets.Dataset | Dataset] = sources.get(name).obj
     data = loader(argument, split=split)
-    if isinstance(data, Dataset):  # a plugin that already detected its columns
-        return data
+    if isinstance(data, Dataset):  # a plugin that chose its columns itself; the caller's overrides still win
+        image_column = data.image_column if image_column is None else image_column
+        label_column = (data.label_column or "") if label_column is None else label_column
+        data = data.data
     return Dataset(data, image_column=image_column, label_column=label_column, name=spec)
 
 
