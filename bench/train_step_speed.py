@@ -24,7 +24,11 @@ import torch
 
 
 def build_step(model_name: str, objective_name: str, batch_size: int, variant: dict[str, Any], device: str):
-    """A closure that runs one training step of `variant` (`critic_channels`, `autocast`: None or "bf16")."""
+    """A closure that runs one training step of `variant` (`critic_channels`, `autocast`: None or "bf16"), the way
+    the trainer runs it on one process (a plain Accelerator; autocast is switched per variant here, since one
+    process can hold only one Accelerator configuration)."""
+    from accelerate import Accelerator
+
     from genzoo.registry import get_model, get_objective
 
     registration = get_model(model_name)
@@ -35,7 +39,7 @@ def build_step(model_name: str, objective_name: str, batch_size: int, variant: d
     for network in objective.networks.values():
         network.to(device).train()
     optimizers = objective.configure_optimizers()
-    objective.bind(_NoAccelerator(device), objective.networks, optimizers)
+    objective.bind(Accelerator(cpu=device == "cpu"), objective.networks, optimizers)
     size, channels = model.config.image_size, model.config.num_channels
     batch = {"pixel_values": torch.rand(batch_size, channels, size, size, device=device) * 2 - 1}
     if model.is_conditional:
@@ -48,24 +52,6 @@ def build_step(model_name: str, objective_name: str, batch_size: int, variant: d
             objective.training_step(batch, next(counter), torch.Generator(device).manual_seed(0))
 
     return step
-
-
-class _NoAccelerator:
-    """The parts of `accelerate.Accelerator` an objective's training step uses, for a single process without DDP."""
-
-    def __init__(self, device: str) -> None:
-        self.device = torch.device(device)
-        self.sync_gradients = True
-        self.num_processes = 1
-
-    def backward(self, loss: torch.Tensor, **kwargs: Any) -> None:
-        loss.backward(**kwargs)
-
-    def unwrap_model(self, model: torch.nn.Module, **kwargs: Any) -> torch.nn.Module:
-        return model
-
-    def clip_grad_norm_(self, parameters: Any, max_norm: float, **kwargs: Any) -> torch.Tensor:
-        return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
 
 
 def time_variants(args: argparse.Namespace, variants: dict[str, dict[str, Any]]) -> dict[str, list[float]]:
