@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from genzoo.cli import build_parser, resolve_train_config
-from genzoo.metrics.evaluation import parse_metrics
+from genzoo.metrics.evaluation import parse_metric_args, parse_metrics
 from genzoo.registry import get_model, get_objective, models
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,4 +74,6 @@ def test_documented_command_parses(doc, command, tmp_path, monkeypatch):
         unknown = set(config.objective_args) - set(accepted)
         assert not unknown, f"{objective.__name__} takes no {', '.join(sorted(unknown))}"
     elif args.command == "evaluate":
-        parse_metrics(args.metrics)  # `--metrics nll`, for example, is not a metric name
+        if args.metrics:
+            parse_metrics(args.metrics)  # a metric name that no plugin registers fails here
+        parse_metric_args(args.metric_arg)

@@ -161,7 +161,8 @@ def test_per_class_fid_for_conditional_models(register_plugin, tmp_path, capsys)
         folder = tmp_path / f"swap{swap}"
         GenPipeline(model=MemorisingGenerator(swap=swap)).save_pretrained(folder)
         json_path = tmp_path / f"swap{swap}.json"
-        main(["evaluate", str(folder), "--metrics", "fid", "--num-samples", "300", "--json", str(json_path)])
+        main(["evaluate", str(folder), "--metrics", "fid,fid_per_class", "--num-samples", "300", "--json",
+              str(json_path)])  # fmt: skip
         results[swap] = json.loads(json_path.read_text())
     right, wrong = results[False], results[True]
     assert right["num_samples"] == 300  # 150 per class
@@ -173,14 +174,21 @@ def test_per_class_fid_for_conditional_models(register_plugin, tmp_path, capsys)
 
 def test_per_class_fid_is_skipped_with_too_few_samples_per_class(register_plugin, caplog):
     pipe = GenPipeline(model=MemorisingGenerator())
-    results = evaluate_pipeline(pipe, metrics="fid", num_samples=200, progress=False)  # 100 per class < 129
+    results = evaluate_pipeline(pipe, "fid,fid_per_class", num_samples=200, progress=False)  # 100 per class < 129
     assert "fid" in results and "fid_per_class_mean" not in results
     assert "raise --num-samples to at least 258" in caplog.text
 
 
+class EncoderGenerator(DCGANGenerator):
+    """A generator with an encoder (what the VAE plugin's metrics apply to), whatever its family."""
+
+    def encode(self, images):
+        return images.flatten(1)[:, : self.config.latent_dim], None
+
+
 class FakeVAEPipeline(GenPipeline):
-    """A pipeline with the VAE methods `genzoo evaluate` looks for: reconstructs every image as mid-grey and
-    reports each image's mean pixel as its NLL, and records what it was given."""
+    """A pipeline with the methods the VAE plugin's metrics call: reconstructs every image as mid-grey and reports
+    each image's mean pixel as its NLL, and records what it was given."""
 
     def __init__(self, model):
         super().__init__(model=model)
@@ -196,13 +204,11 @@ class FakeVAEPipeline(GenPipeline):
         return images.flatten(1).mean(dim=1) + 10.0
 
 
-def test_vae_metrics_use_held_out_images():
+def test_vae_metrics_come_through_the_metrics_hook_and_use_held_out_images():
     torch.manual_seed(0)
-    pipe = FakeVAEPipeline(DCGANGenerator(latent_dim=8, base_channels=8))
-    results = evaluate_pipeline(
-        pipe, metrics="fid", num_samples=150, vae_num_images=20, nll_importance_samples=7, batch_size=16,
-        progress=False,
-    )  # fmt: skip
+    pipe = FakeVAEPipeline(EncoderGenerator(latent_dim=8, base_channels=8))
+    args = ["nll.num_images=20", "nll.importance_samples=7", "reconstruction.num_images=20"]
+    results = evaluate_pipeline(pipe, "fid,nll,reconstruction", args, num_samples=150, batch_size=16, progress=False)
     seen = torch.cat(pipe.seen)
     assert seen.shape == (20, 1, 28, 28)
     assert pipe.nll_options == [{"num_importance_samples": 7, "batch_size": 16}] * 2
@@ -210,22 +216,59 @@ def test_vae_metrics_use_held_out_images():
     assert results["nll"] == pytest.approx(float(seen.flatten(1).mean(1).mean()) + 10.0, rel=1e-6)
     test_images = torch.stack(load_dataset("mnist-5k", split="test").with_transform(28, 1)[:]["pixel_values"])
     assert all((test_images == image).all(dim=(1, 2, 3)).any() for image in seen)  # from the held-out split
-    assert "nll" not in evaluate_pipeline(pipe, metrics="fid", num_samples=150, vae_metrics=False, progress=False)
+    assert "nll" not in evaluate_pipeline(pipe, "fid", num_samples=150, progress=False)
+    # nll alone samples nothing and needs no feature extractor.
+    only_nll = evaluate_pipeline(pipe, "nll", {"nll": {"num_images": 4}}, progress=False)
+    assert set(only_nll) == {"nll", "dataset", "split"} and pipe.nll_options[-1]["num_importance_samples"] == 100
+    # Without --metrics, a pipeline with an encoder gets the VAE metrics with the defaults (200 images, k = 100).
+    assert {"fid", "kid", "nll", "reconstruction_mse"} <= set(
+        evaluate_pipeline(pipe, None, ["nll.num_images=3", "reconstruction.num_images=3"], num_samples=150,
+                          progress=False)
+    )  # fmt: skip
+    # A generator without an encoder gets none of them, and asking for one is a one-line error.
+    plain = FakeVAEPipeline(DCGANGenerator(latent_dim=8, base_channels=8))
+    assert "nll" not in evaluate_pipeline(plain, None, num_samples=150, progress=False)
+    with pytest.raises(GenzooError, match=r"^Metric 'nll' needs a generator with an encoder, but the DCGANGenerator"):
+        evaluate_pipeline(plain, "nll", progress=False)
 
 
-def test_vae_metrics_without_images_are_clear_errors(monkeypatch):
+def test_a_real_vae_gets_nll_through_the_cli(tmp_path, capsys):
+    from genzoo_vae import VAEGenerator, VAEPipeline
+
+    torch.manual_seed(0)
+    folder = tmp_path / "vae"
+    VAEPipeline(model=VAEGenerator(latent_dim=4, base_channels=4)).save_pretrained(folder)
+    json_path = tmp_path / "nll.json"
+    main(["evaluate", str(folder), "--metrics", "nll", "--metric-arg", "nll.importance_samples=3", "--metric-arg",
+          "nll.num_images=5", "--json", str(json_path)])  # fmt: skip
+    results = json.loads(json_path.read_text())
+    pipe = VAEPipeline.from_pretrained(folder)
+    images = torch.stack(load_dataset("mnist-5k", split="test").with_transform(28, 1)[:]["pixel_values"])
+    held_out = images[np.random.RandomState(0).permutation(len(images))[:5]]
+    expected = pipe.estimate_nll(held_out, 3, batch_size=250, generator=torch.Generator().manual_seed(0))
+    assert results["nll"] == pytest.approx(float(expected.mean()), rel=1e-9)
+    assert "fid" not in results and results["split"] == "train"
+
+
+def test_metric_options_are_typed_and_checked(monkeypatch):
     import genzoo.data
 
-    pipe = FakeVAEPipeline(DCGANGenerator(latent_dim=8, base_channels=8))
-    options = {"metrics": "fid", "num_samples": 150, "progress": False}
-    for option, flag in (
-        ("vae_num_images", "--vae-num-images"),
-        ("nll_importance_samples", "--nll-importance-samples"),
+    pipe = FakeVAEPipeline(EncoderGenerator(latent_dim=8, base_channels=8))
+    options = {"num_samples": 150, "progress": False}
+    for arg, message in (
+        ("nll.num_images=0", r"^nll.num_images must be at least 1, got 0\.$"),
+        ("nll.importance_samples=0", r"^nll.importance_samples must be at least 1, got 0\.$"),
+        ("nll.importance_samples=many", r"^Metric option nll.importance_samples takes int values, got 'many'\.$"),
+        ("nll.k=3", r"^Metric 'nll' has no option 'k'; its options: importance_samples, num_images\.$"),
+        ("nll=3", r"^--metric-arg 'nll' is not METRIC.KEY=VALUE"),
+        ("kid.subset_size=10", r"^--metric-arg sets options of 'kid', which is not among the metrics \(nll\)\.$"),
+        ("fjd.x=1", r"^Unknown metric 'fjd'"),
     ):
-        with pytest.raises(GenzooError, match=rf"^{flag} must be at least 1, got 0\.$"):
-            evaluate_pipeline(pipe, **{option: 0}, **options)
-    assert not pipe.seen  # checked before sampling anything
-    assert "nll" not in evaluate_pipeline(pipe, vae_metrics=False, vae_num_images=0, **options)
+        with pytest.raises(GenzooError, match=message):
+            evaluate_pipeline(pipe, "nll", [arg], **options)
+    assert not pipe.seen and not pipe.nll_options  # checked before sampling anything
+    with pytest.raises(TypeError, match="Unknown evaluation option 'vae_num_images'"):
+        evaluate_pipeline(pipe, "nll", vae_num_images=3)
 
     real_loader = genzoo.data.load_dataset
 
@@ -235,7 +278,7 @@ def test_vae_metrics_without_images_are_clear_errors(monkeypatch):
 
     monkeypatch.setattr(genzoo.data, "load_dataset", empty_test_split)
     with pytest.raises(GenzooError, match=r"^Split 'test' of dataset 'mnist-5k' is empty, so there are no held-out"):
-        evaluate_pipeline(pipe, **options)
+        evaluate_pipeline(pipe, "fid,nll", **options)
 
 
 def test_clear_errors(trained_dcgan, register_plugin, tmp_path, capsys):
@@ -250,7 +293,9 @@ def test_clear_errors(trained_dcgan, register_plugin, tmp_path, capsys):
     assert "Did you mean 'mnist-classifier'?" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["evaluate", str(trained_dcgan), "--metrics", "fid,fjd"])
-    assert "Unknown metric 'fjd'; choose from fid, kid, is, pr." in capsys.readouterr().err
+    assert "Unknown metric 'fjd'; choose from fid, fid_per_class, is, kid, nll, pr, reconstruction." in (
+        capsys.readouterr().err
+    )
 
     rgb = GenPipeline(model=DCGANGenerator(latent_dim=8, base_channels=8, num_channels=3))
     with pytest.raises(GenzooError, match="reads grayscale images but got 3-channel"):
@@ -272,7 +317,7 @@ def test_clear_errors(trained_dcgan, register_plugin, tmp_path, capsys):
 
     register_plugin(Plugin(), name="no-logits")
     gray = GenPipeline(model=DCGANGenerator(latent_dim=8, base_channels=8))
-    with pytest.raises(GenzooError, match="'no-logits' gives no class logits, which the Inception Score needs"):
+    with pytest.raises(GenzooError, match="'no-logits' gives no class logits, which metric is needs"):
         evaluate_pipeline(gray, metrics="is", features="no-logits", num_samples=10, progress=False)
     rgb_data = tmp_path / "rgb.parquet"
     features = datasets.Features({"image": datasets.Image()})
@@ -343,7 +388,7 @@ def test_a_non_finite_first_evaluation_keeps_no_best(tiny_train_config, tmp_path
     from genzoo.registry import get_model
 
     values = iter([math.nan, math.inf, 5.0, 7.0])
-    monkeypatch.setattr(training_eval, "evaluate_pipeline", lambda pipe, **kwargs: {"fid": next(values), "kid": 0.1})
+    monkeypatch.setattr(training_eval, "evaluate_pipeline", lambda pipe, *a, **k: {"fid": next(values), "kid": 0.1})
     accelerator = _FakeAccelerator()
     config = tiny_train_config(eval_every=1, eval_num_samples=150, eval_metrics=["fid"])
     model = DCGANGenerator(latent_dim=8, base_channels=8)
@@ -371,9 +416,12 @@ def test_training_evaluator_checks_what_the_model_needs_before_training(tiny_tra
         return TrainingEvaluator(config, registration, _FakeAccelerator(), tmp_path, model=model)
 
     for metric in ("nll", "reconstruction_mse"):
-        with pytest.raises(ConfigError, match=rf"eval_metric '{metric}' needs a VAE .* samples with GenPipeline"):
+        with pytest.raises(ConfigError, match=rf"eval_metric '{metric}' needs a generator with an encoder, but this"):
             evaluator(dcgan, unconditional, eval_metric=metric)
-    assert evaluator(vae, None, eval_metric="nll").vae_metrics
+        with pytest.raises(ConfigError, match=rf"eval_metric '{metric}' needs a generator with an encoder"):
+            evaluator(dcgan, None, eval_metric=metric)  # checked on the family's generator class too
+    assert evaluator(vae, None, eval_metric="nll").metrics == ["fid", "kid", "nll"]
+    assert evaluator(vae, None, eval_metric="reconstruction_mse").metrics == ["fid", "kid", "reconstruction"]
     with pytest.raises(ConfigError, match="'fid_per_class_mean' needs a class-conditional model"):
         evaluator(dcgan, unconditional, eval_metric="fid_per_class_mean")
     # 1,000 samples are 100 per class: enough for FID overall (1,000 > 128), not per class.
@@ -402,7 +450,7 @@ def test_training_evaluator_checks_what_the_model_needs_before_training(tiny_tra
             register("no-logits", NoLogits)
 
     register_plugin(Plugin(), name="no-logits")
-    with pytest.raises(ConfigError, match="'no-logits' gives no class logits, which the Inception Score needs"):
+    with pytest.raises(ConfigError, match="'no-logits' gives no class logits, which metric is needs"):
         evaluator(dcgan, unconditional, eval_features="no-logits", eval_metrics=["fid", "is"])
     evaluator(dcgan, unconditional, eval_features="no-logits", eval_metrics=["fid"])
 
@@ -411,3 +459,40 @@ def test_training_stops_before_the_first_step_when_the_eval_metric_cannot_be_com
     with pytest.raises(ConfigError, match="'fid_per_class_mean' needs a class-conditional model"):
         train(tiny_train_config(eval_every=2, eval_metric="fid_per_class_mean"))
     assert not (tmp_path / "run").exists(), "a run that fails its checks must leave no output folder behind"
+
+
+THIRD_PARTY_METRIC_PLUGIN = """
+from genzoo import hookimpl
+from genzoo.registry import MetricOption
+
+def feature_count(context, scale=1):
+    '''How many generated and real feature rows the metric was given, times scale.'''
+    return {"feature_rows": float(scale * (len(context.generated.features) + len(context.reference.features)))}
+
+@hookimpl
+def register_metrics(register):
+    register("rows", feature_count, needs=("features",), direction="higher", outputs=("feature_rows",),
+             options={"scale": MetricOption(1, "a factor", minimum=1)})
+"""
+
+
+def test_a_third_party_metric_is_listed_and_computed(installed_plugin, trained_dcgan, tmp_path, capsys):
+    installed_plugin("rowcount", THIRD_PARTY_METRIC_PLUGIN, version="0.3.0")
+    main(["plugins"])
+    assert "rowcount 0.3.0" in capsys.readouterr().out
+    main(["plugins", "--json"])
+    by_name = {p["name"]: p for p in json.loads(capsys.readouterr().out)["plugins"]}
+    assert by_name["rowcount"]["metrics"] == ["rows"]
+    assert by_name["genzoo"]["metrics"] == ["fid", "fid_per_class", "kid", "is", "pr"]
+    assert by_name["vae"]["metrics"] == ["nll", "reconstruction"]
+
+    json_path = tmp_path / "rows.json"
+    main(["evaluate", str(trained_dcgan), "--metrics", "rows,fid", "--metric-arg", "rows.scale=3", "--num-samples",
+          "150", "--num-reference", "200", "--json", str(json_path)])  # fmt: skip
+    results = json.loads(json_path.read_text())
+    assert results["feature_rows"] == 3 * (150 + 200) and results["fid"] > 0
+    assert list(results)[:2] == ["feature_rows", "fid"]  # in the order asked for
+    # It can pick the best pipeline during training, through the same registry.
+    from genzoo.registry import metric_for_output
+
+    assert metric_for_output("feature_rows").name == "rows" and metric_for_output("feature_rows").higher_is_better

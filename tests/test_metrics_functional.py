@@ -285,6 +285,6 @@ def test_precision_recall_agrees_with_torch_fidelity():
 
 
 def test_metric_directions():
-    assert is_better("fid", 1.0, 2.0) and not is_better("fid", 3.0, 2.0)
-    assert is_better("is", 3.0, 2.0) and is_better("recall", 0.5, None)
-    assert not is_better("kid", float("nan"), None)
+    assert is_better(1.0, 2.0) and not is_better(3.0, 2.0)
+    assert is_better(3.0, 2.0, higher_is_better=True) and is_better(0.5, None, higher_is_better=True)
+    assert not is_better(float("nan"), None) and not is_better(float("inf"), 2.0)

@@ -6,6 +6,7 @@ It registers through the `genzoo` entry-point group, exactly as a third-party pl
 from collections.abc import Callable
 
 from genzoo import hookimpl
+from genzoo.registry import MetricOption
 
 from .modeling_vae import (
     VAEGenerator,
@@ -56,3 +57,27 @@ def register_models(register: Callable) -> None:
 @hookimpl
 def register_objectives(register: Callable) -> None:
     register("elbo", ELBOObjective, description="The ELBO with a β-weighted KL term (Bernoulli/Gaussian likelihood)")
+
+
+@hookimpl
+def register_metrics(register: Callable) -> None:
+    held_out = MetricOption(200, "held-out images (the dataset's test split when it has one)", minimum=1)
+    register(
+        "nll",
+        "genzoo_vae.metrics:compute_nll",
+        applies_to="encoder",
+        options={
+            "num_images": held_out,
+            "importance_samples": MetricOption(100, "importance samples k per image", minimum=1),
+        },
+        description="Importance-sampled negative log-likelihood on held-out images, nats (Burda 2016)",
+    )
+    register(
+        "reconstruction",
+        "genzoo_vae.metrics:compute_reconstruction",
+        outputs=("reconstruction_mse",),
+        applies_to="encoder",
+        options={"num_images": held_out},
+        aliases=("reconstruction_mse", "recon"),
+        description="Mean squared reconstruction error in [0, 1] on held-out images",
+    )

@@ -216,7 +216,7 @@ def _push(args: argparse.Namespace) -> None:
 
 def _plugins(args: argparse.Namespace) -> None:
     from .plugins import failed_plugins, load_plugins, plugin_source
-    from .registry import dataset_sources, feature_extractors, models, objectives
+    from .registry import dataset_sources, feature_extractors, metrics, models, objectives
 
     load_plugins()
     kinds: dict[str, Callable[[], Any]] = {
@@ -224,6 +224,7 @@ def _plugins(args: argparse.Namespace) -> None:
         "objectives": objectives,
         "datasets": dataset_sources,
         "feature_extractors": feature_extractors,
+        "metrics": metrics,
     }
     report: dict[str, dict[str, Any]] = {}
     for kind, registry in kinds.items():
@@ -253,13 +254,24 @@ def _plugins(args: argparse.Namespace) -> None:
 def add_evaluate_parser(commands: Any) -> None:
     evaluate = commands.add_parser(
         "evaluate",
-        help="FID, KID, Inception Score and precision/recall of a saved pipeline",
+        help="FID, KID, Inception Score, precision/recall (or any registered metric) of a saved pipeline",
         description="Sample a pipeline and compare its images with a dataset's; print a table, optionally write JSON.",
     )
     evaluate.add_argument("pipeline", help="pipeline folder or Hub repo id")
     evaluate.add_argument("--dataset", default="mnist-5k", help="real images: mnist-5k (default) or any dataset spec")
     evaluate.add_argument("--split", default="train", help="reference split (default: train, the training images)")
-    evaluate.add_argument("--metrics", default="fid,kid,is,pr", help="comma-separated: fid, kid, is, pr")
+    evaluate.add_argument(
+        "--metrics",
+        help="comma-separated registered metrics (see `genzoo plugins`): fid, fid_per_class, kid, is, pr, nll, "
+        "reconstruction, ... (default: every default metric that applies to the pipeline)",
+    )
+    evaluate.add_argument(
+        "--metric-arg",
+        action="append",
+        default=[],
+        metavar="NAME.KEY=VALUE",
+        help="a metric's option, e.g. kid.subset_size=500 or nll.importance_samples=100 (repeatable)",
+    )
     evaluate.add_argument("--num-samples", type=int, default=5000, metavar="N", help="generated images (5000)")
     evaluate.add_argument("--num-reference", type=int, metavar="N", help="cap on real images (default: the split)")
     evaluate.add_argument(
@@ -272,8 +284,6 @@ def add_evaluate_parser(commands: Any) -> None:
     evaluate.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     evaluate.add_argument("--revision", help="Hub revision")
     evaluate.add_argument("--no-cache", action="store_true", help="recompute the reference statistics")
-    evaluate.add_argument("--vae-num-images", type=int, default=200, metavar="N", help="held-out images (VAEs)")
-    evaluate.add_argument("--nll-importance-samples", type=int, default=100, metavar="K", help="for a VAE's NLL")
     evaluate.add_argument("--image-column", help="dataset column holding the images")
     evaluate.add_argument("--label-column", help="dataset column holding class labels")
     evaluate.set_defaults(handler=_evaluate)
@@ -297,8 +307,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     pipe = GenPipeline.from_pretrained(args.pipeline, revision=args.revision)
     results = evaluate_pipeline(
         pipe,
+        args.metrics,
+        args.metric_arg,
         dataset=args.dataset,
-        metrics=args.metrics,
         num_samples=args.num_samples,
         features=args.features,
         features_path=args.features_path,
@@ -308,8 +319,6 @@ def _evaluate(args: argparse.Namespace) -> None:
         seed=args.seed,
         device=args.device,
         cache=not args.no_cache,
-        vae_num_images=args.vae_num_images,
-        nll_importance_samples=args.nll_importance_samples,
         image_column=args.image_column,
         label_column=args.label_column,
     )

@@ -46,3 +46,18 @@ def register_datasets(register: Callable) -> None:
 def register_feature_extractors(register: Callable) -> None:
     """Register feature extractors for evaluation metrics: `register(name, extractor_class, *, aliases=(),
     description=...)`."""
+
+
+@hookspec
+def register_metrics(register: Callable) -> None:
+    """Register evaluation metrics: `register(name, compute, *, direction="lower", outputs=(name,),
+    applies_to="any", needs=(), options={...}, default=True, aliases=(), description=...)`.
+
+    `compute(context, **options) -> dict[str, float]` receives a `genzoo.metrics.MetricContext` (the pipeline, the
+    generated and reference features it asked for through `needs`, held-out images, the seed) and the metric's
+    options, resolved from `--metric-arg NAME.KEY=VALUE`; it may also be an import string `"module:function"`,
+    imported on first use. `direction` says whether lower or higher `outputs` are better; `applies_to` is `"any"`,
+    `"class-conditional"` or `"encoder"` (a generator with an `encode` method); `needs` is any of `"stats"`,
+    `"features"`, `"class_stats"` (generated and reference) and `"logits"` (generated). See
+    `genzoo.registry.MetricRegistration`.
+    """

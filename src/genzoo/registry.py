@@ -1,4 +1,4 @@
-"""Registries of models, objectives, dataset sources and feature extractors, filled by plugin hooks.
+"""Registries of models, objectives, dataset sources, feature extractors and metrics, filled by plugin hooks.
 
 Each hook receives a `register` callback; the registry records which plugin registered what, rejects a name that
 two registrations claim, and answers unknown names with the available ones and the closest match.
@@ -6,15 +6,20 @@ two registrations claim, and answers unknown names with the available ones and t
 
 import copy
 import difflib
+import importlib
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .errors import DuplicateRegistrationError, UnknownNameError
+from .errors import DuplicateRegistrationError, GenzooError, UnknownNameError
 from .plugins import load_plugins
 
 __all__ = [
+    "METRIC_APPLIES_TO",
+    "METRIC_NEEDS",
+    "MetricOption",
+    "MetricRegistration",
     "ModelRegistration",
     "Registration",
     "Registry",
@@ -22,8 +27,11 @@ __all__ = [
     "feature_extractors",
     "get_dataset_source",
     "get_feature_extractor",
+    "get_metric",
     "get_model",
     "get_objective",
+    "metric_for_output",
+    "metrics",
     "models",
     "objectives",
 ]
@@ -82,6 +90,116 @@ class ModelRegistration(Registration):
     @property
     def generator_class(self) -> type:
         return self.obj
+
+
+# What a metric can apply to: every generator, class-conditional ones, or generators with an `encode` method.
+METRIC_APPLIES_TO = ("any", "class-conditional", "encoder")
+# What a metric asks the evaluation to collect: feature statistics (generated and reference), the features
+# themselves (generated and reference), the generated images' class logits, per-class statistics (both).
+METRIC_NEEDS = ("stats", "features", "logits", "class_stats")
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class MetricOption:
+    """One option of a metric, set with `--metric-arg METRIC.KEY=VALUE`.
+
+    Attributes:
+        default: the value when none is given; its type (`int`, `float`, `bool` or `str`) is the option's type
+            unless `value_type` says otherwise.
+        help (`str`): one line for `genzoo plugins` and the docs.
+        value_type (`type`, *optional*): the option's type.
+        minimum (`float`, *optional*): the smallest accepted value of a number.
+    """
+
+    default: Any
+    help: str = ""
+    value_type: type | None = None
+    minimum: float | None = None
+
+    @property
+    def kind(self) -> type:
+        return self.value_type or type(self.default)
+
+    def parse(self, metric: str, key: str, value: Any) -> Any:
+        """`value` (a string from the command line, or already typed) as this option's type, checked.
+
+        Raises:
+            `GenzooError`: naming `METRIC.KEY`, for a value of the wrong type or below `minimum`.
+        """
+        kind = self.kind
+        lossy = kind is int and isinstance(value, float) and not value.is_integer()
+        try:
+            if (isinstance(value, bool) and kind is not bool) or lossy:
+                raise ValueError(value)
+            if kind is bool and isinstance(value, str):
+                if value.strip().lower() not in _TRUE | _FALSE:
+                    raise ValueError(value)
+                parsed: Any = value.strip().lower() in _TRUE
+            else:
+                parsed = kind(value)
+        except (TypeError, ValueError):
+            raise GenzooError(f"Metric option {metric}.{key} takes {kind.__name__} values, got {value!r}.") from None
+        if self.minimum is not None and parsed < self.minimum:
+            raise GenzooError(f"{metric}.{key} must be at least {self.minimum:g}, got {parsed}.")
+        return parsed
+
+
+@dataclass(frozen=True)
+class MetricRegistration(Registration):
+    """An evaluation metric: `obj` is its compute function (or an import string `"module:function"`).
+
+    Attributes:
+        direction (`str`): `"lower"` or `"higher"`: which way its `outputs` are better (picks the best pipeline
+            during training).
+        outputs (`tuple[str, ...]`): the result keys it reports that can pick the best pipeline (`("precision",
+            "recall")` for `pr`); other keys it returns (`kid_std`) are logged but never selected.
+        applies_to (`str`): one of `METRIC_APPLIES_TO`; checked before anything is sampled.
+        needs (`frozenset[str]`): what of `METRIC_NEEDS` the evaluation collects for it; a metric that needs none of
+            them (NLL) gets the pipeline and held-out images only, and nothing is sampled for it.
+        options (`Mapping[str, MetricOption]`): its options, with defaults and types.
+        default (`bool`): computed by `genzoo evaluate` without `--metrics` (when it applies).
+    """
+
+    direction: str = "lower"
+    outputs: tuple[str, ...] = ()
+    applies_to: str = "any"
+    needs: frozenset[str] = frozenset()
+    options: Mapping[str, MetricOption] = field(default_factory=dict)
+    default: bool = True
+
+    @property
+    def compute(self) -> Callable[..., Mapping[str, Any]]:
+        """The compute function, imported on first use when it was registered as `"module:function"`."""
+        if not isinstance(self.obj, str):
+            return self.obj
+        module, _, attr = self.obj.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise GenzooError(
+                f"Metric {self.name!r} of plugin {self.plugin!r} names {self.obj!r}, which cannot be imported: {exc}"
+            ) from exc
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.direction == "higher"
+
+    def resolve_options(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The defaults with `given` (typed or as strings) over them, each checked.
+
+        Raises:
+            `GenzooError`: for a key the metric has no option for, naming the ones it has.
+        """
+        given = dict(given or {})
+        unknown = sorted(set(given) - set(self.options))
+        if unknown:
+            known = ", ".join(sorted(self.options)) or "none"
+            raise GenzooError(f"Metric {self.name!r} has no option {unknown[0]!r}; its options: {known}.")
+        return {
+            key: option.parse(self.name, key, given[key]) if key in given else option.default
+            for key, option in self.options.items()
+        }
 
 
 T = TypeVar("T", bound=Registration)
@@ -175,6 +293,52 @@ def _register_plain(
     return Registration(name, obj, plugin, tuple(aliases), description or _first_doc_line(obj))
 
 
+def _register_metric(
+    name: str,
+    compute: Callable[..., Mapping[str, Any]] | str,
+    *,
+    direction: str = "lower",
+    outputs: tuple[str, ...] | list[str] | None = None,
+    applies_to: str = "any",
+    needs: tuple[str, ...] | list[str] | frozenset[str] = (),
+    options: Mapping[str, Any] | None = None,
+    default: bool = True,
+    aliases: tuple[str, ...] | list[str] = (),
+    description: str = "",
+    plugin: str,
+) -> MetricRegistration:
+    where = f"metric {name!r} of plugin {plugin!r}"
+    if direction not in ("lower", "higher"):
+        raise ValueError(f"The direction of {where} must be 'lower' or 'higher', got {direction!r}.")
+    if applies_to not in METRIC_APPLIES_TO:
+        raise ValueError(f"applies_to of {where} must be one of {', '.join(METRIC_APPLIES_TO)}, got {applies_to!r}.")
+    unknown = set(needs) - set(METRIC_NEEDS)
+    if unknown:
+        raise ValueError(f"needs of {where} must be among {', '.join(METRIC_NEEDS)}, got {sorted(unknown)}.")
+    if isinstance(compute, str) and ":" not in compute:
+        raise ValueError(f"The compute function of {where} must be a callable or 'module:function', got {compute!r}.")
+    resolved = {
+        key: value if isinstance(value, MetricOption) else MetricOption(value)
+        for key, value in (options or {}).items()
+    }
+    for key, option in resolved.items():
+        if option.kind not in (int, float, bool, str):
+            raise ValueError(f"Option {key!r} of {where} must be an int, float, bool or str, not {option.kind}.")
+    return MetricRegistration(
+        name,
+        compute,
+        plugin,
+        tuple(aliases),
+        description or ("" if isinstance(compute, str) else _first_doc_line(compute)),
+        direction=direction,
+        outputs=tuple(outputs) if outputs is not None else (name,),
+        applies_to=applies_to,
+        needs=frozenset(needs),
+        options=resolved,
+        default=default,
+    )
+
+
 def _first_doc_line(obj: Any) -> str:
     doc = getattr(obj, "__doc__", None) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
@@ -186,6 +350,7 @@ _KINDS: dict[str, tuple[str, Callable[..., Registration]]] = {
     "register_objectives": ("objective", _register_plain),
     "register_datasets": ("dataset", _register_plain),
     "register_feature_extractors": ("feature extractor", _register_plain),
+    "register_metrics": ("metric", _register_metric),
 }
 _cache: dict[str, tuple[tuple[tuple[str, Any], ...], Registry]] = {}
 
@@ -260,3 +425,29 @@ def get_dataset_source(name: str) -> Registration:
 def get_feature_extractor(name: str) -> Registration:
     """The feature extractor registered as `name` (e.g. `"inception"`); its class is `.obj`."""
     return feature_extractors().get(name)
+
+
+def metrics() -> Registry[MetricRegistration]:
+    """All registered evaluation metrics (`fid`, `kid`, `is`, `pr`, a plugin's `nll`, ...)."""
+    return _build("register_metrics")
+
+
+def get_metric(name: str) -> MetricRegistration:
+    """The metric registered as `name` (e.g. `"kid"`); its compute function is `.compute`."""
+    return metrics().get(name)
+
+
+def metric_for_output(key: str) -> MetricRegistration:
+    """The metric that reports the result `key` (`"recall"` -> `pr`), for picking the best pipeline by it.
+
+    Raises:
+        `UnknownNameError`: when no metric reports `key`, listing the keys that can be used.
+    """
+    registry = metrics()
+    for entry in registry:
+        if key in entry.outputs:
+            return entry
+    available = sorted(output for entry in registry for output in entry.outputs)
+    close = difflib.get_close_matches(key, available, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise UnknownNameError(f"No metric reports {key!r}.{hint} Available: {', '.join(available)}.")

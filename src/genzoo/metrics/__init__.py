@@ -1,15 +1,26 @@
-"""Evaluation: FID, KID, Inception Score and precision/recall over pluggable feature extractors.
+"""Evaluation: FID, KID, Inception Score, precision/recall (and any metric a plugin registers) over pluggable feature
+extractors.
 
 - `genzoo.metrics.functional`: the metrics on feature arrays (`frechet_distance`, `kernel_inception_distance`,
   `inception_score`, `precision_recall`) and the streaming `FeatureStatistics`.
 - `genzoo.metrics.extractors`: the `FeatureExtractor` base class and the built-in `mnist-classifier`,
   `inception` and `dinov2` extractors.
 - `genzoo.metrics.reference`: feature sets and the on-disk cache of reference statistics.
-- `genzoo.metrics.evaluation`: `evaluate_pipeline`, what `genzoo evaluate` runs.
+- `genzoo.metrics.evaluation`: `evaluate_pipeline` (what `genzoo evaluate` runs) and the `MetricContext` every
+  registered metric's compute function receives.
+- `genzoo.metrics.standard`: the compute functions of the built-in metrics.
 - `genzoo.metrics.training_eval`: evaluation every N training steps, keeping the best pipeline.
 """
 
-from .evaluation import evaluate_pipeline, format_results, parse_metrics
+from .evaluation import (
+    EvaluationOptions,
+    HeldOutImages,
+    MetricContext,
+    evaluate_pipeline,
+    format_results,
+    parse_metric_args,
+    parse_metrics,
+)
 from .extractors import (
     Dinov2Extractor,
     FeatureExtractor,
@@ -19,7 +30,6 @@ from .extractors import (
     quantize_images,
 )
 from .functional import (
-    METRIC_DIRECTIONS,
     FeatureStatistics,
     frechet_distance,
     inception_score,
@@ -31,14 +41,16 @@ from .mnist_classifier import MNISTClassifier, load_mnist_classifier
 from .reference import FeatureSet, ReferenceKey, genzoo_cache_dir, reference_features
 
 __all__ = [
-    "METRIC_DIRECTIONS",
     "Dinov2Extractor",
+    "EvaluationOptions",
     "FeatureExtractor",
     "FeatureSet",
     "FeatureStatistics",
+    "HeldOutImages",
     "InceptionExtractor",
     "MNISTClassifier",
     "MNISTClassifierExtractor",
+    "MetricContext",
     "ReferenceKey",
     "evaluate_pipeline",
     "format_results",
@@ -48,6 +60,7 @@ __all__ = [
     "kernel_inception_distance",
     "load_feature_extractor",
     "load_mnist_classifier",
+    "parse_metric_args",
     "parse_metrics",
     "polynomial_mmd2",
     "precision_recall",

@@ -15,7 +15,6 @@ import torch
 from ..errors import GenzooError
 
 __all__ = [
-    "METRIC_DIRECTIONS",
     "FeatureStatistics",
     "frechet_distance",
     "inception_score",
@@ -25,26 +24,14 @@ __all__ = [
     "precision_recall",
 ]
 
-# Which way is better for every metric genzoo reports ("min": lower is better); used to keep the best checkpoint.
-METRIC_DIRECTIONS: dict[str, str] = {
-    "fid": "min",
-    "fid_per_class_mean": "min",
-    "kid": "min",
-    "is": "max",
-    "precision": "max",
-    "recall": "max",
-    "nll": "min",
-    "reconstruction_mse": "min",
-}
 
-
-def is_better(metric: str, value: float, best: float | None) -> bool:
-    r"""Whether `value` improves on `best` for `metric` (any finite value beats `None`).
+def is_better(value: float, best: float | None, higher_is_better: bool = False) -> bool:
+    r"""Whether `value` improves on `best` (any finite value beats `None`).
 
     Args:
-        metric (`str`): a key of `METRIC_DIRECTIONS`, which says whether lower or higher is better.
         value (`float`): the new value; NaN and infinity never improve.
         best (`float`, *optional*): the best value so far; `None` when there is none.
+        higher_is_better (`bool`, defaults to `False`): the metric's direction (its registration's `direction`).
 
     Returns:
         `bool`: `True` when `value` is finite and better than `best`.
@@ -53,7 +40,7 @@ def is_better(metric: str, value: float, best: float | None) -> bool:
         return False
     if best is None:
         return True
-    return value < best if METRIC_DIRECTIONS[metric] == "min" else value > best
+    return value > best if higher_is_better else value < best
 
 
 class FeatureStatistics:

@@ -6,12 +6,14 @@ Run-config keys (see `TrainConfig`):
 | key | default | meaning |
 | --- | --- | --- |
 | `eval_every` | 0 (off) | evaluate every N optimisation steps |
-| `eval_metric` | `fid` | what decides the best pipeline (direction: `METRIC_DIRECTIONS`) |
+| `eval_metric` | `fid` | what decides the best pipeline: a result key of a registered metric (its direction) |
 | `eval_metrics` | `[fid, kid]` | what else is computed and logged (`eval/fid`, `eval/kid`, ...) |
 | `eval_num_samples` | 1000 | generated images per evaluation |
 | `eval_features`, `eval_features_path` | `mnist-classifier` | the feature extractor and its weights |
 
-FID, KID, NLL and reconstruction error are better when lower; IS, precision and recall when higher.
+Metrics come from the same registry as `genzoo evaluate`'s (`genzoo.registry.metrics()`): the metric that reports
+`eval_metric` is computed with `eval_metrics`, and its registered direction says whether lower or higher is better.
+What each metric needs of the model (class-conditional, an encoder) is checked before training starts.
 
 Only the main process evaluates, between two barriers, so the other processes wait rather than run collectives
 out of step. The best pipeline is written to a staging folder and renamed into place, so `best/` is always a
@@ -25,28 +27,18 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, GenzooError
 from ..modeling import sampling_mode
 from ..pipeline import EVAL_RESULTS, RUN_CONFIG
-from .evaluation import _is_vae, evaluate_pipeline, parse_metrics
+from ..registry import MetricRegistration, metric_for_output, metrics
+from .evaluation import EvaluationOptions, evaluate_pipeline, metric_applies, parse_metrics
 from .extractors import load_feature_extractor
-from .functional import METRIC_DIRECTIONS, is_better
+from .functional import is_better
 
 __all__ = ["BEST_DIR", "TrainingEvaluator"]
 
 BEST_DIR = "best"
 BEST_INFO_FILE = "best_checkpoint.json"
-# The `--metrics` family that produces each selectable metric; None: the VAE metrics, found by duck typing.
-_FAMILY = {
-    "fid": "fid",
-    "fid_per_class_mean": "fid",
-    "kid": "kid",
-    "is": "is",
-    "precision": "pr",
-    "recall": "pr",
-    "nll": None,
-    "reconstruction_mse": None,
-}
 
 
 class TrainingEvaluator:
@@ -77,25 +69,33 @@ class TrainingEvaluator:
         model: Any = None,
         resuming: bool = True,
     ) -> None:
-        if config.eval_metric not in METRIC_DIRECTIONS:
+        try:
+            owner = metric_for_output(config.eval_metric)
+        except GenzooError:
+            outputs = ", ".join(sorted(output for entry in metrics() for output in entry.outputs))
             raise ConfigError(
-                f"eval_metric {config.eval_metric!r} is not a metric genzoo reports; choose from "
-                f"{', '.join(METRIC_DIRECTIONS)}."
-            )
-        _check_model(config.eval_metric, registration, model)
+                f"eval_metric {config.eval_metric!r} is not a metric genzoo reports; choose from {outputs}."
+            ) from None
+        try:
+            selected = parse_metrics([*config.eval_metrics, owner.name])
+        except GenzooError as exc:
+            raise ConfigError(f"eval_metrics: {exc}") from None
+        for metric in selected:
+            _check_model(metric, config.eval_metric, registration, model)
         self.config = config
         self.registration = registration
         self.accelerator = accelerator
         self.best_dir = Path(output_dir) / BEST_DIR
         self.metric = config.eval_metric
-        family = _FAMILY[self.metric]
-        self.metrics = parse_metrics([*config.eval_metrics, *([family] if family else [])] or ["fid"])
-        self.vae_metrics = family is None
+        self.higher_is_better = owner.higher_is_better
+        self.selected = selected
+        self.metrics = [metric.name for metric in selected]
+        self.needs = frozenset().union(*(metric.needs for metric in selected))
         self.dataset_args = {k: v for k, v in config.dataset_args.items() if k in ("image_column", "label_column")}
         self.split = config.dataset_args.get("split", "train")
         self.best = self._previous_best() if resuming else None  # a fresh or overwritten run starts with no best
         self.extractor = None
-        if accelerator.is_main_process:  # fails early (unknown name, missing weights) rather than at the first eval
+        if accelerator.is_main_process and self.needs:  # fails early (unknown name, missing weights)
             self.extractor = load_feature_extractor(
                 config.eval_features, weights_path=config.eval_features_path, device=accelerator.device
             )
@@ -104,15 +104,16 @@ class TrainingEvaluator:
                 self.extractor.check_channels(int(model.config.num_channels))
 
     def _check_extractor(self, num_classes: int) -> None:
-        """Enough generated samples for full-rank FID covariances (overall, and per class for
-        `fid_per_class_mean`), and logits for the Inception Score."""
+        """Enough generated samples for full-rank covariances (overall for metrics that need statistics, and per
+        class for those that need per-class statistics), and logits for metrics that need them."""
         dim, name, n = self.extractor.feature_dim, self.extractor.name, self.config.eval_num_samples
-        if "is" in self.metrics and not self.extractor.has_logits:
+        if "logits" in self.needs and not self.extractor.has_logits:
+            users = ", ".join(metric.name for metric in self.selected if "logits" in metric.needs)
             raise ConfigError(
-                f"Feature extractor {name!r} gives no class logits, which the Inception Score needs; drop 'is' from "
+                f"Feature extractor {name!r} gives no class logits, which metric {users} needs; drop it from "
                 "eval_metrics or set eval_features to an extractor with logits."
             )
-        if "fid" not in self.metrics:
+        if "stats" not in self.needs and "class_stats" not in self.needs:
             return
         if not num_classes:
             if n <= dim:
@@ -122,7 +123,7 @@ class TrainingEvaluator:
                 )
             return
         per_class = n // num_classes  # a conditional model gets the same number of samples of each class
-        if self.metric == "fid_per_class_mean" and per_class <= dim:
+        if "class_stats" in self.needs and per_class <= dim:
             raise ConfigError(
                 f"eval_num_samples {n} gives {per_class} samples per class for {num_classes} classes; per-class FID "
                 f"needs more than the {dim} feature dimensions of {name!r} in each class: set it to at least "
@@ -163,25 +164,25 @@ class TrainingEvaluator:
             pipeline = self.registration.pipeline_class(model=model)
             results = evaluate_pipeline(
                 pipeline,
-                dataset=self.config.dataset,
-                metrics=self.metrics,
-                num_samples=self.config.eval_num_samples,
-                features=self.extractor,
-                split=self.split,
-                seed=self.config.seed,
-                device=self.accelerator.device,
-                progress=False,
-                per_class=self.metric == "fid_per_class_mean",
-                vae_metrics=self.vae_metrics,
-                **self.dataset_args,
+                self.metrics,
+                options=EvaluationOptions(
+                    dataset=self.config.dataset,
+                    num_samples=self.config.eval_num_samples,
+                    features=self.extractor or self.config.eval_features,
+                    split=self.split,
+                    seed=self.config.seed,
+                    device=self.accelerator.device,
+                    progress=False,
+                    **self.dataset_args,
+                ),
             )
             value = results.get(self.metric)
             if value is None:
                 raise ConfigError(
-                    f"eval_metric {self.metric!r} was not computed for this model (e.g. nll needs a VAE, "
-                    "fid_per_class_mean a conditional model with enough samples per class)."
+                    f"eval_metric {self.metric!r} was not computed for this model (fid_per_class_mean, for example, "
+                    "needs enough samples of each class)."
                 )
-            improved = is_better(self.metric, float(value), self.best)
+            improved = is_better(float(value), self.best, self.higher_is_better)
             if improved:
                 self._save_best(pipeline, results, step)
                 self.best = float(value)
@@ -221,16 +222,18 @@ class TrainingEvaluator:
             shutil.rmtree(old)
 
 
-def _check_model(metric: str, registration: Any, model: Any) -> None:
-    """What `metric` needs of the model family (and of the model, when given), checked before training starts."""
-    if _FAMILY[metric] is None and not _is_vae(registration.pipeline_class):
-        pipeline = getattr(registration.pipeline_class, "__name__", registration.pipeline_class)
-        raise ConfigError(
-            f"eval_metric {metric!r} needs a VAE (a pipeline with reconstruct and estimate_nll), but model "
-            f"{registration.name!r} samples with {pipeline}; choose fid, kid, is, precision or recall."
-        )
-    if metric == "fid_per_class_mean" and model is not None and not int(getattr(model, "num_classes", 0) or 0):
-        raise ConfigError(
-            f"eval_metric 'fid_per_class_mean' needs a class-conditional model, but this {registration.name!r} model "
-            "is unconditional; choose fid, or train a conditional model on labelled data."
-        )
+def _check_model(metric: MetricRegistration, eval_metric: str, registration: Any, model: Any) -> None:
+    """What `metric` needs of the model (class-conditional, an encoder), checked before training starts: on the model
+    when given, else on the family's generator class (which cannot tell whether it will be conditional)."""
+    if model is None and metric.applies_to == "class-conditional":
+        return
+    target = model if model is not None else registration.generator_class
+    if metric_applies(metric, target):
+        return
+    what = {"class-conditional": "a class-conditional model", "encoder": "a generator with an encoder"}
+    generator = type(model).__name__ if model is not None else registration.generator_class.__name__
+    named = f"eval_metric {eval_metric!r}" if eval_metric in metric.outputs else f"metric {metric.name!r}"
+    raise ConfigError(
+        f"{named} needs {what[metric.applies_to]}, but this {registration.name!r} model ({generator}) is not; "
+        "choose a metric that applies (fid, kid, is, precision, recall), or train a model it applies to."
+    )
