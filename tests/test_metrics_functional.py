@@ -288,3 +288,41 @@ def test_metric_directions():
     assert is_better(1.0, 2.0) and not is_better(3.0, 2.0)
     assert is_better(3.0, 2.0, higher_is_better=True) and is_better(0.5, None, higher_is_better=True)
     assert not is_better(float("nan"), None) and not is_better(float("inf"), 2.0)
+
+
+def _kid_before(real, fake, num_subsets, subset_size, seed):
+    """KID as genzoo computed it before the Gram-matrix path: each subset pair's own kernel blocks (kept verbatim
+    to pin the values)."""
+    real, fake = torch.as_tensor(real, dtype=torch.float64), torch.as_tensor(fake, dtype=torch.float64)
+    size = min(subset_size, len(real), len(fake))
+    rng = np.random.RandomState(seed)
+    pairs = [(rng.choice(len(real), size, replace=False), rng.choice(len(fake), size, replace=False))
+             for _ in range(num_subsets)]  # fmt: skip
+    values = []
+    for real_index, fake_index in pairs:
+        x, y = real[torch.from_numpy(real_index)], fake[torch.from_numpy(fake_index)]
+        k_xx, k_yy, k_xy = ((a @ b.T / a.shape[1] + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+        within = (k_xx.sum() - k_xx.trace() + k_yy.sum() - k_yy.trace()) / (size * (size - 1))
+        values.append(float(within - 2 * k_xy.sum() / size**2))
+    return float(np.mean(values)), float(np.std(values))
+
+
+@pytest.mark.parametrize(
+    ("n_real", "n_fake", "dim", "subsets", "size", "shift"),
+    [(300, 200, 16, 30, 100, 0.0), (250, 400, 8, 12, 1000, 0.3), (60, 60, 32, 7, 60, 1.0), (500, 90, 4, 50, 20, 0.1)],
+)
+def test_kid_gram_and_subset_paths_give_the_values_of_before(monkeypatch, n_real, n_fake, dim, subsets, size, shift):
+    from genzoo.metrics import functional
+
+    generator = torch.Generator().manual_seed(n_real + dim)
+    real = torch.randn(n_real, dim, generator=generator).abs()  # non-negative like Inception pool features
+    fake = torch.randn(n_fake, dim, generator=generator).abs() + shift
+    expected = _kid_before(real, fake, subsets, size, seed=3)
+    for block_values in (functional._KID_BLOCK_VALUES, 997):  # one block, and many blocks of a few rows
+        monkeypatch.setattr(functional, "_KID_BLOCK_VALUES", block_values)
+        for method in ("auto", "gram", "subsets"):
+            mean, std = kernel_inception_distance(real, fake, subsets, size, seed=3, method=method)
+            assert mean == pytest.approx(expected[0], abs=1e-12, rel=1e-12), method
+            assert std == pytest.approx(expected[1], abs=1e-12, rel=1e-12), method
+    with pytest.raises(GenzooError, match="KID method must be 'auto', 'gram' or 'subsets', got 'fast'"):
+        kernel_inception_distance(real, fake, method="fast")
