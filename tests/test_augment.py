@@ -7,12 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-import genzoo_gan.objectives
+import genzoo.objectives.adversarial
+from genzoo import ModelRegistration
 from genzoo.cli import main
 from genzoo.errors import ConfigError
-from genzoo.registry import ModelRegistration, get_model
-from genzoo_gan import GANObjective
-from genzoo_gan.augment import brightness, contrast, cutout, diff_augment, parse_policy, saturation, translation
+from genzoo.objectives import GANObjective
+from genzoo.objectives.augment import brightness, contrast, cutout, diff_augment, parse_policy, saturation, translation
+from genzoo.registry import get_model
 from genzoo_gan.modeling_dcgan import DCGANGenerator
 
 
@@ -151,7 +152,7 @@ def augment_spy(monkeypatch):
         calls.append({"input": images, "output": out, "policy": policy})
         return out
 
-    monkeypatch.setattr(genzoo_gan.objectives, "diff_augment", spy)
+    monkeypatch.setattr(genzoo.objectives.adversarial, "diff_augment", spy)
     return calls
 
 

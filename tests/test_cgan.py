@@ -75,7 +75,7 @@ def test_training_defaults_build_a_model_and_objective(tmp_path):
 
     config = resolve_train_config(build_parser().parse_args(["train", "cgan", "--output-dir", str(tmp_path)]))
     assert config.dataset == "mnist-5k" and config.max_steps == TRAINING_DEFAULTS["max_steps"]
-    assert config.objective is None  # the registration's hinge
+    assert config.objective == "hinge"  # the registration's own, recorded by name
     registration = get_model("cgan")
     model = registration.generator_class(**config.model_args)
     objective = get_objective(registration.default_objective).obj(model, registration, **config.objective_args)
@@ -102,6 +102,7 @@ def test_tuned_optimiser_settings_apply_to_the_hinge_loss_only(tmp_path):
     assert config.objective_args["discriminator"] == {"base_channels": 32}
 
     config, bce = objective_for("--objective", "bce")  # an alias of `gan`, which the settings were measured with
+    assert config.objective == "gan"  # recorded by its registered name
     assert type(bce).__name__ == "GANObjective" and bce.lr == 2e-3 and bce.betas == (0.0, 0.9)
 
     config, wgan = objective_for("--objective", "wgangp")  # an alias of an objective they were not tuned for
@@ -111,7 +112,7 @@ def test_tuned_optimiser_settings_apply_to_the_hinge_loss_only(tmp_path):
 
     config, _ = objective_for("--objective", "hinge", "--set", "objective_args.lr=5e-4")  # the user still wins
     assert config.objective_args["lr"] == 5e-4 and config.objective_args["betas"] == [0.0, 0.9]
-    assert get_model("cgan").training_defaults_for("hinge")["objective_args"]["lr"] == 2e-3  # defaults untouched
+    assert get_model("cgan").objective_defaults["hinge"]["lr"] == 2e-3  # defaults untouched
 
 
 def test_plugins_lists_cgan_beside_dcgan(capsys):

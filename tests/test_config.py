@@ -1,13 +1,16 @@
-"""Run configuration: YAML files, --set overrides, type checks and precedence."""
+"""Run configuration: YAML files, --set overrides, type checks and precedence, the same for `train()` and the
+command line."""
 
 import argparse
 import subprocess
 import sys
 
 import pytest
+import torch
 
 from genzoo.cli import build_parser, resolve_train_config
-from genzoo.config import TrainConfig, apply_overrides, parse_override, read_yaml_config
+from genzoo.config import TrainConfig, apply_overrides, merge_layers, parse_override, read_yaml_config
+from genzoo.config import resolve_train_config as resolve
 from genzoo.errors import ConfigError
 
 
@@ -151,3 +154,94 @@ def test_the_command_line_parser_does_not_import_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# --- one precedence for the Python API and the command line (genzoo.config.resolve_train_config) -----------------
+def test_a_python_config_gets_the_family_defaults_it_leaves_unset():
+    """`TrainConfig(model="cgan")` sets only the model; resolving fills in the CGAN's tuned schedule, EMA and the
+    learning rate tuned for its default objective, which the dataclass defaults alone would miss."""
+    config = TrainConfig(model="cgan", output_dir="runs/x")
+    assert config.explicit_keys == {"model", "output_dir"}
+    assert config.max_steps is None and config.ema_decay is None  # not resolved yet: the dataclass defaults
+    resolved = resolve(config)
+    assert resolved.objective == "hinge"  # recorded by name, never null
+    assert (resolved.max_steps, resolved.ema_decay, resolved.num_sample_images) == (3000, 0.999, 100)
+    assert resolved.objective_args == {"discriminator": {"base_channels": 32}, "lr": 2e-3, "betas": [0.0, 0.9]}
+    assert resolved.model_args == {"latent_dim": 64, "base_channels": 64}
+    assert resolve(resolved) == resolved  # a resolved config has every key explicit: resolving is idempotent
+
+
+def test_an_explicit_value_equal_to_the_dataclass_default_still_wins():
+    """Setting a key, even to the dataclass default (or to null), is not the same as leaving it unset."""
+    resolved = resolve(TrainConfig(model="cgan", ema_decay=None, batch_size=64, checkpoints_total_limit=None))
+    assert resolved.ema_decay is None  # EMA off, although the CGAN turns it on by default
+    assert resolved.checkpoints_total_limit is None
+    assert resolve({"model": "cgan", "num_sample_images": 64}).num_sample_images == 64  # not the CGAN's 100
+
+
+def test_layers_merge_sections_key_by_key_and_the_run_length_is_one_choice(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("model: cgan\nepochs: 2\nobjective_args: {lr: 1.0e-3, n_critic: 2}\n")
+    config = resolve({"seed": 4}, config_file=path, overrides=["objective_args.betas=[0.5, 0.9]"])
+    assert config.epochs == 2 and config.max_steps is None  # the file's epochs replace the family's max_steps
+    assert config.objective_args == {
+        "discriminator": {"base_channels": 32},
+        "lr": 1e-3,
+        "betas": [0.5, 0.9],
+        "n_critic": 2,
+    }
+    assert resolve({"model": "cgan", "epochs": 1}, config_file=path, overrides=["max_steps=5"]).max_steps == 5
+    assert merge_layers({"a": {"b": 1}}, {"a": {"c": 2}}, {"a": {"b": 3}}) == {"a": {"b": 3, "c": 2}}
+
+
+def test_unknown_objective_or_a_model_without_one_is_refused(register_plugin):
+    from genzoo import Generator, hookimpl
+    from genzoo.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match=r"Unknown objective 'hinj'\. Did you mean 'hinge'"):
+        resolve({"model": "cgan", "objective": "hinj"})
+
+    class NoObjective:
+        @hookimpl
+        def register_models(self, register):
+            register("no-objective", Generator)
+
+    register_plugin(NoObjective(), name="no-objective")
+    with pytest.raises(ConfigError, match="no default objective; pass --objective NAME"):
+        resolve({"model": "no-objective"})
+
+
+@pytest.fixture
+def tiny_cgan_defaults(monkeypatch):
+    """The CGAN's registered training defaults, shrunk to a two-step run; its tuned EMA and learning rate stay."""
+    import genzoo_cgan
+    from genzoo import registry
+
+    tiny = {"max_steps": 2, "batch_size": 8, "sample_every": 0, "checkpoint_every": 0, "num_sample_images": 10,
+            "log_every": 1, "model_args": {"latent_dim": 8, "base_channels": 8},
+            "objective_args": {"discriminator": {"base_channels": 8}}}  # fmt: skip
+    for key, value in tiny.items():
+        monkeypatch.setitem(genzoo_cgan.TRAINING_DEFAULTS, key, value)
+    monkeypatch.setattr(registry, "_cache", {})  # registrations are rebuilt from the patched defaults
+
+
+def test_python_train_writes_the_same_run_config_as_genzoo_train(tmp_path, tiny_cgan_defaults):
+    """Issue 9: `train()` from Python with only the model and an output folder trains what `genzoo train cgan` does."""
+    import yaml
+    from safetensors.torch import load_file
+
+    from genzoo.cli import main
+    from genzoo.training import train
+
+    train(TrainConfig(model="cgan", output_dir=str(tmp_path / "python")))
+    main(["train", "cgan", "--output-dir", str(tmp_path / "cli")])
+    python, cli = (yaml.safe_load((tmp_path / name / "run_config.yaml").read_text()) for name in ("python", "cli"))
+    assert python.pop("output_dir") == str(tmp_path / "python") and cli.pop("output_dir") == str(tmp_path / "cli")
+    assert python == cli
+    assert python["objective"] == "hinge" and python["ema_decay"] == 0.999 and python["max_steps"] == 2
+    assert python["objective_args"]["lr"] == 2e-3
+    weights = [
+        load_file(tmp_path / name / "model" / "diffusion_pytorch_model.safetensors") for name in ("python", "cli")
+    ]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])

@@ -9,14 +9,17 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 from torch import nn
 
+from genzoo import ModelRegistration, hookimpl
 from genzoo.cli import main
 from genzoo.errors import ConfigError
-from genzoo.registry import ModelRegistration, get_model, get_objective
-from genzoo_gan import DCGANGenerator, apply_spectral_norm
-from genzoo_gan.objectives import GANObjective, HingeObjective, WGANGPObjective
+from genzoo.objectives import AdversarialObjective, GANObjective, HingeObjective, WGANGPObjective, apply_spectral_norm
+from genzoo.registry import get_model, get_objective
+from genzoo.training import train
+from genzoo_gan import DCGANGenerator
 
 TINY_DISCRIMINATOR = {"base_channels": 8}
 
@@ -152,9 +155,9 @@ def test_penalties_on_a_linear_critic():
         critic.linear.weight.copy_(torch.linspace(-0.1, 0.1, 28 * 28)[None])
     norm = critic.linear.weight.norm().item()
     real, fake = torch.rand(5, 1, 28, 28) * 2 - 1, torch.rand(5, 1, 28, 28) * 2 - 1
-    penalty = objective._gradient_penalty(real, fake, None, torch.Generator().manual_seed(0))
+    penalty = objective.wgan_gradient_penalty(real, fake, None, torch.Generator().manual_seed(0))
     assert penalty.item() == pytest.approx((norm - 1) ** 2, rel=1e-5)
-    assert objective._r1_penalty(real, None).item() == pytest.approx(norm**2, rel=1e-5)
+    assert objective.r1_penalty(real, None).item() == pytest.approx(norm**2, rel=1e-5)
     # Double backward: d/dw (‖w‖ - 1)² = 2 (‖w‖ - 1) w / ‖w‖.
     penalty.backward()
     expected = 2 * (norm - 1) * critic.linear.weight / norm
@@ -170,14 +173,14 @@ def test_penalties_on_a_quadratic_critic_use_the_interpolates():
 
     alpha = torch.rand(6, 1, 1, 1, generator=torch.Generator().manual_seed(3))
     norms = (alpha * real + (1 - alpha) * fake).flatten(1).norm(dim=1)
-    penalty = objective._gradient_penalty(real, fake, None, torch.Generator().manual_seed(3))
+    penalty = objective.wgan_gradient_penalty(real, fake, None, torch.Generator().manual_seed(3))
     assert penalty.item() == pytest.approx(((a.item() * norms - 1) ** 2).mean().item(), rel=1e-5)
     penalty.backward()  # d/da E[(a‖x̂‖ - 1)²] = E[2 (a‖x̂‖ - 1) ‖x̂‖]
     assert a.grad.item() == pytest.approx((2 * (a.item() * norms - 1) * norms).mean().item(), rel=1e-4)
 
     a.grad = None
     real_norms_sq = real.flatten(1).pow(2).sum(1)
-    r1 = objective._r1_penalty(real, None)
+    r1 = objective.r1_penalty(real, None)
     assert r1.item() == pytest.approx((a.item() ** 2 * real_norms_sq).mean().item(), rel=1e-5)
     r1.backward()  # d/da E[a² ‖x‖²] = 2a E[‖x‖²]
     assert a.grad.item() == pytest.approx(2 * a.item() * real_norms_sq.mean().item(), rel=1e-4)
@@ -360,3 +363,78 @@ def test_each_objective_trains_dcgan_through_the_cli(tmp_path, objective, option
     # Penalised critics use layer norm (no running statistics); the others keep DCGAN's batch norm.
     penalised = objective == "wgan-gp" or any("r1_gamma" in option for option in options)
     assert any("running_mean" in key for key in weights) == (not penalised)
+
+
+# --- extending: a new loss is one subclass, a new regulariser one method ------------------------------------------
+class LeastSquaresObjective(AdversarialObjective):
+    """LSGAN (Mao et al. 2017): D(x) → 1 and D(G(z)) → 0 for the discriminator, D(G(z)) → 1 for the generator."""
+
+    def discriminator_loss(self, real_logits, fake_logits):
+        return 0.5 * ((real_logits - 1) ** 2).mean() + 0.5 * (fake_logits**2).mean()
+
+    def generator_loss(self, fake_logits):
+        return 0.5 * ((fake_logits - 1) ** 2).mean()
+
+
+class LeastSquaresPlugin:
+    @hookimpl
+    def register_objectives(self, register):
+        register("lsgan", LeastSquaresObjective, aliases=("least-squares",))
+
+
+def test_a_new_loss_is_one_subclass_registered_by_a_plugin(register_plugin, tiny_train_config):
+    """A test plugin registers LSGAN, which only overrides the two losses; the DCGAN then trains with it."""
+    register_plugin(LeastSquaresPlugin(), name="lsgan")
+    objective = dcgan_objective("least-squares")
+    assert type(objective) is LeastSquaresObjective
+    assert objective.discriminator_loss(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 2.0])).item() == 2.0
+    assert objective.generator_loss(torch.tensor([1.0, -1.0])).item() == 1.0
+
+    run = train(tiny_train_config(objective="lsgan"))
+    assert yaml.safe_load((run / "run_config.yaml").read_text())["objective"] == "lsgan"
+    logged = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
+    losses = [(row["loss_d"], row["loss_g"]) for row in logged if "loss_d" in row]
+    assert len(losses) == 3 and all(math.isfinite(value) for pair in losses for value in pair)
+
+
+class DriftHinge(HingeObjective):
+    """The hinge loss plus ProGAN's drift penalty ε·E[D(x)²], which keeps the critic's outputs near zero."""
+
+    def regularise(self, real, fake, labels, generator):
+        terms = super().regularise(real, fake, labels, generator)
+        terms["drift"] = (0.5, (self.unwrap("discriminator")(real, labels) ** 2).mean())
+        return terms
+
+
+def test_a_new_regulariser_is_one_method():
+    """`regularise` adds a weighted term to the discriminator loss and logs it; R1 keeps working beside it."""
+    objective = _bound(critic_objective(DriftHinge, LinearCritic, r1_gamma=2.0))
+    critic = objective.networks["discriminator"]
+    objective.optimizers["discriminator"] = torch.optim.SGD(critic.parameters(), lr=1.0)
+    objective.n_critic = 2  # no generator update at step 0
+    w, b = critic.linear.weight.detach().clone(), critic.linear.bias.detach().clone()
+    real = torch.rand(4, 1, 28, 28) * 2 - 1
+    logs = objective.training_step({"pixel_values": real}, 0, torch.Generator().manual_seed(0))
+    real_logits = (real.flatten(1) @ w.T + b).flatten()
+    assert logs["drift"].item() == pytest.approx((real_logits**2).mean().item(), rel=1e-5)
+    assert logs["r1_penalty"].item() == pytest.approx(w.norm().item() ** 2, rel=1e-5)
+    # The bias gets no gradient from R1 (input gradients do not depend on it): only hinge + 0.5 · drift move it.
+    with torch.no_grad():
+        fake = objective.networks["model"](objective._latents(4, torch.Generator().manual_seed(0), real.device))
+    b_param = b.clone().requires_grad_(True)
+    loss = (
+        objective.discriminator_loss(
+            (real.flatten(1) @ w.T + b_param).flatten(), (fake.flatten(1) @ w.T + b_param).flatten()
+        )
+        + 0.5 * (((real.flatten(1) @ w.T + b_param).flatten()) ** 2).mean()
+    )
+    (grad,) = torch.autograd.grad(loss, b_param)
+    torch.testing.assert_close(critic.linear.bias.detach(), b - grad, rtol=1e-4, atol=1e-6)
+
+
+def test_the_base_objective_names_the_methods_to_write():
+    objective = critic_objective(AdversarialObjective, LinearCritic)
+    with pytest.raises(NotImplementedError, match="discriminator_loss"):
+        objective.discriminator_loss(REAL, FAKE)
+    with pytest.raises(NotImplementedError, match="generator_loss"):
+        objective.generator_loss(FAKE)

@@ -1,5 +1,5 @@
 """genzoo's conditional GAN plugin: a class-conditional generator and a projection discriminator, trained with the
-adversarial objectives of the GAN plugin (hinge loss by default).
+adversarial objectives of genzoo's core (hinge loss by default).
 
 It registers through the `genzoo` entry-point group, exactly as a third-party plugin would.
 """

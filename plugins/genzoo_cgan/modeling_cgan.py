@@ -11,7 +11,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.utils import make_image_grid
 from torch import nn
 
-from genzoo import Generator, GenPipeline
+from genzoo import Generator, GenPipeline, dcgan_init
 from genzoo.modeling import resolution_plan
 
 __all__ = ["CGANGenerator", "CGANPipeline", "ConditionalBatchNorm2d", "ProjectionDiscriminator"]
@@ -105,7 +105,7 @@ class CGANGenerator(Generator):
             self.upsamples.append(nn.ConvTranspose2d(channels, out_channels, 4, 2, 1, bias=index == num_layers - 1))
             channels = out_channels
         self.activation = nn.ReLU()
-        self.apply(_init_weights)
+        self.apply(dcgan_init)
 
     def _norm(self, channels: int) -> nn.Module:
         if self.config.conditioning == "batchnorm":
@@ -166,7 +166,7 @@ class ProjectionDiscriminator(nn.Module):
         feature_dim = channels * size * size
         self.linear = nn.Linear(feature_dim, 1)
         self.class_embedding = nn.Embedding(num_classes, feature_dim) if num_classes else None
-        self.apply(_init_weights)
+        self.apply(dcgan_init)
         if self.class_embedding is not None:
             nn.init.xavier_uniform_(self.class_embedding.weight)
         if spectral_norm:
@@ -183,17 +183,6 @@ class ProjectionDiscriminator(nn.Module):
                 raise ValueError("This projection discriminator is class-conditional: pass class_labels.")
             logits = logits + (self.class_embedding(class_labels.long()) * features).sum(dim=1)
         return logits
-
-
-def _init_weights(module: nn.Module) -> None:
-    """The DCGAN initialisation, N(0, 0.02) weights and zero biases (spectral norm rescales the critic's anyway)."""
-    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d) and module.affine:
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
 
 
 class CGANPipeline(GenPipeline):

@@ -1,4 +1,4 @@
-"""genzoo's GAN plugin: the DCGAN model family and the adversarial objectives (gan, hinge, wgan-gp).
+"""genzoo's GAN plugin: the DCGAN model family, trained with genzoo's adversarial objectives (gan by default).
 
 It registers through the `genzoo` entry-point group, exactly as a third-party plugin would.
 """
@@ -8,17 +8,8 @@ from collections.abc import Callable
 from genzoo import hookimpl
 
 from .modeling_dcgan import DCGANDiscriminator, DCGANGenerator
-from .objectives import AdversarialObjective, GANObjective, HingeObjective, WGANGPObjective, apply_spectral_norm
 
-__all__ = [
-    "AdversarialObjective",
-    "DCGANDiscriminator",
-    "DCGANGenerator",
-    "GANObjective",
-    "HingeObjective",
-    "WGANGPObjective",
-    "apply_spectral_norm",
-]
+__all__ = ["TRAINING_DEFAULTS", "DCGANDiscriminator", "DCGANGenerator"]
 
 #: What `genzoo train dcgan` uses unless a config file, a flag or `--set` says otherwise: the README's main job.
 #: On mnist-5k this takes 8-9 minutes on 2 quiet CPU cores (11-13.5 steps/s) and draws recognisable digits;
@@ -43,10 +34,3 @@ def register_models(register: Callable) -> None:
         training_defaults=TRAINING_DEFAULTS,
         description="DCGAN (Radford et al. 2016): transposed-convolution generator, strided-convolution critic",
     )
-
-
-@hookimpl
-def register_objectives(register: Callable) -> None:
-    register("gan", GANObjective, aliases=("bce", "non-saturating"))
-    register("hinge", HingeObjective)
-    register("wgan-gp", WGANGPObjective, aliases=("wgangp",))

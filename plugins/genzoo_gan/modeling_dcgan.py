@@ -5,7 +5,7 @@ from diffusers import ModelMixin  # noqa: F401  (diffusers looks ModelMixin up o
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
-from genzoo import Generator
+from genzoo import Generator, dcgan_init
 from genzoo.modeling import resolution_plan
 
 __all__ = ["DCGANDiscriminator", "DCGANGenerator"]
@@ -96,14 +96,3 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, images: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(images).flatten()
-
-
-def dcgan_init(module: nn.Module) -> None:
-    """The DCGAN paper's initialisation: N(0, 0.02) convolutions, N(1, 0.02) batch-norm scales."""
-    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)

@@ -2,9 +2,8 @@ r"""The evidence lower bound (ELBO) objective, with a β weight on the KL term (
 
 import torch
 
-from genzoo import Generator, Objective
+from genzoo import Generator, ModelRegistration, Objective
 from genzoo.errors import ConfigError
-from genzoo.registry import ModelRegistration
 
 from .modeling_vae import LIKELIHOODS
 

@@ -9,22 +9,35 @@ from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from .data import Dataset, load_dataset
-    from .modeling import Generator
+    from .modeling import Generator, dcgan_init
     from .objectives import Objective
     from .pipeline import GenPipeline
+    from .registry import ModelRegistration
 
 try:
     __version__ = version("genzoo")
 except PackageNotFoundError:  # imported from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["Dataset", "GenPipeline", "Generator", "GenzooError", "Objective", "hookimpl", "load_dataset"]
+__all__ = [
+    "Dataset",
+    "GenPipeline",
+    "Generator",
+    "GenzooError",
+    "ModelRegistration",
+    "Objective",
+    "dcgan_init",
+    "hookimpl",
+    "load_dataset",
+]
 
 # torch, diffusers and datasets take seconds to import; load them on first use so that `genzoo --help` is instant.
 _LAZY = {
     "Dataset": ".data",
     "load_dataset": ".data",
     "Generator": ".modeling",
+    "dcgan_init": ".modeling",
+    "ModelRegistration": ".registry",
     "Objective": ".objectives",
     "GenPipeline": ".pipeline",
 }

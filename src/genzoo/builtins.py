@@ -1,11 +1,22 @@
-"""genzoo's own plugin (registered as "genzoo"): the built-in dataset sources, feature extractors and metrics."""
+"""genzoo's own plugin (registered as "genzoo"): the built-in adversarial objectives, dataset sources, feature
+extractors and metrics."""
 
 from collections.abc import Callable
 
 from .hookspecs import hookimpl
 from .registry import MetricOption
 
-__all__ = ["register_datasets", "register_feature_extractors", "register_metrics"]
+__all__ = ["register_datasets", "register_feature_extractors", "register_metrics", "register_objectives"]
+
+
+@hookimpl
+def register_objectives(register: Callable) -> None:
+    # Imported on first use like the other built-ins: torch is slow to import and `genzoo --help` needs none of it.
+    from .objectives import GANObjective, HingeObjective, WGANGPObjective
+
+    register("gan", GANObjective, aliases=("bce", "non-saturating"))
+    register("hinge", HingeObjective)
+    register("wgan-gp", WGANGPObjective, aliases=("wgangp",))
 
 
 @hookimpl

@@ -112,47 +112,20 @@ _TRAIN_FLAGS = (
 
 
 def resolve_train_config(args: argparse.Namespace) -> Any:
-    """Defaults < the model's training defaults (for the chosen objective) < --config file < flags < --set."""
-    from .config import TrainConfig, apply_overrides, read_yaml_config
-    from .registry import get_model
+    """The run config of `genzoo train`: the flags as one layer of `genzoo.config.resolve_train_config`, between the
+    `--config` file and `--set`."""
+    from .config import resolve_train_config as resolve
 
-    values: dict[str, Any] = read_yaml_config(args.config) if args.config else {}
-    for key in _TRAIN_FLAGS:
-        if getattr(args, key) is not None:
-            values[key] = getattr(args, key)
-    if args.max_steps is not None:
-        values.pop("epochs", None)
-    if args.epochs is not None:
-        values.pop("max_steps", None)
+    flags: dict[str, Any] = {key: getattr(args, key) for key in _TRAIN_FLAGS if getattr(args, key) is not None}
     if args.log_with:
-        values["log_with"] = args.log_with
+        flags["log_with"] = args.log_with
     if args.overwrite_output_dir:
-        values["overwrite_output_dir"] = True
-    dataset_args = dict(values.get("dataset_args") or {})
-    if args.image_column is not None:
-        dataset_args["image_column"] = args.image_column
-    if args.label_column is not None:
-        dataset_args["label_column"] = args.label_column
+        flags["overwrite_output_dir"] = True
+    columns = {"image_column": args.image_column, "label_column": args.label_column}
+    dataset_args = {key: value for key, value in columns.items() if value is not None}
     if dataset_args:
-        values["dataset_args"] = dataset_args
-    values = apply_overrides(values, args.set)
-    registration = get_model(values.get("model") or TrainConfig.model)
-    defaults = registration.training_defaults_for(values.get("objective"))
-    if "epochs" in values or "max_steps" in values:
-        defaults.pop("epochs", None)
-        defaults.pop("max_steps", None)
-    return TrainConfig.from_dict(_merge(defaults, values))
-
-
-def _merge(defaults: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    """`values` over `defaults`, key by key inside nested sections: a model's `objective_args` defaults survive a
-    `--set objective_args.r1_gamma=1`."""
-    merged = dict(defaults)
-    for key, value in values.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            value = _merge(merged[key], value)
-        merged[key] = value
-    return merged
+        flags["dataset_args"] = dataset_args
+    return resolve(flags, config_file=args.config, overrides=args.set)
 
 
 def _train(args: argparse.Namespace) -> None:

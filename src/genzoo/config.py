@@ -1,10 +1,31 @@
-"""Run configuration: defaults, then a model family's training defaults, then a YAML file, then command-line
-flags, then `--set key=value` overrides."""
+"""Run configuration: `TrainConfig`, and `resolve_train_config`, the one place that decides where each value comes
+from.
+
+From lowest to highest precedence, a run's values come from:
+
+1. `TrainConfig`'s own defaults (the dataclass fields below);
+2. the model family's `training_defaults` (its registration);
+3. the family's `objective_defaults` for the run's objective;
+4. a YAML file (`--config run.yaml`);
+5. the values given directly: command-line flags, or the keys set on a `TrainConfig` built in Python;
+6. `--set key=value` overrides.
+
+Each layer is a plain dict of the keys it sets. Sections (`model_args`, `objective_args`, `dataset_args`) merge key
+by key, and the run length is one choice: a layer that sets `max_steps` or `epochs` replaces both of the layers
+below it.
+
+How "not set" differs from "set to the default": a `TrainConfig` remembers which keys it was built with
+(`explicit_keys`). `TrainConfig(model="cgan", output_dir="runs/x")` reads `batch_size == 64` like any dataclass, but
+only `model` and `output_dir` are explicit, so `train()`, which resolves every config it is given, fills in the
+CGAN's tuned defaults for everything else, exactly as `genzoo train cgan --output-dir runs/x` does. A resolved config
+has every key explicit, so resolving it again changes nothing.
+"""
 
 import contextlib
 import copy
 import dataclasses
 import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
@@ -13,15 +34,28 @@ from typing import Any, Union, get_args, get_origin
 import yaml
 
 from .errors import ConfigError
+from .registry import ModelRegistration, get_model, get_objective, objectives
 
-__all__ = ["TrainConfig", "apply_overrides", "parse_override", "read_yaml_config"]
+__all__ = [
+    "TrainConfig",
+    "apply_overrides",
+    "merge_layers",
+    "parse_override",
+    "read_yaml_config",
+    "resolve_train_config",
+]
 
 ARG_SECTIONS = ("model_args", "objective_args", "dataset_args")
 
 
-@dataclass
+@dataclass(init=False)
 class TrainConfig:
     r"""Everything that defines a training run; saved as `run_config.yaml` beside the trained pipeline.
+
+    Build it with keyword arguments (or `from_dict`); unknown keys are refused with the closest match. The keys
+    given are recorded in `explicit_keys`; `resolve_train_config` (which `train()` applies) fills in the others
+    from the model family's defaults before the dataclass defaults below. `dataclasses.replace` builds a config in
+    which every key is explicit.
 
     `model_args` go to the generator's `__init__`, `objective_args` to the objective's (including
     `discriminator: {...}` for adversarial objectives), `dataset_args` to `genzoo.load_dataset` (`split`,
@@ -60,7 +94,21 @@ class TrainConfig:
     eval_features: str = "mnist-classifier"
     eval_features_path: str | None = None
 
-    def __post_init__(self) -> None:
+    def __init__(self, **values: Any) -> None:
+        known = {f.name: f for f in dataclasses.fields(self)}
+        for key in values:
+            if key not in known:
+                raise ConfigError(_unknown_key_message(key, set(known)))
+        for name, f in known.items():
+            if name in values:
+                value = values[name]
+            elif f.default_factory is not dataclasses.MISSING:
+                value = f.default_factory()
+            else:
+                value = f.default
+            setattr(self, name, value)
+        #: The keys this config was built with, as opposed to left at the dataclass defaults.
+        self.explicit_keys: frozenset[str] = frozenset(values)
         self.validate()
 
     def validate(self) -> None:
@@ -89,12 +137,13 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        """A validated config from a mapping of keys to values; unknown keys are refused with the closest match."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        for key in values:
-            if key not in known:
-                raise ConfigError(_unknown_key_message(key, known))
+        """A validated config from a mapping of keys to values (all explicit); unknown keys are refused with the
+        closest match."""
         return cls(**values)
+
+    def explicit_values(self) -> dict[str, Any]:
+        """The keys this config was built with and their values (a deep copy)."""
+        return {key: copy.deepcopy(getattr(self, key)) for key in sorted(self.explicit_keys)}
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a plain (nested) dict."""
@@ -105,6 +154,95 @@ class TrainConfig:
         `overwrite_output_dir`) is left out."""
         values = {**self.to_dict(), "resume": None, "overwrite_output_dir": False}
         return yaml.safe_dump(values, sort_keys=False)
+
+
+def resolve_train_config(
+    values: "TrainConfig | Mapping[str, Any] | None" = None,
+    *,
+    config_file: str | Path | None = None,
+    overrides: Sequence[str] = (),
+) -> TrainConfig:
+    r"""The run config that trains, from every source of values, in the precedence of this module's docstring.
+
+    `train()` applies it to the config it is given, and `genzoo train` calls it with its flags, so the Python API
+    and the command line train the same model from the same inputs.
+
+    Args:
+        values (`TrainConfig` or `dict`, *optional*): the values given directly: a `TrainConfig` (its
+            `explicit_keys` only) or a mapping such as the command-line flags.
+        config_file (`str` or `Path`, *optional*): a YAML run config, below `values`.
+        overrides (`list[str]`, *optional*): `key=value` strings (`--set`), above `values`.
+
+    Returns:
+        `TrainConfig`: a complete config with every key explicit and `objective` set to the registered name of the
+        objective the run uses (never `None`).
+
+    Raises:
+        `ConfigError`: for an unknown key, a value of the wrong type, or a model without a default objective and
+            none given. `UnknownNameError`: for an unknown model or objective.
+    """
+    if isinstance(values, TrainConfig):
+        values = values.explicit_values()
+    # What the user chose, lowest precedence first. A recipe (a named, shipped run config) goes first in this list.
+    chosen = [
+        read_yaml_config(config_file) if config_file else {},
+        dict(values or {}),
+        apply_overrides({}, overrides),
+    ]
+    merged = merge_layers(*chosen)
+    registration = get_model(merged.get("model") or TrainConfig.model)
+    objective = _objective_name(registration, merged.get("objective"))
+    family = [
+        registration.training_defaults,
+        {"objective_args": _tuned_objective_args(registration, objective)},
+    ]
+    resolved = merge_layers(*family, *chosen)
+    resolved["objective"] = objective
+    config = TrainConfig(**resolved)
+    config.explicit_keys = frozenset(f.name for f in dataclasses.fields(TrainConfig))  # nothing left to fill in
+    return config
+
+
+def merge_layers(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """Run-config layers merged, later over earlier: sections (dicts) key by key at any depth, other values
+    replaced. A layer that sets `max_steps` or `epochs` replaces both (a run's length is one choice).
+
+    Returns:
+        `dict`: a new dict; the layers are not modified.
+    """
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        if "max_steps" in layer or "epochs" in layer:
+            merged.pop("max_steps", None)
+            merged.pop("epochs", None)
+        merged = _merge(merged, layer)
+    return merged
+
+
+def _merge(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(dict(base))
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(dict(value) if isinstance(value, Mapping) else value)
+    return merged
+
+
+def _objective_name(registration: ModelRegistration, objective: str | None) -> str:
+    """The registered name of the run's objective: the one chosen (a name or an alias), else the family's own."""
+    name = objective or registration.default_objective
+    if name is None:
+        raise ConfigError(f"Model {registration.name!r} has no default objective; pass --objective NAME.")
+    return get_objective(name).name
+
+
+def _tuned_objective_args(registration: ModelRegistration, objective: str) -> dict[str, Any]:
+    """The family's `objective_defaults` for `objective` (a registered name), whose keys may be names or aliases."""
+    for key, tuned in registration.objective_defaults.items():
+        if key == objective or (key in objectives() and objectives().get(key).name == objective):
+            return copy.deepcopy(dict(tuned))
+    return {}
 
 
 def read_yaml_config(path: str | Path) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import torch
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.utils.torch_utils import randn_tensor
 
-__all__ = ["Generator", "resolution_plan", "sampling_mode", "slerp"]
+__all__ = ["Generator", "dcgan_init", "resolution_plan", "sampling_mode", "slerp"]
 
 
 class Generator(ModelMixin, ConfigMixin):
@@ -165,3 +165,17 @@ def resolution_plan(image_size: int) -> tuple[int, int]:
             f"image_size {image_size} is not supported: it must be 4 to 7 times a power of two, such as 28, 32 or 64."
         )
     return size, num_layers
+
+
+def dcgan_init(module: torch.nn.Module) -> None:
+    """The DCGAN paper's initialisation (Radford et al. 2016), for `network.apply(dcgan_init)`: N(0, 0.02)
+    convolution and linear weights with zero biases, N(1, 0.02) scales of affine batch norms. Other layers keep
+    PyTorch's initialisation."""
+    nn = torch.nn
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d) and module.affine:
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)

@@ -4,7 +4,6 @@ Each hook receives a `register` callback; the registry records which plugin regi
 two registrations claim, and answers unknown names with the available ones and the closest match.
 """
 
-import copy
 import difflib
 import importlib
 import warnings
@@ -60,6 +59,8 @@ class ModelRegistration(Registration):
             file, flags and `--set` override them.
         objective_defaults: `objective_args` tuned for this family with one objective (`{"hinge": {"lr": 2e-3}}`),
             used only when that objective trains it, so a learning rate tuned for one loss never reaches another.
+
+    Plain data: `genzoo.config.resolve_train_config` decides how these defaults combine with a run's own values.
     """
 
     pipeline_class: type | None = None
@@ -67,25 +68,6 @@ class ModelRegistration(Registration):
     default_objective: str | None = None
     training_defaults: Mapping[str, Any] = field(default_factory=dict)
     objective_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-    def training_defaults_for(self, objective: str | None = None) -> dict[str, Any]:
-        """The family's run-config defaults when `objective` (a name or alias; `None` for the family's default)
-        trains it: `training_defaults`, with that objective's `objective_defaults` merged into `objective_args`.
-
-        Args:
-            objective (`str`, *optional*): the objective the run uses.
-
-        Returns:
-            `dict`: a fresh (deep) copy, safe to modify.
-        """
-        defaults = copy.deepcopy(dict(self.training_defaults))
-        name = objective or self.default_objective
-        if name is not None and name not in self.objective_defaults and name in objectives():
-            name = objectives().get(name).name  # an alias of a tuned objective
-        tuned = self.objective_defaults.get(name) if name is not None else None
-        if tuned:
-            defaults["objective_args"] = {**defaults.get("objective_args", {}), **copy.deepcopy(dict(tuned))}
-        return defaults
 
     @property
     def generator_class(self) -> type:

@@ -111,7 +111,7 @@ class GeneratorTesterMixin:
 
     # --- registration ------------------------------------------------------------------------------------------
     def test_registration(self) -> None:
-        from .config import TrainConfig
+        from .config import resolve_train_config
 
         registration = self.registration
         assert issubclass(registration.generator_class, Generator)
@@ -119,9 +119,7 @@ class GeneratorTesterMixin:
         get_objective(self.objective)
         # The family's training defaults must be valid run-config values, with each objective they are tuned for.
         for objective in {None, *registration.objective_defaults}:
-            if objective is not None:
-                get_objective(objective)
-            TrainConfig.from_dict({**registration.training_defaults_for(objective), "model": self.model_name})
+            resolve_train_config({"model": self.model_name, "objective": objective})
 
     def test_listed_in_genzoo_plugins(self, capsys: Any) -> None:
         from .cli import main

@@ -13,6 +13,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from diffusers.training_utils import EMAModel
 from diffusers.utils import make_image_grid
 from tqdm.auto import tqdm
 
-from .config import TrainConfig
+from .config import TrainConfig, resolve_train_config
 from .data import load_dataset
 from .errors import ConfigError, GenzooError
 from .metrics.training_eval import TrainingEvaluator
@@ -53,22 +54,23 @@ class TrainState:
         self.step = int(state["step"])
 
 
-def train(config: TrainConfig) -> Path:
+def train(config: TrainConfig | Mapping[str, Any]) -> Path:
     r"""Train `config.model` with `config.objective` on `config.dataset` and save the pipeline to
     `config.output_dir`.
 
     Args:
-        config (`TrainConfig`): the resolved run configuration (see `docs/training.md` for every key).
+        config (`TrainConfig` or `dict`): the run configuration (see `docs/training.md` for every key). Keys it does
+            not set come from the model family's tuned defaults, as with `genzoo train`
+            (`genzoo.config.resolve_train_config`); the resolved config is saved as `run_config.yaml`.
 
     Returns:
         `Path`: the output folder, which holds `model_index.json`, the model weights, `run_config.yaml`, the final
         sample grid `samples.png`, intermediate grids under `samples/` and checkpoints under `checkpoints/`.
     """
-    # 1. Resolve names and the output folder before any process writes anything.
+    # 1. Resolve the config, the names and the output folder before any process writes anything.
+    config = resolve_train_config(config)
     registration = get_model(config.model)
-    objective_name = config.objective or registration.default_objective
-    if objective_name is None:
-        raise ConfigError(f"Model {config.model!r} has no default objective; pass --objective NAME.")
+    objective_name = config.objective
     objective_class = get_objective(objective_name).obj
     if not config.output_dir:
         raise ConfigError("No output directory given; pass --output-dir DIR.")

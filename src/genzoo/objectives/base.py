@@ -8,8 +8,8 @@ from torch import nn
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
-    from .modeling import Generator
-    from .registry import ModelRegistration
+    from ..modeling import Generator
+    from ..registry import ModelRegistration
 
 __all__ = ["Objective"]
 

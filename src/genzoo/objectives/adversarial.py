@@ -1,23 +1,29 @@
-"""Adversarial objectives: the original GAN loss, hinge loss and WGAN-GP, with optional R1 and spectral norm.
+"""Adversarial training: a base objective that alternates discriminator and generator updates, and the original GAN
+loss, the hinge loss and WGAN-GP built on it, with optional R1, a gradient penalty, spectral norm and DiffAugment.
 
 They work with any model family whose registration names a `discriminator_class` taking
 `(image_size, num_channels, num_classes, **discriminator)` and returning one logit per image from
 `discriminator(images, class_labels)`.
+
+A new adversarial loss is one subclass that overrides `discriminator_loss` and `generator_loss`; a new regulariser
+overrides `regularise` (calling `super()`). The step itself is `discriminator_step` then `generator_step`.
 """
 
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from genzoo import Generator, Objective
-from genzoo.errors import ConfigError
-from genzoo.registry import ModelRegistration
-
+from ..errors import ConfigError
 from .augment import diff_augment, parse_policy
+from .base import Objective
+
+if TYPE_CHECKING:
+    from ..modeling import Generator
+    from ..registry import ModelRegistration
 
 __all__ = ["AdversarialObjective", "GANObjective", "HingeObjective", "WGANGPObjective", "apply_spectral_norm"]
 
@@ -26,19 +32,23 @@ _SET_BY_OBJECTIVE = ("image_size", "num_channels", "num_classes")
 
 
 class AdversarialObjective(Objective):
-    r"""Alternating discriminator and generator updates.
+    r"""Alternating discriminator and generator updates; subclasses define the loss.
+
+    Subclasses override `discriminator_loss` and `generator_loss` (see `GANObjective`, `HingeObjective`,
+    `WGANGPObjective`) and may change the class defaults (`default_lr`, `default_betas`, `default_n_critic`,
+    `default_gradient_penalty`, `discriminator_defaults`).
 
     Args:
         model (`Generator`): the generator.
         registration (`ModelRegistration`): the model family; its `discriminator_class` is built here.
-        loss (`str`): `"gan"` for the original minimax value L = E[log D(x)] + E[log(1 − D(G(z)))], with the
-            generator trained on the non-saturating −log D(G(z)); `"hinge"`; or `"wasserstein"`.
-        lr (`float`): generator learning rate. lr_d (`float`, *optional*): discriminator learning rate (defaults
-            to `lr`).
-        betas (`tuple[float, float]`): Adam betas for both networks.
-        n_critic (`int`): the discriminator is updated on every step, the generator after every `n_critic`
-            discriminator updates (on steps n_critic − 1, 2·n_critic − 1, ...), as in Algorithm 1 of WGAN-GP.
-        gradient_penalty (`float`): weight of the WGAN-GP penalty E[(‖∇D(x̂)‖ − 1)²] on real/fake interpolates.
+        lr (`float`, *optional*): generator learning rate (defaults to the class's `default_lr`).
+        lr_d (`float`, *optional*): discriminator learning rate (defaults to `lr`).
+        betas (`tuple[float, float]`, *optional*): Adam betas for both networks.
+        n_critic (`int`, *optional*): the discriminator is updated on every step, the generator after every
+            `n_critic` discriminator updates (on steps n_critic − 1, 2·n_critic − 1, ...), as in Algorithm 1 of
+            WGAN-GP.
+        gradient_penalty (`float`, *optional*): weight of the WGAN-GP penalty E[(‖∇D(x̂)‖ − 1)²] on real/fake
+            interpolates.
         r1_gamma (`float`): weight γ of the R1 penalty γ/2 · E[‖∇D(x)‖²] on real images (Mescheder et al. 2018).
         spectral_norm (`bool`): wrap every convolution, linear and embedding layer of the discriminator in
             spectral normalisation (Miyato et al. 2018).
@@ -53,7 +63,6 @@ class AdversarialObjective(Objective):
     The logged `loss_d` is the adversarial loss without penalties, which are logged on their own.
     """
 
-    loss: str = "gan"
     default_lr: float = 2e-4
     default_betas: tuple[float, float] = (0.5, 0.999)
     default_n_critic: int = 1
@@ -65,8 +74,8 @@ class AdversarialObjective(Objective):
 
     def __init__(
         self,
-        model: Generator,
-        registration: ModelRegistration,
+        model: "Generator",
+        registration: "ModelRegistration",
         *,
         lr: float | None = None,
         lr_d: float | None = None,
@@ -108,7 +117,7 @@ class AdversarialObjective(Objective):
         self.networks["discriminator"] = discriminator_module
 
     def _build_discriminator(
-        self, model: Generator, registration: ModelRegistration, options: dict[str, Any]
+        self, model: "Generator", registration: "ModelRegistration", options: dict[str, Any]
     ) -> nn.Module:
         """The registered discriminator class, built for the generator's images with the user's options over this
         objective's defaults (defaults the class does not take are left out, so any family can use any objective)."""
@@ -145,111 +154,179 @@ class AdversarialObjective(Objective):
             ),
         }
 
-    # --- losses on discriminator logits ---
+    # --- the loss: what a new adversarial objective overrides --------------------------------------------------
     def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        if self.loss == "gan":  # maximise log D(x) + log(1 - D(G(z)))
-            return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-        if self.loss == "hinge":
-            return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
-        return fake_logits.mean() - real_logits.mean()  # wasserstein
+        r"""The discriminator's loss (to minimise) from its logits on real and generated images.
+
+        Args:
+            real_logits (`torch.Tensor`): one logit per real image, shape `(batch,)`.
+            fake_logits (`torch.Tensor`): one logit per generated image, shape `(batch,)`.
+
+        Returns:
+            `torch.Tensor`: a scalar.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define discriminator_loss(real_logits, fake_logits).")
 
     def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
-        if self.loss == "gan":  # non-saturating: minimise -log D(G(z))
-            return F.softplus(-fake_logits).mean()
-        return -fake_logits.mean()  # hinge and wasserstein
+        r"""The generator's loss (to minimise) from the discriminator's logits on generated images.
 
+        Args:
+            fake_logits (`torch.Tensor`): one logit per generated image, shape `(batch,)`.
+
+        Returns:
+            `torch.Tensor`: a scalar.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define generator_loss(fake_logits).")
+
+    # --- the step: a discriminator update, then (every n_critic steps) a generator update ----------------------
     def training_step(
         self, batch: dict[str, torch.Tensor], step: int, generator: torch.Generator
     ) -> dict[str, torch.Tensor]:
-        model, discriminator = self.networks["model"], self.networks["discriminator"]
-        opt_g, opt_d = self.optimizers["model"], self.optimizers["discriminator"]
         real = batch["pixel_values"]
         labels = batch.get("class_labels") if self.unwrap("model").is_conditional else None
-        batch_size = real.shape[0]
-        logs: dict[str, torch.Tensor] = {}
+        logs = self.discriminator_step(real, labels, generator)
+        if (step + 1) % self.n_critic == 0:
+            logs.update(self.generator_step(real.shape[0], labels, generator, real.device))
+        return logs
 
-        # 1. Discriminator update on real images and detached fakes.
+    def discriminator_step(
+        self, real: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator
+    ) -> dict[str, torch.Tensor]:
+        r"""One discriminator update on real images and detached fakes: the adversarial loss plus the weighted
+        penalties of `regularise`.
+
+        Returns:
+            `dict`: the detached scalars to log (`loss_d`, `d_real`, `d_fake` and one entry per penalty).
+        """
+        model, discriminator = self.networks["model"], self.networks["discriminator"]
         with torch.no_grad():
-            fake = model(self._latents(batch_size, generator, real.device), labels)
+            fake = model(self._latents(real.shape[0], generator, real.device), labels)
         real_logits = discriminator(diff_augment(real, self.augment, generator), labels)
         fake_logits = discriminator(diff_augment(fake, self.augment, generator), labels)
         loss_d = self.discriminator_loss(real_logits, fake_logits)
-        logs["loss_d"], logs["d_real"], logs["d_fake"] = (
-            loss_d.detach(),
-            real_logits.detach().mean(),
-            fake_logits.detach().mean(),
-        )
-        if self.gradient_penalty:
-            penalty = self._gradient_penalty(real, fake, labels, generator)
-            loss_d = loss_d + self.gradient_penalty * penalty
-            logs["gradient_penalty"] = penalty.detach()
-        if self.r1_gamma:
-            penalty = self._r1_penalty(real, labels)
-            loss_d = loss_d + 0.5 * self.r1_gamma * penalty
-            logs["r1_penalty"] = penalty.detach()
-        opt_d.zero_grad(set_to_none=True)
+        logs = {
+            "loss_d": loss_d.detach(),
+            "d_real": real_logits.detach().mean(),
+            "d_fake": fake_logits.detach().mean(),
+        }
+        for name, (weight, penalty) in self.regularise(real, fake, labels, generator).items():
+            loss_d = loss_d + weight * penalty
+            logs[name] = penalty.detach()
+        optimizer = self.optimizers["discriminator"]
+        optimizer.zero_grad(set_to_none=True)
         self.accelerator.backward(loss_d)
-        opt_d.step()
-
-        # 2. Generator update through the (frozen) discriminator, after every n_critic discriminator updates.
-        if (step + 1) % self.n_critic == 0:
-            # The bare discriminator: it is not being trained here, so DDP must not expect its gradients.
-            critic = self.unwrap("discriminator")
-            critic.requires_grad_(False)
-            fake = model(self._latents(batch_size, generator, real.device), labels)
-            loss_g = self.generator_loss(critic(diff_augment(fake, self.augment, generator), labels))
-            opt_g.zero_grad(set_to_none=True)
-            self.accelerator.backward(loss_g)
-            opt_g.step()
-            critic.requires_grad_(True)
-            logs["loss_g"] = loss_g.detach()
+        optimizer.step()
         return logs
 
-    def _latents(self, batch_size: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-        return self.unwrap("model").sample_latents(batch_size, generator=generator, device=device, dtype=torch.float32)
+    def generator_step(
+        self, batch_size: int, labels: torch.Tensor | None, generator: torch.Generator, device: torch.device
+    ) -> dict[str, torch.Tensor]:
+        r"""One generator update through the frozen discriminator.
 
-    def _critic_gradients(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        Returns:
+            `dict`: the detached scalars to log (`loss_g`).
+        """
+        # The bare discriminator: it is not being trained here, so DDP must not expect its gradients.
+        critic = self.unwrap("discriminator")
+        critic.requires_grad_(False)
+        fake = self.networks["model"](self._latents(batch_size, generator, device), labels)
+        loss_g = self.generator_loss(critic(diff_augment(fake, self.augment, generator), labels))
+        optimizer = self.optimizers["model"]
+        optimizer.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss_g)
+        optimizer.step()
+        critic.requires_grad_(True)
+        return {"loss_g": loss_g.detach()}
+
+    # --- regularisers: one method each ---------------------------------------------------------------------------
+    def regularise(
+        self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator
+    ) -> dict[str, tuple[float, torch.Tensor]]:
+        r"""The discriminator's penalty terms for this step, added to its loss in order as `weight * penalty`.
+
+        Override it to add a regulariser: call `super()` and add `name: (weight, penalty)`; the penalty is logged,
+        unweighted, under `name`.
+
+        Args:
+            real (`torch.Tensor`): the real images, not augmented.
+            fake (`torch.Tensor`): the generated images of this discriminator update (detached), not augmented.
+            labels (`torch.Tensor`, *optional*): their class labels, for a conditional discriminator.
+            generator (`torch.Generator`): the step's only source of randomness.
+
+        Returns:
+            `dict`: name -> (weight, scalar penalty).
+        """
+        terms: dict[str, tuple[float, torch.Tensor]] = {}
+        if self.gradient_penalty:
+            terms["gradient_penalty"] = (
+                self.gradient_penalty,
+                self.wgan_gradient_penalty(real, fake, labels, generator),
+            )
+        if self.r1_gamma:
+            terms["r1_penalty"] = (0.5 * self.r1_gamma, self.r1_penalty(real, labels))
+        return terms
+
+    def wgan_gradient_penalty(
+        self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator
+    ) -> torch.Tensor:
+        r"""E[(‖∇D(x̂)‖ − 1)²] at x̂ = α·real + (1 − α)·fake, α ~ U(0, 1) per sample (Gulrajani et al. 2017)."""
+        alpha = torch.rand(real.shape[0], 1, 1, 1, generator=generator, device=generator.device).to(real.device)
+        interpolates = alpha * real.float() + (1.0 - alpha) * fake.float()
+        return ((self.critic_gradient_norms(interpolates, labels) - 1.0) ** 2).mean()
+
+    def r1_penalty(self, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        r"""E[‖∇D(x)‖²] on real images (Mescheder et al. 2018); `regularise` weights it by γ/2."""
+        return (self.critic_gradient_norms(real, labels) ** 2).mean()
+
+    def critic_gradient_norms(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """Per-sample gradient norms of the discriminator's output with respect to its input, in float32 (penalties
-        are too small for half precision)."""
+        are too small for half precision), with a graph for the penalty's own backward pass."""
         images = images.detach().float().requires_grad_(True)
         with torch.autocast(device_type=images.device.type, enabled=False):
             logits = self.unwrap("discriminator")(images, labels)
             (gradients,) = torch.autograd.grad(logits.sum(), images, create_graph=True)
         return gradients.flatten(1).norm(2, dim=1)
 
-    def _gradient_penalty(
-        self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator
-    ) -> torch.Tensor:
-        alpha = torch.rand(real.shape[0], 1, 1, 1, generator=generator, device=generator.device).to(real.device)
-        interpolates = alpha * real.float() + (1.0 - alpha) * fake.float()
-        return ((self._critic_gradients(interpolates, labels) - 1.0) ** 2).mean()
-
-    def _r1_penalty(self, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        return (self._critic_gradients(real, labels) ** 2).mean()
+    def _latents(self, batch_size: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+        return self.unwrap("model").sample_latents(batch_size, generator=generator, device=device, dtype=torch.float32)
 
 
 class GANObjective(AdversarialObjective):
     """The original GAN loss with a non-saturating generator loss; Adam(2e-4, betas=(0.5, 0.999))."""
 
-    loss = "gan"
+    def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        # Minimise −log D(x) − log(1 − D(G(z))) with D = σ(logit), written with softplus for stability.
+        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+    def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        return F.softplus(-fake_logits).mean()  # non-saturating: minimise −log D(G(z))
 
 
 class HingeObjective(AdversarialObjective):
     """Hinge loss (Lim & Ye 2017; Miyato et al. 2018); Adam(2e-4, betas=(0.5, 0.999))."""
 
-    loss = "hinge"
+    def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+    def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        return -fake_logits.mean()
 
 
 class WGANGPObjective(AdversarialObjective):
     """Wasserstein loss with gradient penalty 10 and 5 critic steps per generator step (Gulrajani et al. 2017);
     Adam(1e-4, betas=(0.0, 0.9)), layer norm in the critic."""
 
-    loss = "wasserstein"
     default_lr = 1e-4
     default_betas = (0.0, 0.9)
     default_n_critic = 5
     default_gradient_penalty = 10.0
     discriminator_defaults = {"norm": "layer"}
+
+    def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        return fake_logits.mean() - real_logits.mean()
+
+    def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        return -fake_logits.mean()
 
 
 _SPECTRAL_NORM_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)
