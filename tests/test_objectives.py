@@ -438,3 +438,15 @@ def test_the_base_objective_names_the_methods_to_write():
         objective.discriminator_loss(REAL, FAKE)
     with pytest.raises(NotImplementedError, match="generator_loss"):
         objective.generator_loss(FAKE)
+
+
+def test_adversarial_objectives_come_from_the_core_without_the_gan_plugin(monkeypatch):
+    """The CGAN (and a third-party SNGAN) name `hinge`; it must not depend on the DCGAN plugin being loaded."""
+    from genzoo.config import resolve_train_config
+    from genzoo.registry import models
+
+    monkeypatch.setenv("GENZOO_PLUGINS", "cgan")
+    assert "dcgan" not in models()
+    for name in ("gan", "bce", "non-saturating", "hinge", "wgan-gp", "wgangp"):
+        assert get_objective(name).plugin == "genzoo"
+    assert resolve_train_config({"model": "cgan"}).objective == "hinge"

@@ -141,7 +141,7 @@ def test_plugins_command_lists_versions_and_registrations(installed_plugin, caps
     by_name = {p["name"]: p for p in payload["plugins"]}
     assert by_name["extra"]["version"] == "2.3.4"
     assert by_name["extra"]["models"] == ["tiny"]
-    assert by_name["gan"]["objectives"] == ["gan", "hinge", "wgan-gp"]
+    assert by_name["genzoo"]["objectives"] == ["gan", "hinge", "wgan-gp"]  # the core's, not the DCGAN plugin's
     assert "mnist-5k" in by_name["genzoo"]["datasets"]
 
 

@@ -65,7 +65,7 @@ class TrainConfig:
     """
 
     model: str = "dcgan"
-    objective: str | None = None
+    objective: str | None = None  # None: the family's default_objective; a resolved config names it
     dataset: str = "mnist-5k"
     output_dir: str | None = None
     model_args: dict[str, Any] = field(default_factory=dict)

@@ -1,7 +1,7 @@
 """The plugin manager: discovers plugins through the `genzoo` entry-point group, lazily and once.
 
 Set `GENZOO_PLUGINS` to a comma-separated list of entry-point names to load only those (an empty value loads none
-of them); genzoo's own built-in dataset sources and feature extractors are always available.
+of them); genzoo's own built-in adversarial objectives, dataset sources and feature extractors are always available.
 """
 
 import importlib.metadata
