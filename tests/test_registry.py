@@ -77,7 +77,7 @@ def test_alias_clashing_with_a_name_is_a_duplicate(register_plugin):
             register("my-objective", object, aliases=("hinge",))
 
     register_plugin(Clash(), name="clash")
-    with pytest.raises(DuplicateRegistrationError, match=r"'hinge'.*'gan'.*'clash'"):
+    with pytest.raises(DuplicateRegistrationError, match=r"'hinge'.*'genzoo'.*'clash'"):
         objectives()
 
 
