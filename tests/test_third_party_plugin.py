@@ -87,7 +87,7 @@ def test_installed_plugin_is_listed_trains_and_loads(site_packages, tmp_path, mo
     ])  # fmt: skip
     config = yaml.safe_load((run / "run_config.yaml").read_text())
     assert config["model"] == "sngan"
-    assert config["objective"] is None  # the registration's default_objective (hinge) was used
+    assert config["objective"] == "hinge"  # the registration's default_objective, recorded by name
     # The plugin's training_defaults, merged key by key with the --set discriminator option.
     assert config["objective_args"] == {"lr": 2e-4, "betas": [0.0, 0.9], "discriminator": {"base_channels": 8}}
     assert config["batch_size"] == 4 and config["max_steps"] == 2  # flags over the plugin's defaults
