@@ -24,8 +24,8 @@ from huggingface_hub import CommitInfo, ModelCard, constants
 
 from genzoo import GenPipeline, GenzooError, cli
 from genzoo.errors import UnsafePipelineError
+from genzoo.folder import PIPELINE_IGNORE_PATTERNS, pipeline_file_patterns
 from genzoo.hub import build_model_card, publishable_files, push_folder
-from genzoo.pipeline import pipeline_file_patterns
 from genzoo_gan import DCGANGenerator
 
 TINY_TRAIN_ARGS = [
@@ -247,6 +247,7 @@ def test_download_patterns_exclude_code_pickles_and_training_leftovers():
 
     wanted = [
         "model_index.json", "README.md", "run_config.yaml", "samples.png", "eval_results.json", "model/config.json",
+        "reconstructions.png",
         "model/diffusion_pytorch_model.safetensors", "model/diffusion_pytorch_model.safetensors.index.json",
         "model/diffusion_pytorch_model-00001-of-00002.safetensors",
     ]  # fmt: skip
@@ -255,8 +256,25 @@ def test_download_patterns_exclude_code_pickles_and_training_leftovers():
         "checkpoints/step_000005/model.safetensors", "checkpoints/step_000005/optimizer.bin",
         "samples/step_000002.png", "logs/metrics.jsonl", "logs/config.json", "extra/config.json",
     ]  # fmt: skip
-    kept = filter_repo_objects([*wanted, *unwanted], allow_patterns=pipeline_file_patterns(["model"]))
+    kept = filter_repo_objects(
+        [*wanted, *unwanted],
+        allow_patterns=pipeline_file_patterns(["model"]),
+        ignore_patterns=PIPELINE_IGNORE_PATTERNS,
+    )
     assert sorted(kept) == sorted(wanted)
+
+
+def test_a_download_fetches_exactly_what_a_push_uploads(trained_dir):
+    """One file list for both directions: the files of a trained folder that a push uploads are the ones the
+    download patterns fetch (the card aside, which a push rebuilds)."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    local = sorted(p.relative_to(trained_dir).as_posix() for p in trained_dir.rglob("*") if p.is_file())
+    fetched = filter_repo_objects(
+        local, allow_patterns=pipeline_file_patterns(["model"]), ignore_patterns=PIPELINE_IGNORE_PATTERNS
+    )
+    assert set(fetched) - {"README.md"} == set(publishable_files(trained_dir))
+    assert any(name.startswith("samples/") for name in local)  # intermediate grids exist and stay behind
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from typing import Any
 
 import PIL.Image
 import torch
-from diffusers import ImagePipelineOutput, ModelMixin  # noqa: F401  (diffusers looks ModelMixin up here on reload)
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils import make_image_grid
 from torch import nn

@@ -1,7 +1,6 @@
 """DCGAN (Radford et al., 2016): a transposed-convolution generator and a strided-convolution discriminator."""
 
 import torch
-from diffusers import ModelMixin  # noqa: F401  (diffusers looks ModelMixin up on this module when reloading)
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 

@@ -21,7 +21,7 @@ from typing import Any
 import PIL.Image
 import torch
 import torch.nn.functional as F
-from diffusers import ImagePipelineOutput, ModelMixin  # noqa: F401  (diffusers looks ModelMixin up on this module)
+from diffusers import ImagePipelineOutput
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput, make_image_grid
 from diffusers.utils.torch_utils import randn_tensor
@@ -354,29 +354,10 @@ class VAEPipeline(GenPipeline):
         return self.decode(latents, output_type=output_type, return_dict=return_dict)
 
     @torch.no_grad()
-    def interpolate(
-        self,
-        start: ImageInput | None = None,
-        end: ImageInput | None = None,
-        steps: int = 8,
-        generator: torch.Generator | None = None,
-        class_labels: int | None = None,
-        output_type: str = "pil",
-        return_dict: bool = True,
-    ) -> ImagePipelineOutput | tuple:
-        r"""Images along the spherical path between the latents of two images (`pipe.interpolate(a, b, steps)`).
-
-        Args:
-            start, end: images (a tensor in [-1, 1] of shape `(C, H, W)` or `(1, C, H, W)`, or a PIL image), encoded
-                to their posterior means; or latents of shape `(latent_dim,)`, used as they are; or `None`, drawn
-                from the prior with `generator`.
-            steps (`int`, defaults to 8): images on the path, both ends included.
-            generator, class_labels, output_type, return_dict: as in `GenPipeline.interpolate`.
-        """
-        start, end = self._as_latent(start), self._as_latent(end)
-        return super().interpolate(start, end, steps, generator, class_labels, output_type, return_dict)
-
-    def _as_latent(self, value: ImageInput | None) -> torch.Tensor | None:
+    def prepare_end_point(self, value: ImageInput | None) -> torch.Tensor | None:
+        r"""An end point of `interpolate` (`pipe.interpolate(a, b, steps)`) as a latent: an image (a tensor in
+        [-1, 1] of shape `(C, H, W)` or `(1, C, H, W)`, or a PIL image) is encoded to its posterior mean; a latent of
+        shape `(latent_dim,)` is used as it is; `None` is drawn from the prior."""
         if value is None or (torch.is_tensor(value) and tuple(value.shape) == tuple(self.model.latent_shape)):
             return value
         latents = self.encode(value)

@@ -21,6 +21,7 @@ def register_objectives(register: Callable) -> None:
 
 @hookimpl
 def register_datasets(register: Callable) -> None:
+    # lazy: `datasets` takes a second to import, and a lookup of models alone must not pay for it
     from .data import load_hub_dataset, load_imagefolder, load_mnist_5k, load_parquet
 
     register("mnist-5k", load_mnist_5k, aliases=("mnist5k",))
@@ -31,6 +32,7 @@ def register_datasets(register: Callable) -> None:
 
 @hookimpl
 def register_feature_extractors(register: Callable) -> None:
+    # lazy: only an evaluation needs the extractors
     from .metrics.extractors import Dinov2Extractor, InceptionExtractor, MNISTClassifierExtractor
 
     register("mnist-classifier", MNISTClassifierExtractor, aliases=("mnist",))

@@ -136,9 +136,9 @@ def _train(args: argparse.Namespace) -> None:
 
 def _sample(args: argparse.Namespace) -> None:
     import torch
-    from diffusers.utils import make_image_grid
 
-    from .pipeline import GenPipeline, grid_shape
+    from .grids import image_grid
+    from .pipeline import GenPipeline
 
     if args.num_images < 1:
         raise ValueError(f"-n must be at least 1, got {args.num_images}.")
@@ -150,10 +150,7 @@ def _sample(args: argparse.Namespace) -> None:
         generator=torch.Generator().manual_seed(args.seed),
         class_labels=args.class_label,
     ).images
-    rows = args.rows or grid_shape(len(images))[0]
-    if len(images) % rows:
-        raise ValueError(f"{len(images)} images do not fill {rows} rows evenly; pick -n or --rows to match.")
-    _save_image(make_image_grid(images, rows, len(images) // rows), args.output)
+    _save_image(image_grid(images, rows=args.rows), args.output)
     print(f"Saved {len(images)} images to {args.output}")
 
 
@@ -173,11 +170,19 @@ def _interpolate(args: argparse.Namespace) -> None:
 
 
 def _push(args: argparse.Namespace) -> None:
-    from .hub import push_folder
+    from pathlib import Path
 
+    from .folder import SAMPLE_GRID
+    from .hub import push_folder
+    from .pipeline import GenPipeline
+
+    # A folder without its sample grid gets one rendered from the loaded pipeline.
+    folder = Path(args.pipeline)
+    needs_grid = folder.is_dir() and (folder / "model_index.json").is_file() and not (folder / SAMPLE_GRID).is_file()
     commit = push_folder(
         args.pipeline,
         args.repo_id,
+        pipeline=GenPipeline.from_pretrained(folder) if needs_grid else None,
         private=args.private,
         token=args.token,
         commit_message=args.commit_message,

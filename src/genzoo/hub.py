@@ -1,58 +1,46 @@
-"""Publishing pipelines on the Hugging Face Hub: the model card, the sample grid and the upload.
+"""Model cards and publishing on the Hugging Face Hub.
 
-A genzoo pipeline folder publishes as these files (nothing else in the folder is uploaded, in particular not
-`samples/`, `checkpoints/` or `logs/`):
-
-| path in the repo | what it is |
-| --- | --- |
-| `model_index.json` | the pipeline class and its components |
-| `<component>/config.json`, `<component>/*.safetensors[.index.json]` | each component's config and weights |
-| `run_config.yaml` | the resolved training configuration (when the folder has one) |
-| `eval_results.json` | metrics written by `genzoo evaluate` (when the folder has them) |
-| `samples.png` | a sample grid, shown in the card |
-| other top-level `*.png` | figures the family draws beside it, such as a VAE's `reconstructions.png` |
-| `README.md` | the model card, rebuilt from the above at every push |
+What a pipeline folder holds, and so what a push uploads, is defined once in `genzoo.folder`
+(`pipeline_file_patterns`); the model card `README.md` is rebuilt here from the finished folder at every push. Whoever
+finishes a folder (`save_pretrained`, the trainer, the best-model saver of in-training evaluation) writes its card
+last, with `finish_folder`, once the run config and eval results are in place.
 """
 
 import io
-import json
-import math
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import PIL.Image
 import torch
-import yaml
 from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
 
-from .errors import GenzooError, network_errors
+from . import __version__
+from .errors import GenzooError, UnsafePipelineError, network_errors
+from .folder import MODEL_CARD, SAMPLE_GRID, pipeline_files, read_pipeline_folder, weight_files
+from .grids import grid_shape, image_grid
 from .modeling import sampling_mode
-from .pipeline import (
-    EVAL_RESULTS,
-    RUN_CONFIG,
-    SAMPLE_GRID,
-    GenPipeline,
-    _checked_pipeline_class,
-    check_component_weights,
-    grid_shape,
-    read_model_index,
-    weight_files,
-    weight_variants,
-)
+from .plugins import plugin_source
 from .registry import ModelRegistration
 
-__all__ = ["build_model_card", "model_card_tags", "publishable_files", "push_folder", "render_sample_grid"]
+if TYPE_CHECKING:
+    from .pipeline import GenPipeline
 
-MODEL_CARD = "README.md"
+__all__ = [
+    "build_model_card",
+    "finish_folder",
+    "model_card_tags",
+    "publishable_files",
+    "push_folder",
+    "render_sample_grid",
+]
+
 CARD_TEMPLATE = Path(__file__).parent / "assets" / "model_card_template.md"
-
-# Keys of eval_results.json that describe the measurement rather than being a metric.
-_EVAL_CONTEXT_KEYS = ("features", "dataset", "split", "seed")  # and every num_* key
 # Built-in dataset specs and the Hub dataset they come from.
 _BUILTIN_HUB_DATASETS = {"mnist-5k": "ylecun/mnist", "mnist5k": "ylecun/mnist"}
 
 
-def render_sample_grid(pipeline: GenPipeline, num_images: int = 16, seed: int = 0) -> PIL.Image.Image:
+def render_sample_grid(pipeline: "GenPipeline", num_images: int = 16, seed: int = 0) -> PIL.Image.Image:
     """A grid of samples drawn with a fixed seed, in eval mode (batch norm must not update its statistics).
 
     Unconditional models give a near-square grid of `num_images`; conditional ones give one column per class
@@ -66,8 +54,6 @@ def render_sample_grid(pipeline: GenPipeline, num_images: int = 16, seed: int = 
     Returns:
         `PIL.Image.Image`: the grid.
     """
-    from diffusers.utils import make_image_grid
-
     model = pipeline.model
     num_classes = model.num_classes
     if num_classes:
@@ -81,11 +67,11 @@ def render_sample_grid(pipeline: GenPipeline, num_images: int = 16, seed: int = 
         images = pipeline(
             batch_size=rows * columns, class_labels=labels, generator=torch.Generator().manual_seed(seed)
         ).images
-    return make_image_grid(images, rows, columns)
+    return image_grid(images, rows=rows)
 
 
 def model_card_tags(
-    registration: ModelRegistration, pipeline_class: type, num_classes: int, objective: str | None = None
+    registration: ModelRegistration, pipeline_class: type | None, num_classes: int, objective: str | None = None
 ) -> list[str]:
     """Hub tags for a model: `genzoo`, the model family, `gan` for families trained against a discriminator, the
     objective, the pipeline class's own `card_tags` and the kind of image generation."""
@@ -116,14 +102,12 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
     Returns:
         `huggingface_hub.ModelCard`: the card; `str(card)` is the `README.md` text.
     """
-    folder = Path(folder)
-    pipeline_class, registrations = _checked_pipeline_class(folder)
-    component = "model" if "model" in registrations else next(iter(registrations))
-    registration = registrations[component]
-    config = _read_json(folder / component / "config.json")
+    checked = read_pipeline_folder(folder)
+    folder, component, registration = checked.path, checked.main_component, checked.registration
+    config = checked.component_config()
     num_classes = int(config.get("num_classes") or 0)
-    run_config = _read_run_config(folder / RUN_CONFIG)
-    metrics, eval_context = _read_eval_results(folder / EVAL_RESULTS)
+    run_config = checked.run_config
+    metrics, eval_context = checked.metrics()
 
     # The objective and dataset are only known from a training run's config.
     objective = (run_config.get("objective") or registration.default_objective) if run_config else None
@@ -134,7 +118,7 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
     task_name = "Class-conditional image generation" if num_classes else "Unconditional image generation"
     card_data = ModelCardData(
         library_name="genzoo",
-        tags=model_card_tags(registration, pipeline_class, num_classes, objective),
+        tags=model_card_tags(registration, checked.pipeline_class, num_classes, objective),
         pipeline_tag=None if num_classes else "unconditional-image-generation",
         datasets=[hub_dataset] if hub_dataset else None,
         metrics=list(metrics) or None,
@@ -173,7 +157,7 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
         install="genzoo" if distribution == "genzoo" else f"genzoo {distribution}",
         plugin=registration.plugin,
         generator_path=f"{generator_class.__module__}.{generator_class.__name__}",
-        pipeline_class=pipeline_class.__name__,
+        pipeline_class=checked.pipeline_class_name,
         model_rows=_model_rows(folder / component, generator_class, config, num_classes),
         training_rows=_training_rows(run_config, objective),
         metric_rows=[(_metric_label(name), f"{value:.4g}") for name, value in metrics.items()],
@@ -183,22 +167,37 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
 
 
 def publishable_files(folder: str | Path) -> dict[str, Path]:
-    """The files of a pipeline folder that a push uploads, as `{path in repo: local file}` (the card and, when
-    missing, the sample grid are generated and come on top)."""
+    """The files of a pipeline folder that a push uploads, as `{path in repo: local file}`: exactly the files of
+    `genzoo.folder.pipeline_file_patterns` (what a download fetches), less the card, which a push rebuilds (and the
+    sample grid, when missing, is rendered and comes on top)."""
+    return pipeline_files(folder)
+
+
+def finish_folder(
+    folder: str | Path, pipeline: "GenPipeline | None" = None, sample_grid: PIL.Image.Image | None = None
+) -> None:
+    r"""Finish a pipeline folder: write its sample grid (when given or renderable) and then its model card, built
+    from everything the folder holds by now. Call it last, after the run config and eval results are written.
+
+    Args:
+        folder (`str` or `Path`): a folder `save_pretrained` wrote (with `model_card=False`).
+        pipeline (`GenPipeline`, *optional*): renders `samples.png` with a fixed seed when `sample_grid` is not
+            given and the folder has none.
+        sample_grid (`PIL.Image.Image`, *optional*): the grid to save as `samples.png`.
+
+    An experimental model that no plugin registered yet is saved without a card (with a warning), not refused.
+    """
     folder = Path(folder)
-    index = read_model_index(folder)
-    files = {"model_index.json": folder / "model_index.json"}
-    for component in sorted(key for key in index if not key.startswith("_")):
-        directory = folder / component
-        paths = [directory / "config.json", *directory.glob("*.safetensors")]
-        paths += directory.glob("*.safetensors.index.json")
-        files.update({f"{component}/{path.name}": path for path in sorted(paths) if path.is_file()})
-    for name in (RUN_CONFIG, EVAL_RESULTS):
-        if (folder / name).is_file():
-            files[name] = folder / name
-    # Top-level figures: the sample grid and whatever a family draws from real images (a VAE's reconstructions).
-    files.update({path.name: path for path in sorted(folder.glob("*.png")) if path.is_file()})
-    return files
+    if sample_grid is None and pipeline is not None and not (folder / SAMPLE_GRID).is_file():
+        sample_grid = render_sample_grid(pipeline)
+    if sample_grid is not None:
+        sample_grid.save(folder / SAMPLE_GRID)
+    try:
+        card = build_model_card(folder)
+    except UnsafePipelineError as exc:
+        warnings.warn(f"No model card written to {folder}: {exc}", UserWarning, stacklevel=2)
+    else:
+        card.save(folder / MODEL_CARD)
 
 
 def push_folder(
@@ -211,6 +210,7 @@ def push_folder(
     revision: str | None = None,
     create_pr: bool = False,
     model_card: ModelCard | None = None,
+    pipeline: "GenPipeline | None" = None,
 ) -> CommitInfo:
     r"""Publish a saved pipeline folder to the Hub in one commit.
 
@@ -229,6 +229,8 @@ def push_folder(
         revision (`str`, *optional*): branch to commit to; created from the default branch if missing.
         create_pr (`bool`, defaults to `False`): open a pull request instead of committing directly.
         model_card (`ModelCard`, *optional*): upload this card instead of the generated one.
+        pipeline (`GenPipeline`, *optional*): the loaded pipeline, to render the sample grid when the folder has
+            none (`genzoo push` and `push_to_hub` pass it); without it such a folder is published without a grid.
 
     Returns:
         `huggingface_hub.CommitInfo` of the commit.
@@ -238,23 +240,22 @@ def push_folder(
     folder = Path(folder)
     if not folder.is_dir():
         raise GenzooError(f"{str(folder)!r} is not a folder; pass the folder `genzoo train` or save_pretrained wrote.")
-    pipeline_class, registrations = _checked_pipeline_class(folder)
-    for component, registration in registrations.items():
-        for variant in weight_variants(folder / component) or [None]:
-            check_component_weights(folder / component, registration.generator_class, variant)
+    checked = read_pipeline_folder(folder)
+    checked.check_weights(all_variants=True)
     files = publishable_files(folder)
     generated: dict[str, bytes] = {}
-    if SAMPLE_GRID not in files:
+    if SAMPLE_GRID not in files and pipeline is not None:
         buffer = io.BytesIO()
-        render_sample_grid(pipeline_class.from_pretrained(folder)).save(buffer, format="PNG")
+        render_sample_grid(pipeline).save(buffer, format="PNG")
         generated[SAMPLE_GRID] = buffer.getvalue()
+    has_grid = SAMPLE_GRID in files or SAMPLE_GRID in generated
     # Built before any request, so a folder whose card cannot be built fails without touching the Hub.
-    card = model_card if model_card is not None else build_model_card(folder, repo_id, has_grid=True)
+    card = model_card if model_card is not None else build_model_card(folder, repo_id, has_grid=has_grid)
     api = HfApi(token=token)
     try:
         created = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model").repo_id
         if model_card is None and created != repo_id:  # "name" became "user/name": the snippet needs the full id
-            card = build_model_card(folder, created, has_grid=True)
+            card = build_model_card(folder, created, has_grid=has_grid)
         repo_id = created
         generated[MODEL_CARD] = str(card).encode()
         operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(f)) for path, f in files.items()]
@@ -264,7 +265,7 @@ def push_folder(
         return api.create_commit(
             repo_id,
             operations,
-            commit_message=commit_message or f"Upload {pipeline_class.__name__} with genzoo",
+            commit_message=commit_message or f"Upload {checked.pipeline_class_name} with genzoo",
             revision=revision,
             create_pr=create_pr,
             repo_type="model",
@@ -281,50 +282,6 @@ def push_folder(
         raise GenzooError(
             f"Could not reach the Hub to push to {repo_id!r} ({type(exc).__name__}: {exc}); check the network."
         ) from exc
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise GenzooError(f"{path} is missing; re-save the pipeline.") from exc
-    except json.JSONDecodeError as exc:
-        raise GenzooError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise GenzooError(f"{path} must hold a JSON object.")
-    return value
-
-
-def _read_run_config(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        values = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise GenzooError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from exc
-    return values if isinstance(values, dict) else {}
-
-
-def _read_eval_results(path: Path) -> tuple[dict[str, float], dict[str, Any]]:
-    """Metrics (numbers) and the measurement context (`num_samples`, `features`, ...) of `eval_results.json`."""
-    if not path.is_file():
-        return {}, {}
-    results = _read_json(path)
-    if isinstance(results.get("metrics"), dict):  # tolerate {"metrics": {...}, ...}
-        results = {**{k: v for k, v in results.items() if k != "metrics"}, **results["metrics"]}
-    metrics: dict[str, float] = {}
-    context: dict[str, Any] = {}
-    for key, value in results.items():
-        if key in _EVAL_CONTEXT_KEYS or key.startswith("num_") or not _is_number(value):
-            if isinstance(value, str | int | float) and not isinstance(value, bool):
-                context[key] = value
-        else:
-            metrics[key] = float(value)
-    return metrics, context
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _metric_label(name: str) -> str:
@@ -383,13 +340,9 @@ def _training_rows(run_config: dict[str, Any], objective: str | None) -> list[tu
 
 
 def _distribution(registration: ModelRegistration) -> str:
-    from .plugins import plugin_source
-
     source = plugin_source(registration.plugin)
     return source.distribution or source.module.split(".")[0].split(":")[0]
 
 
 def _genzoo_version() -> str:
-    from . import __version__
-
     return __version__

@@ -1,8 +1,9 @@
 """The `Generator` interface: latents (and optional class labels) in, images in [-1, 1] out."""
 
 import contextlib
+import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from diffusers import ConfigMixin, ModelMixin
@@ -22,11 +23,28 @@ class Generator(ModelMixin, ConfigMixin):
     - `num_channels` (`int`): 1 for grayscale, 3 for RGB,
     - `num_classes` (`int`, optional): number of classes for a class-conditional model, else 0 or absent.
 
-    The modeling file of a subclass must also `from diffusers import ModelMixin` by name: diffusers looks that
-    name up on the component's own module when it reloads a pipeline.
+    When it reloads a pipeline, diffusers looks the name `ModelMixin` up on the component's own module; defining a
+    subclass puts that name into the subclass's module, so a modeling file needs no `from diffusers import
+    ModelMixin` of its own.
+
+    Attributes:
+        latent_prior (`str`): the prior `sample_latents` draws from, `"gaussian"` (N(0, I)) by default. A subclass
+            that overrides `sample_latents` with another prior names it here, so that the truncation trick (which
+            assumes a Gaussian prior) is refused for it.
     """
 
     config_name = "config.json"
+    latent_prior: ClassVar[str] = "gaussian"
+    #: Redraw rounds after which the truncation trick gives up (a threshold too small to be met in practice).
+    max_truncation_rounds: ClassVar[int] = 1000
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # diffusers' loader calls getattr(module, "ModelMixin") on the component's module to recognise it as a
+        # loadable model; provide the name there so plugin authors need no unused import.
+        module = sys.modules.get(cls.__module__)
+        if module is not None and not hasattr(module, "ModelMixin"):
+            module.ModelMixin = ModelMixin
 
     def forward(self, latents: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
         r"""Map latents of shape `(batch, *latent_shape)` (and integer `class_labels` of shape `(batch,)` for a
@@ -53,6 +71,7 @@ class Generator(ModelMixin, ConfigMixin):
         generator: torch.Generator | list[torch.Generator] | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        truncation: float | None = None,
     ) -> torch.Tensor:
         r"""Draw latents from the prior N(0, I).
 
@@ -61,12 +80,35 @@ class Generator(ModelMixin, ConfigMixin):
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*): source of randomness; a CPU
                 generator gives the same latents on every device.
             device, dtype: where and how to return them (defaults: the model's).
+            truncation (`float`, *optional*): the truncation trick: redraw the whole batch from the same generator
+                and take the new value of every component still outside [-truncation, truncation], until none is;
+                each component then follows N(0, 1) truncated to that interval. `None` draws the plain prior.
+
+        Raises:
+            `ValueError`: for a non-positive `truncation`, a prior that is not Gaussian, or a threshold so small
+            that `max_truncation_rounds` redraws do not meet it.
         """
-        return randn_tensor(
-            (batch_size, *self.latent_shape),
-            generator=generator,
-            device=torch.device(device) if device is not None else self.device,
-            dtype=dtype or self.dtype,
+        shape = (batch_size, *self.latent_shape)
+        device = torch.device(device) if device is not None else self.device
+        latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype or self.dtype)
+        if truncation is None:
+            return latents
+        if self.latent_prior != "gaussian":
+            raise ValueError(
+                f"{type(self).__name__} draws latents from a {self.latent_prior} prior; the truncation trick needs a "
+                "Gaussian prior, so drop `truncation`."
+            )
+        if not truncation > 0:
+            raise ValueError(f"`truncation` must be positive, got {truncation}.")
+        for _ in range(self.max_truncation_rounds):
+            outside = latents.abs() > truncation
+            if not outside.any():
+                return latents
+            redrawn = randn_tensor(shape, generator=generator, device=device, dtype=dtype or self.dtype)
+            latents = torch.where(outside, redrawn, latents)
+        raise ValueError(
+            f"`truncation` {truncation} is too small: {self.max_truncation_rounds} redraws left latents outside it; "
+            "use a larger value."
         )
 
     def interpolate_latents(self, start: torch.Tensor, end: torch.Tensor, steps: int) -> torch.Tensor:

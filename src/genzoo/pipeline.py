@@ -1,11 +1,7 @@
 """`GenPipeline`: sample images from any genzoo generator, save it, and load it back by folder or Hub repo id."""
 
-import json
-import math
 import os
-import re
 import tempfile
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,9 +10,11 @@ import PIL.Image
 import torch
 from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.image_processor import VaeImageProcessor
-from diffusers.utils import make_image_grid
 
-from .errors import GenzooError, UnsafePipelineError
+from . import hub
+from .errors import GenzooError
+from .folder import EVAL_RESULTS, RUN_CONFIG, read_pipeline_folder, resolve_pipeline_folder
+from .grids import grid_shape, image_grid
 from .modeling import Generator
 
 if TYPE_CHECKING:
@@ -24,17 +22,8 @@ if TYPE_CHECKING:
 
     from .registry import ModelRegistration
 
-__all__ = ["GenPipeline", "grid_shape", "resolve_pipeline_folder"]
-
-RUN_CONFIG = "run_config.yaml"  # the resolved training configuration, beside the pipeline
-EVAL_RESULTS = "eval_results.json"  # metrics written by `genzoo evaluate` or the best in-training evaluation
-SAMPLE_GRID = "samples.png"
-# What a genzoo pipeline repo holds besides its components; nothing else is downloaded (in particular no Python
-# code, no pickle files, no training checkpoints or intermediate grids).
-PIPELINE_TOP_LEVEL_FILES = ("model_index.json", "README.md", RUN_CONFIG, EVAL_RESULTS, SAMPLE_GRID)
-# Weight formats that unpickle, and so can run arbitrary code when loaded; genzoo refuses them.
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
-WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
+# grid_shape and resolve_pipeline_folder live in genzoo.grids and genzoo.folder; re-exported for older imports.
+__all__ = ["GenPipeline", "grid_shape", "pipeline_class_of", "resolve_pipeline_folder"]
 
 
 class GenPipeline(DiffusionPipeline):
@@ -72,9 +61,39 @@ class GenPipeline(DiffusionPipeline):
         batch_size: int,
         generator: torch.Generator | list[torch.Generator] | None,
         latents: torch.Tensor | None,
+        truncation: float | None = None,
+        **kwargs: Any,
     ) -> torch.Tensor:
+        r"""The latents to decode: `latents` moved to the model, or `batch_size` drawn from the prior.
+
+        Every keyword argument of `__call__`, `interpolate` and `interpolation_grid` that they do not take
+        themselves arrives here, so a subclass adds a sampling option by overriding this method alone (take the new
+        argument, pass the rest to `super().prepare_latents`); see "Writing a plugin" in the docs.
+
+        Args:
+            batch_size (`int`): how many latents to draw when `latents` is `None`.
+            generator (`torch.Generator` or `list[torch.Generator]`, *optional*): source of randomness.
+            latents (`torch.Tensor`, *optional*): given latents, used as they are.
+            truncation (`float`, *optional*): the truncation trick, see `__call__`.
+            kwargs: options no pipeline in the class hierarchy took; any is an error.
+
+        Returns:
+            `torch.Tensor`: latents of shape `(batch_size, *latent_shape)` on the execution device.
+        """
+        if kwargs:
+            raise ValueError(
+                f"{type(self).__name__} got unexpected argument(s) {', '.join(map(repr, kwargs))}; "
+                f"it takes no sampling option of that name."
+            )
         if latents is None:
-            return self.model.sample_latents(batch_size, generator=generator, device=self._execution_device)
+            return self.model.sample_latents(
+                batch_size, generator=generator, device=self._execution_device, truncation=truncation
+            )
+        if truncation is not None:
+            raise ValueError(
+                "`truncation` applies to latents drawn from the prior; drop it or truncate the given `latents` "
+                "yourself."
+            )
         return latents.to(device=self._execution_device, dtype=self.model.dtype)
 
     def prepare_class_labels(
@@ -115,6 +134,8 @@ class GenPipeline(DiffusionPipeline):
         class_labels: int | list[int] | torch.Tensor | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
+        truncation: float | None = None,
+        **kwargs: Any,
     ) -> ImagePipelineOutput | tuple:
         r"""Generate images.
 
@@ -128,6 +149,13 @@ class GenPipeline(DiffusionPipeline):
             output_type (`str`, defaults to `"pil"`): `"pil"`, `"np"` (floats in [0, 1], NHWC) or `"pt"` (floats
                 in [0, 1], NCHW).
             return_dict (`bool`, defaults to `True`): return an `ImagePipelineOutput` rather than a tuple.
+            truncation (`float`, *optional*): the truncation trick of BigGAN (Brock et al., 2019): every latent
+                component whose absolute value exceeds `truncation` is redrawn from the prior N(0, 1), until all lie
+                in [-truncation, truncation], so each component follows the standard normal truncated to that
+                interval. Smaller values trade variety for fidelity; `None` (the default) samples the plain prior.
+                It must be positive, applies only to drawn latents (not together with `latents`), and only to
+                families with a Gaussian prior (`Generator.latent_prior == "gaussian"`; the DCGAN, CGAN and VAE).
+            kwargs: further sampling options that a pipeline subclass takes in its `prepare_latents`.
 
         Returns:
             `ImagePipelineOutput` (or a one-element tuple) holding the images.
@@ -150,7 +178,7 @@ class GenPipeline(DiffusionPipeline):
         self.check_inputs(batch_size, latents, output_type)
 
         # 2. Prepare latents and class labels
-        latents = self.prepare_latents(batch_size, generator, latents)
+        latents = self.prepare_latents(batch_size, generator, latents, truncation=truncation, **kwargs)
         labels = self.prepare_class_labels(class_labels, batch_size)
         if labels is not None and len(labels) != batch_size:
             raise ValueError(f"Got {len(labels)} class labels for {batch_size} latents.")
@@ -176,17 +204,20 @@ class GenPipeline(DiffusionPipeline):
         class_labels: int | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
+        **kwargs: Any,
     ) -> ImagePipelineOutput | tuple:
         r"""Images along the spherical path between two latents (slerp suits Gaussian latents).
 
         Args:
             start, end (`torch.Tensor`, *optional*): latents of shape `latent_shape` (no batch dimension); drawn
-                from `generator` when omitted, `start` first.
+                from `generator` when omitted, `start` first. Pipelines that encode images (the VAE's) take images
+                too, through `prepare_end_point`.
             steps (`int`, defaults to 8): images on the path, both ends included.
             generator (`torch.Generator`, *optional*): source of the missing end points (and class).
             class_labels (`int`, *optional*): the class of every image, for a conditional model; drawn from
                 `generator` when omitted, so the whole path shows one class.
             output_type, return_dict: as in `__call__`.
+            kwargs: sampling options for the drawn end points, as in `__call__` (such as `truncation`).
 
         Returns:
             `ImagePipelineOutput` (or a one-element tuple) with `steps` images, from `start` to `end`.
@@ -197,7 +228,10 @@ class GenPipeline(DiffusionPipeline):
             >>> frames = pipe.interpolate(steps=16, generator=torch.Generator().manual_seed(0)).images
             ```
         """
-        latents, labels = self._interpolation_inputs(start, end, steps, generator, self.class_indices(class_labels))
+        start, end = self.prepare_end_point(start), self.prepare_end_point(end)
+        latents, labels = self._interpolation_inputs(
+            start, end, steps, generator, self.class_indices(class_labels), kwargs
+        )
         return self(latents=latents, class_labels=labels, output_type=output_type, return_dict=return_dict)
 
     @torch.no_grad()
@@ -207,6 +241,7 @@ class GenPipeline(DiffusionPipeline):
         steps: int = 8,
         generator: torch.Generator | None = None,
         class_labels: int | list[int] | None = None,
+        **kwargs: Any,
     ) -> PIL.Image.Image:
         r"""One image with an interpolation per row: each row walks the slerp path between two random latents.
 
@@ -220,6 +255,7 @@ class GenPipeline(DiffusionPipeline):
             generator (`torch.Generator`, *optional*): makes the grid deterministic.
             class_labels (`int` or `list[int]`, *optional*): for a conditional model, one class for every row or
                 one per row; when omitted the rows are spread evenly over the classes.
+            kwargs: sampling options for the drawn end points, as in `__call__` (such as `truncation`).
 
         Returns:
             `PIL.Image.Image`: `rows` × `steps` images.
@@ -237,11 +273,11 @@ class GenPipeline(DiffusionPipeline):
         else:
             self.prepare_class_labels(class_labels, rows)  # refuses labels for an unconditional model
             row_labels = [None] * rows
-        inputs = [self._interpolation_inputs(None, None, steps, generator, label) for label in row_labels]
+        inputs = [self._interpolation_inputs(None, None, steps, generator, label, kwargs) for label in row_labels]
         latents = torch.cat([row_latents for row_latents, _ in inputs])
         labels = torch.cat([path_labels for _, path_labels in inputs]) if self.model.is_conditional else None
         images = self(latents=latents, class_labels=labels, output_type="pil").images
-        return make_image_grid(images, rows, steps)
+        return image_grid(images, rows=rows)
 
     def _interpolation_inputs(
         self,
@@ -250,6 +286,7 @@ class GenPipeline(DiffusionPipeline):
         steps: int,
         generator: torch.Generator | None,
         class_label: int | None,
+        options: dict[str, Any],
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Latents along the slerp path (and the class repeated along it, for a conditional model)."""
         if not isinstance(steps, int) or steps < 2:
@@ -262,9 +299,9 @@ class GenPipeline(DiffusionPipeline):
                 )
         # 1. End points
         if start is None:
-            start = self.model.sample_latents(1, generator=generator, device="cpu")[0]
+            start = self.prepare_latents(1, generator, None, **options)[0]
         if end is None:
-            end = self.model.sample_latents(1, generator=generator, device="cpu")[0]
+            end = self.prepare_latents(1, generator, None, **options)[0]
         # 2. One class for the whole path
         labels = None
         if self.model.is_conditional:
@@ -276,6 +313,11 @@ class GenPipeline(DiffusionPipeline):
             self.prepare_class_labels(class_label, steps)  # raises: an unconditional model takes no labels
         # 3. The path between them
         return self.model.interpolate_latents(start.float().cpu(), end.float().cpu(), steps), labels
+
+    def prepare_end_point(self, value: Any) -> torch.Tensor | None:
+        """An interpolation end point as a latent of shape `latent_shape` (`None` when it is to be drawn). The base
+        pipeline takes latents only; a pipeline with an encoder overrides this to take images (the VAE's does)."""
+        return value
 
     def real_image_grids(self, images: torch.Tensor) -> dict[str, PIL.Image.Image]:
         r"""Figures that a model family draws from real images, which the trainer saves beside `samples.png` at the
@@ -325,15 +367,18 @@ class GenPipeline(DiffusionPipeline):
             if key in kwargs
         }
         folder = resolve_pipeline_folder(pretrained_model_name_or_path, **download_options)
-        pipeline_class, registrations = _checked_pipeline_class(folder)
-        for component, registration in registrations.items():
-            check_component_weights(folder / component, registration.generator_class, kwargs.get("variant"))
+        checked = read_pipeline_folder(folder)
+        checked.check_weights(kwargs.get("variant"))
+        pipeline_class = checked.pipeline_class or GenPipeline
         try:
             return DiffusionPipeline.from_pretrained.__func__(
                 pipeline_class, str(folder), use_safetensors=True, trust_remote_code=False, **kwargs
             )
-        except OSError as exc:  # diffusers reports unreadable files as OSError with a multi-line message
-            raise GenzooError(f"Could not load the pipeline in {folder}: {' '.join(str(exc).split())}") from exc
+        except (OSError, ValueError) as exc:  # diffusers reports unreadable files as OSError with a multi-line message
+            message = " ".join(str(exc).split())
+            if isinstance(exc, ValueError) and "does not seem to have any of the loading methods" not in message:
+                raise
+            raise GenzooError(f"Could not load the pipeline in {folder}: {message}") from exc
 
     def save_pretrained(
         self,
@@ -361,8 +406,6 @@ class GenPipeline(DiffusionPipeline):
             sample_grid (`PIL.Image.Image`, *optional*): the grid the card shows; rendered from the pipeline with a
                 fixed seed when omitted.
         """
-        from . import hub
-
         if not safe_serialization:
             raise GenzooError("genzoo pipelines are saved as safetensors only; drop safe_serialization=False.")
         push_options = {
@@ -375,13 +418,7 @@ class GenPipeline(DiffusionPipeline):
         )
         folder = Path(save_directory)
         if model_card:
-            (sample_grid if sample_grid is not None else hub.render_sample_grid(self)).save(folder / SAMPLE_GRID)
-            try:
-                card = hub.build_model_card(folder)
-            except UnsafePipelineError as exc:  # an experimental model no plugin registered yet: save it all the same
-                warnings.warn(f"No model card written to {folder}: {exc}", UserWarning, stacklevel=2)
-            else:
-                card.save(folder / hub.MODEL_CARD)
+            hub.finish_folder(folder, self, sample_grid=sample_grid)
         if push_to_hub:
             repo_id = push_options.pop("repo_id", None) or folder.resolve().name
             hub.push_folder(folder, repo_id, **push_options)
@@ -423,8 +460,6 @@ class GenPipeline(DiffusionPipeline):
             >>> pipe.push_to_hub("my-org/dcgan-mnist", private=True)
             ```
         """
-        from . import hub
-
         source = Path(self.name_or_path) if self.name_or_path else None
         with tempfile.TemporaryDirectory(prefix="genzoo-push-") as tmp:
             folder = Path(tmp)
@@ -436,6 +471,7 @@ class GenPipeline(DiffusionPipeline):
             return hub.push_folder(
                 folder,
                 repo_id,
+                pipeline=self,
                 commit_message=commit_message,
                 private=private,
                 token=token,
@@ -445,245 +481,6 @@ class GenPipeline(DiffusionPipeline):
             )
 
 
-def grid_shape(count: int, num_classes: int = 0) -> tuple[int, int]:
-    """Rows and columns for a grid of `count` images: one column per class when `count` is a multiple of
-    `num_classes`, else the most nearly square factorisation."""
-    if num_classes and count % num_classes == 0:
-        return count // num_classes, num_classes
-    rows = max(r for r in range(1, math.isqrt(count) + 1) if count % r == 0)
-    return rows, count // rows
-
-
-def resolve_pipeline_folder(
-    name_or_path: str | os.PathLike,
-    revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    token: str | bool | None = None,
-    local_files_only: bool = False,
-    force_download: bool = False,
-) -> Path:
-    """A local folder as is; a Hub repo id downloaded (or found in the cache) with `snapshot_download`.
-
-    diffusers' own download rejects components from libraries other than diffusers and transformers, so genzoo
-    resolves repo ids itself and fetches only the files a pipeline needs, never Python code or pickle files.
-    """
-    path = Path(name_or_path)
-    if path.is_dir():
-        return path
-    name = str(name_or_path)
-    if path.exists() or name.count("/") != 1 or name.startswith((".", "/")):
-        raise GenzooError(f"{name!r} is neither a pipeline folder nor a Hub repo id like 'org/name'.")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (
-        HfHubHTTPError,
-        HFValidationError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    options = {"cache_dir": cache_dir, "token": token, "local_files_only": local_files_only}
-    try:
-        # model_index.json first, to learn the components; then exactly their files, from the same commit.
-        index_folder = Path(
-            snapshot_download(
-                name, revision=revision, allow_patterns=["model_index.json"], force_download=force_download, **options
-            )
-        )
-        if not (index_folder / "model_index.json").is_file():
-            raise GenzooError(f"Hub repo {name!r} is not a genzoo pipeline: it has no model_index.json.")
-        components = [key for key in read_model_index(index_folder) if not key.startswith("_")]
-        return Path(
-            snapshot_download(
-                name,
-                revision=index_folder.name,  # the commit hash of the snapshot
-                allow_patterns=pipeline_file_patterns(components),
-                force_download=force_download,
-                **options,
-            )
-        )
-    except HFValidationError as exc:
-        raise GenzooError(f"{name!r} is neither a pipeline folder nor a valid Hub repo id: {exc}") from exc
-    except RevisionNotFoundError as exc:
-        raise GenzooError(f"Hub repo {name!r} has no revision {revision!r}.") from exc
-    except RepositoryNotFoundError as exc:
-        raise GenzooError(
-            f"There is no local folder {name!r}, and no Hub repo of that name (or it is private: pass token=)."
-        ) from exc
-    except LocalEntryNotFoundError as exc:
-        where = f" (revision {revision!r})" if revision else ""
-        raise GenzooError(
-            f"There is no local folder {name!r}; as a Hub repo{where} it could not be downloaded and is not in the "
-            "Hugging Face cache. Check the path or the network, or download it once and use HF_HUB_OFFLINE=1."
-        ) from exc
-    except HfHubHTTPError as exc:
-        raise GenzooError(f"Could not download {name!r} from the Hub: {' '.join(str(exc).split())}") from exc
-
-
-def pipeline_file_patterns(components: list[str]) -> list[str]:
-    """The `snapshot_download` patterns of a pipeline with these components: the top-level files, and each
-    component's `config.json` and safetensors weights (with the shard index of sharded weights)."""
-    patterns = list(PIPELINE_TOP_LEVEL_FILES)
-    for component in components:
-        patterns += [f"{component}/config.json", f"{component}/*.safetensors", f"{component}/*.safetensors.index.json"]
-    return patterns
-
-
-def read_model_index(folder: Path) -> dict[str, Any]:
-    """The parsed `model_index.json` of a pipeline folder, with a one-line error when it is missing or invalid."""
-    index_path = folder / "model_index.json"
-    if not index_path.is_file():
-        raise GenzooError(f"{folder} is not a genzoo pipeline: it has no model_index.json.")
-    try:
-        index = json.loads(index_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise GenzooError(f"{index_path} is not valid JSON: {exc}") from exc
-    if not isinstance(index, dict):
-        raise GenzooError(f"{index_path} must hold a JSON object.")
-    return index
-
-
-def _checked_pipeline_class(folder: Path) -> tuple[type[GenPipeline], dict[str, "ModelRegistration"]]:
-    """Read `model_index.json` and return the registered pipeline class and each component's model registration,
-    refusing anything unregistered, Python files anywhere and pickle files in a component folder.
-
-    This runs before any module the folder names is imported: a malicious repo could name any module, and
-    diffusers would execute a `<component>/<module>.py` (or a top-level `None.py`) as custom code.
-    """
-    from .registry import models
-
-    index = read_model_index(folder)
-    index_path = folder / "model_index.json"
-    code_files = sorted(str(p.relative_to(folder)) for p in [*folder.glob("*.py"), *folder.glob("*/*.py")])
-    if code_files:
-        raise UnsafePipelineError(
-            f"{folder} contains Python files ({', '.join(code_files)}); genzoo pipelines hold no code, so it "
-            "refuses to load them."
-        )
-
-    registrations = list(models())
-    generator_classes = {(r.generator_class.__module__, r.generator_class.__name__): r for r in registrations}
-    components = {key: value for key, value in index.items() if not key.startswith("_")}
-    if not components:
-        raise GenzooError(f"{index_path} names no components.")
-    matched: dict[str, ModelRegistration] = {}
-    for component, value in components.items():
-        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
-            raise GenzooError(f"{index_path}: component {component!r} must be [module, class], got {value!r}.")
-        module, class_name = value
-        registration = generator_classes.get((module, class_name))
-        if registration is None:
-            top_level = module.split(".")[0]
-            raise UnsafePipelineError(
-                f"{index_path} names {module}.{class_name} for component {component!r}, which no installed genzoo "
-                f"plugin registered; install the plugin that provides module {top_level!r} (see `genzoo plugins`)."
-            )
-        directory = folder / component
-        if not directory.is_dir():
-            raise GenzooError(f"{folder} is missing the component folder {component!r} named in model_index.json.")
-        pickles = sorted(p.name for p in directory.iterdir() if p.suffix in PICKLE_SUFFIXES)
-        if pickles:
-            raise UnsafePipelineError(
-                f"{directory} holds pickle files ({', '.join(pickles)}), which can run code when loaded; genzoo loads "
-                "safetensors only, so remove them (re-save the pipeline with save_pretrained to get safetensors)."
-            )
-        matched[component] = registration
-
-    class_name = index.get("_class_name")
-    for registration in [*matched.values(), *registrations]:
-        if registration.pipeline_class.__name__ == class_name:
-            return registration.pipeline_class, matched
-    if class_name == GenPipeline.__name__:
-        return GenPipeline, matched
-    raise UnsafePipelineError(
-        f"{index_path} asks for pipeline class {class_name!r}, which no installed genzoo plugin registered."
-    )
-
-
-def weight_files(directory: Path, variant: str | None = None) -> list[Path]:
-    """The safetensors files diffusers loads for a component: the single weights file, or the shards its index
-    lists (`diffusion_pytorch_model[.variant].safetensors[.index.json]`)."""
-    stem, suffix = WEIGHTS_NAME.rsplit(".", 1)
-    name = f"{stem}.{variant}.{suffix}" if variant else WEIGHTS_NAME
-    index_path = directory / f"{name}.index.json"
-    if index_path.is_file():
-        try:
-            shards = sorted(set(json.loads(index_path.read_text())["weight_map"].values()))
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            raise GenzooError(f"{index_path} is not a valid safetensors shard index: {exc}") from exc
-        return [directory / shard for shard in shards]
-    return [directory / name] if (directory / name).is_file() else []
-
-
-def weight_variants(directory: Path) -> list[str | None]:
-    """The weight variants a component folder holds: `None` for the default weights, `"fp16"` for
-    `diffusion_pytorch_model.fp16.safetensors`, and so on (sharded weights count by their index)."""
-    stem = WEIGHTS_NAME.rsplit(".", 1)[0]
-    variants: set[str | None] = set()
-    for path in directory.glob(f"{stem}*.safetensors*"):
-        middle = path.name[len(stem) :]
-        for ending in (".safetensors.index.json", ".safetensors"):
-            if middle.endswith(ending) and not re.search(r"-\d+-of-\d+", middle):
-                variants.add(middle[: -len(ending)].lstrip(".") or None)
-    return sorted(variants, key=lambda v: v or "")
-
-
-def check_component_weights(directory: Path, generator_class: type, variant: str | None = None) -> None:
-    """Check a component's safetensors weights against its `config.json` before diffusers loads them.
-
-    Reading only the safetensors headers and building the model on the meta device, it turns what diffusers would
-    report as a long multi-line error, or silently accept (missing tensors are left randomly initialised), into a
-    one-line `GenzooError`: no weights, a corrupt file, or tensors whose names or shapes do not match the config.
-    """
-    from safetensors import SafetensorError, safe_open
-
-    files = weight_files(directory, variant)
-    if not files:
-        wanted = f"variant {variant!r}" if variant else WEIGHTS_NAME
-        others = [repr(v) if v else "the default" for v in weight_variants(directory) if v != variant]
-        hint = f"it has {' and '.join(others)} weights, pass variant= to match" if others else "re-save the pipeline"
-        raise GenzooError(f"{directory} has no safetensors weights ({wanted}); {hint}.")
-    found: dict[str, tuple[tuple[int, ...], Path]] = {}
-    for file in files:
-        if not file.is_file():
-            raise GenzooError(f"{file} is missing (listed in the shard index); re-download or re-save the pipeline.")
-        try:
-            with safe_open(str(file), framework="pt") as weights:
-                for key in weights.keys():  # noqa: SIM118  (safe_open is not a mapping)
-                    found[key] = (tuple(weights.get_slice(key).get_shape()), file)
-        except (SafetensorError, OSError) as exc:
-            raise GenzooError(
-                f"{file} is not a valid safetensors file ({exc}): it is corrupt or truncated; re-download or "
-                "re-save it."
-            ) from exc
-
-    try:
-        config = generator_class.load_config(directory)
-        with torch.device("meta"):
-            model = generator_class.from_config(config)
-    except (OSError, ValueError, TypeError) as exc:
-        raise GenzooError(
-            f"{directory / 'config.json'} does not describe a valid {generator_class.__name__}: "
-            f"{' '.join(str(exc).split())}"
-        ) from exc
-    except (RuntimeError, NotImplementedError):  # a constructor that needs real tensors: leave the check to diffusers
-        return
-    expected_shapes = {key: tuple(value.shape) for key, value in model.state_dict().items()}
-    ignored = [re.compile(p) for p in (getattr(generator_class, "_keys_to_ignore_on_load_unexpected", None) or [])]
-    problems = [f"{key} is missing" for key in expected_shapes if key not in found]
-    problems += [
-        f"{key} has shape {list(shape)} but the config needs {list(expected_shapes[key])}"
-        for key, (shape, _) in found.items()
-        if key in expected_shapes and shape != expected_shapes[key]
-    ]
-    problems += [
-        f"{key} is not a parameter of {generator_class.__name__}"
-        for key in found
-        if key not in expected_shapes and not any(p.search(key) for p in ignored)
-    ]
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise GenzooError(
-            f"The weights in {directory} do not match its config.json: {problems[0]}{more}. The weights and the "
-            "config come from different models; re-save the pipeline."
-        )
+def pipeline_class_of(registration: "ModelRegistration") -> type[GenPipeline]:
+    """The pipeline class a model family samples with: its registered `pipeline_class`, else `GenPipeline`."""
+    return registration.pipeline_class or GenPipeline

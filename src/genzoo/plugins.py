@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pluggy
 
-from . import hookspecs
+from . import builtins, hookspecs
 
 ENTRY_POINT_GROUP = "genzoo"
 PLUGINS_ENV_VAR = "GENZOO_PLUGINS"
@@ -55,8 +55,6 @@ def load_plugins() -> pluggy.PluginManager:
         if _loaded:
             return pm
         _loaded = True
-        from . import builtins  # built-in dataset sources and feature extractors
-
         if not pm.has_plugin(CORE_PLUGIN_NAME):
             pm.register(builtins, name=CORE_PLUGIN_NAME)
             _sources[CORE_PLUGIN_NAME] = PluginSource(CORE_PLUGIN_NAME, builtins.__name__, "genzoo", _own_version())

@@ -52,7 +52,8 @@ class ModelRegistration(Registration):
     """A model family: its generator class, the pipeline that samples it and what trains it.
 
     Attributes:
-        pipeline_class: The `GenPipeline` subclass saved as `_class_name` and used for sampling.
+        pipeline_class: The `GenPipeline` subclass saved as `_class_name` and used for sampling; `None` for
+            `GenPipeline` itself (`genzoo.pipeline.pipeline_class_of` resolves it).
         discriminator_class: The critic adversarial objectives build for this family (`None` for non-GANs).
         default_objective: The objective `genzoo train` uses when none is given.
         training_defaults: Run-config values (`max_steps`, `batch_size`, ...) tuned for this family; a config
@@ -251,10 +252,6 @@ def _register_model(
     description: str = "",
     plugin: str,
 ) -> ModelRegistration:
-    if pipeline_class is None:
-        from .pipeline import GenPipeline
-
-        pipeline_class = GenPipeline
     return ModelRegistration(
         name,
         generator_class,

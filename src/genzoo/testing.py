@@ -17,7 +17,7 @@ Run with pytest (the plugin must be installed, so that its entry point is visibl
 - output shape, range and finiteness, every `output_type`, determinism for a seed, that `latents=` decodes exactly
   what a seed draws, and that images in a batch do not depend on each other at sampling time (eval mode);
 - the `save_pretrained` -> `GenPipeline.from_pretrained` round trip with identical weights and outputs, plus the
-  diffusers loading pitfalls behind it (`from diffusers import ModelMixin` in the modeling file, only registered
+  diffusers loading pitfalls behind it (`ModelMixin` reachable on the modeling module, only registered
   `[module, class]` pairs and safetensors in the folder);
 - latent interpolation, as images and as a grid;
 - training: the objective's `training_step` with finite losses that updates every optimised network, and a
@@ -35,8 +35,9 @@ import PIL.Image
 import torch
 import yaml
 
+from .grids import grid_shape
 from .modeling import Generator
-from .pipeline import GenPipeline, grid_shape
+from .pipeline import GenPipeline, pipeline_class_of
 from .registry import ModelRegistration, get_model, get_objective
 
 __all__ = ["GeneratorTesterMixin"]
@@ -82,7 +83,7 @@ class GeneratorTesterMixin:
         return self.registration.generator_class(**self.model_args).eval()
 
     def make_pipeline(self, model: Generator | None = None) -> GenPipeline:
-        return self.registration.pipeline_class(model=model if model is not None else self.make_model())
+        return pipeline_class_of(self.registration)(model=model if model is not None else self.make_model())
 
     def class_labels(self, model: Generator, count: int | None = None) -> torch.Tensor | None:
         count = self.batch_size if count is None else count
@@ -115,7 +116,7 @@ class GeneratorTesterMixin:
 
         registration = self.registration
         assert issubclass(registration.generator_class, Generator)
-        assert issubclass(registration.pipeline_class, GenPipeline)
+        assert issubclass(pipeline_class_of(registration), GenPipeline)
         get_objective(self.objective)
         # The family's training defaults must be valid run-config values, with each objective they are tuned for.
         for objective in {None, *registration.objective_defaults}:
@@ -142,8 +143,8 @@ class GeneratorTesterMixin:
 
         module = self.registration.generator_class.__module__
         assert getattr(sys.modules[module], "ModelMixin", None) is ModelMixin, (
-            f"{module} must `from diffusers import ModelMixin`: diffusers looks that name up on the component's own "
-            "module when it reloads a pipeline"
+            f"{module} has no `ModelMixin`, which diffusers looks up on the component's own module when it reloads a "
+            "pipeline; subclass genzoo.Generator (which provides it) or `from diffusers import ModelMixin` there"
         )
 
     # --- sampling ----------------------------------------------------------------------------------------------
@@ -336,7 +337,7 @@ class GeneratorTesterMixin:
         assert all(math.isfinite(value) for value in losses.values())
 
         pipe = GenPipeline.from_pretrained(output_dir)
-        assert type(pipe) is self.registration.pipeline_class
+        assert type(pipe) is pipeline_class_of(self.registration)
         count = config["num_sample_images"]
         images = pipe(
             batch_size=count,

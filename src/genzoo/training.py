@@ -22,15 +22,17 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from diffusers.training_utils import EMAModel
-from diffusers.utils import make_image_grid
 from tqdm.auto import tqdm
 
 from .config import TrainConfig, resolve_train_config
 from .data import load_dataset
 from .errors import ConfigError, GenzooError
+from .folder import RUN_CONFIG
+from .grids import image_grid
+from .hub import finish_folder
 from .metrics.training_eval import TrainingEvaluator
 from .modeling import sampling_mode
-from .pipeline import RUN_CONFIG, grid_shape
+from .pipeline import pipeline_class_of
 from .registry import ModelRegistration, get_model, get_objective
 from .tracking import JSONLTracker
 
@@ -340,9 +342,8 @@ def _sample_grid(
 ) -> Any:
     """Render a grid with the fixed inputs, in eval mode and with EMA weights if any, then restore training mode."""
     with sampling_mode(model, ema):
-        images = registration.pipeline_class(model=model)(latents=latents, class_labels=labels).images
-    rows, cols = grid_shape(len(images), model.num_classes)
-    return make_image_grid(images, rows, cols)
+        images = pipeline_class_of(registration)(model=model)(latents=latents, class_labels=labels).images
+    return image_grid(images, model.num_classes)
 
 
 def _log_grid(accelerator: Accelerator, grid: Any, step: int) -> None:
@@ -386,14 +387,14 @@ def _save_pipeline(
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
-    # The run config goes in first: save_pretrained builds the model card from the folder's contents.
     (staging / RUN_CONFIG).write_text(config.to_yaml())
     grid = _sample_grid(registration, model, None, latents, labels)
-    pipeline = registration.pipeline_class(model=model)
-    pipeline.save_pretrained(staging, safe_serialization=True, sample_grid=grid)
+    pipeline = pipeline_class_of(registration)(model=model)
+    pipeline.save_pretrained(staging, safe_serialization=True, model_card=False)
     with sampling_mode(model):
         for name, figure in pipeline.real_image_grids(real_images.to(model.device, model.dtype)).items():
             figure.save(staging / f"{name}.png")
+    finish_folder(staging, sample_grid=grid)  # the card last, from the finished folder
     for entry in staging.iterdir():
         target = output_dir / entry.name
         if target.is_dir():

@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, GenzooError
+from ..folder import EVAL_RESULTS, RUN_CONFIG
+from ..hub import finish_folder
 from ..modeling import sampling_mode
-from ..pipeline import EVAL_RESULTS, RUN_CONFIG
+from ..pipeline import pipeline_class_of
 from ..registry import MetricRegistration, metric_for_output, metrics
 from .evaluation import EvaluationOptions, evaluate_pipeline, metric_applies, parse_metrics
 from .extractors import load_feature_extractor
@@ -161,7 +163,7 @@ class TrainingEvaluator:
     def _evaluate_and_keep_best(self, step: int, model: Any, ema: Any) -> dict[str, Any]:
         # Evaluate (and keep) the weights that would be saved: the EMA ones when there are.
         with sampling_mode(model, ema):
-            pipeline = self.registration.pipeline_class(model=model)
+            pipeline = pipeline_class_of(self.registration)(model=model)
             results = evaluate_pipeline(
                 pipeline,
                 self.metrics,
@@ -210,9 +212,10 @@ class TrainingEvaluator:
         for leftover in (staging, old):
             if leftover.exists():
                 shutil.rmtree(leftover)
-        pipeline.save_pretrained(staging, safe_serialization=True)
+        pipeline.save_pretrained(staging, safe_serialization=True, model_card=False)
         (staging / RUN_CONFIG).write_text(self.config.to_yaml())
         (staging / EVAL_RESULTS).write_text(json.dumps(results, indent=2) + "\n")
+        finish_folder(staging, pipeline)  # the card last, so it shows the run config and these metrics
         info = {"step": step, "metric": self.metric, "value": results[self.metric]}
         (staging / BEST_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
         if self.best_dir.exists():

@@ -7,7 +7,6 @@ the pipeline (the trainer checkpoints it).
 """
 
 import torch
-from diffusers import ModelMixin  # noqa: F401  (diffusers looks ModelMixin up on this module when reloading)
 from diffusers.configuration_utils import register_to_config
 from genzoo import Generator, GenPipeline
 from torch import nn
@@ -146,47 +145,15 @@ def truncated_latents(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Latents from N(0, I) with every component of magnitude above `truncation` redrawn until none is left (the
-    truncation trick: less variety, more typical images)."""
-    if truncation <= 0:
-        raise ValueError(f"`truncation` must be positive, got {truncation}.")
-    latents = generator_model.sample_latents(batch_size, generator=generator, device="cpu")
-    while (outside := latents.abs() > truncation).any():
-        redrawn = generator_model.sample_latents(batch_size, generator=generator, device="cpu")
-        latents = torch.where(outside, redrawn, latents)
-    return latents
+    truncation trick: less variety, more typical images), on the CPU. `pipe(..., truncation=t)` draws the same."""
+    return generator_model.sample_latents(batch_size, generator=generator, device="cpu", truncation=truncation)
 
 
 class SNGANPipeline(GenPipeline):
-    r"""`GenPipeline` with the truncation trick: `pipe(batch_size=16, truncation=1.0)`.
+    r"""The SNGAN's pipeline: `GenPipeline` as it is, including its truncation trick (`pipe(batch_size=16,
+    truncation=1.0)`), registered as the model's `pipeline_class`, so `save_pretrained` writes
+    `"_class_name": "SNGANPipeline"` and `GenPipeline.from_pretrained` returns an `SNGANPipeline`.
 
-    It is registered as the model's `pipeline_class`, so `save_pretrained` writes `"_class_name": "SNGANPipeline"` and
-    `GenPipeline.from_pretrained` returns an `SNGANPipeline`.
+    A pipeline that needs a sampling option of its own overrides `prepare_latents` alone: `__call__`,
+    `interpolate` and `interpolation_grid` pass it every keyword argument they do not take themselves.
     """
-
-    @torch.no_grad()
-    def __call__(
-        self,
-        batch_size: int = 1,
-        generator: torch.Generator | list[torch.Generator] | None = None,
-        latents: torch.Tensor | None = None,
-        class_labels: int | list[int] | torch.Tensor | None = None,
-        output_type: str = "pil",
-        return_dict: bool = True,
-        truncation: float | None = None,
-    ):
-        r"""Generate images; see `GenPipeline.__call__`.
-
-        Args:
-            truncation (`float`, *optional*): redraw latent components beyond ±`truncation` (ignored when
-                `latents` are given). Smaller values trade variety for fidelity; `None` samples the plain prior.
-        """
-        if truncation is not None and latents is None:
-            latents = truncated_latents(self.model, batch_size, truncation, generator)
-        return super().__call__(
-            batch_size=batch_size,
-            generator=generator,
-            latents=latents,
-            class_labels=class_labels,
-            output_type=output_type,
-            return_dict=return_dict,
-        )

@@ -1,0 +1,133 @@
+"""The shape of the package: module-level imports among `src/genzoo` modules form no cycle."""
+
+import ast
+from pathlib import Path
+
+import genzoo
+
+PACKAGE_ROOT = Path(genzoo.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _module_level_imports(tree: ast.Module, module: str, is_package: bool) -> set[str]:
+    """Absolute names imported at module level (not in functions, classes' methods or `if TYPE_CHECKING:`)."""
+    package = module if is_package else module.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base_parts = package.split(".")
+                    base_parts = base_parts[: len(base_parts) - (node.level - 1)]
+                    base = ".".join(base_parts + ([node.module] if node.module else []))
+                else:
+                    base = node.module or ""
+                found.add(base)
+                found.update(f"{base}.{alias.name}" for alias in node.names)  # `from . import hub` imports a module
+            elif isinstance(node, ast.If):
+                if not _is_type_checking(node.test):
+                    visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, (ast.Try, ast.With)):
+                visit(node.body)
+                for handler in getattr(node, "handlers", []):
+                    visit(handler.body)
+                visit(getattr(node, "orelse", []))
+                visit(getattr(node, "finalbody", []))
+            elif isinstance(node, ast.ClassDef):
+                visit(node.body)  # a class body runs at import time; its methods do not
+
+    visit(tree.body)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """`{module: genzoo modules it imports at module level}` for every module of the genzoo package."""
+    files = {_module_name(path): path for path in PACKAGE_ROOT.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        imported = _module_level_imports(ast.parse(path.read_text()), module, path.name == "__init__.py")
+        edges = set()
+        for name in imported:
+            # `from .metrics import x` imports genzoo.metrics (its __init__) and maybe the submodule genzoo.metrics.x
+            while name and name not in files:
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                edges.add(name)
+            # Importing a submodule runs its parent packages' __init__ first.
+            parent = name.rpartition(".")[0]
+            while parent and parent != "genzoo":
+                if parent in files and parent != module and not module.startswith(parent + "."):
+                    edges.add(parent)
+                parent = parent.rpartition(".")[0]
+        graph[module] = edges
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of `graph` as `[a, b, ..., a]`, or `None`."""
+    state: dict[str, int] = {}  # 1: on the stack, 2: done
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state:
+                cycle = visit(nxt)
+                if cycle:
+                    return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            cycle = visit(node)
+            if cycle:
+                return cycle
+    return None
+
+
+def test_the_graph_sees_imports():
+    graph = import_graph()
+    assert "genzoo.errors" in graph["genzoo.pipeline"]
+    assert "genzoo.hookspecs" in graph["genzoo.plugins"]
+
+
+def test_find_cycle_reports_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_type_checking_imports_and_function_imports_are_ignored():
+    tree = ast.parse(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import X\n"
+        "def f():\n    from .b import Y\nfrom .c import Z\n"
+    )
+    assert _module_level_imports(tree, "genzoo.m", False) == {
+        "typing",
+        "typing.TYPE_CHECKING",
+        "genzoo.c",
+        "genzoo.c.Z",
+    }
+
+
+def test_no_import_cycles():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "module-level import cycle: " + " -> ".join(cycle)
