@@ -8,7 +8,7 @@ import pytest
 import torch
 from huggingface_hub import ModelCard
 
-from genzoo import GenPipeline
+from genzoo import GenPipeline, GenzooError
 from genzoo.folder import read_pipeline_folder
 from genzoo.training import train
 from genzoo_gan import DCGANGenerator
@@ -114,3 +114,33 @@ def test_a_modeling_module_without_the_diffusers_import_round_trips(installed_pl
     loaded = GenPipeline.from_pretrained(tmp_path / "saved")
     assert type(loaded.model) is module.PlainGenerator
     assert torch.equal(loaded.model.linear.weight, pipe.model.linear.weight)
+
+
+def test_diffusers_raw_loading_methods_error_becomes_one_line(installed_plugin, tmp_path):
+    """A component class that is not a genzoo.Generator, in a module without `ModelMixin`, fails in one line."""
+    source = """
+        import diffusers
+        import torch
+        from diffusers.configuration_utils import register_to_config
+        from genzoo import hookimpl
+
+
+        class BareGenerator(diffusers.ModelMixin, diffusers.ConfigMixin):
+            config_name = "config.json"
+
+            @register_to_config
+            def __init__(self, latent_dim=4, image_size=4, num_channels=1):
+                super().__init__()
+                self.linear = torch.nn.Linear(latent_dim, 1)
+
+
+        @hookimpl
+        def register_models(register):
+            register("bare", BareGenerator)
+        """
+    module = importlib.import_module(installed_plugin("bare", source))
+    GenPipeline(model=module.BareGenerator()).save_pretrained(tmp_path / "saved", model_card=False)
+    with pytest.raises(GenzooError) as excinfo:
+        GenPipeline.from_pretrained(tmp_path / "saved")
+    message = str(excinfo.value)
+    assert "has no `ModelMixin`" in message and "\n" not in message and len(message) < 400

@@ -111,6 +111,14 @@ def test_env_var_limits_loaded_plugins(installed_plugin, monkeypatch):
     assert models().names() == []
     with pytest.raises(UnknownNameError, match="none \\(is a plugin installed\\?\\)"):
         get_model("dcgan")
+    # The unknown-name message says which installed plugins GENZOO_PLUGINS kept out, and what to do.
+    monkeypatch.setenv(plugins.PLUGINS_ENV_VAR, "vae")
+    plugins.reset_plugins()
+    with pytest.raises(UnknownNameError) as excinfo:
+        get_objective("hinge")
+    message = str(excinfo.value)
+    assert "GENZOO_PLUGINS kept plugin(s) " in message and "gan" in message.partition("kept plugin(s) ")[2]
+    assert message.endswith("if one of them provides 'hinge', add it to GENZOO_PLUGINS.") and "\n" not in message
 
 
 def test_registry_follows_plugins_registered_at_run_time(register_plugin):
@@ -135,11 +143,13 @@ def test_plugins_command_lists_versions_and_registrations(installed_plugin, caps
     assert "gan 0.1.0 (genzoo_gan)" in text
     assert "models: dcgan" in text and "objectives: gan, hinge, wgan-gp" in text
     assert "extra 2.3.4" in text and "models: tiny" in text
+    assert "    dcgan: DCGAN (Radford et al. 2016)" in text  # each registration's description
 
     main(["plugins", "--json"])
     payload = json.loads(capsys.readouterr().out)
     by_name = {p["name"]: p for p in payload["plugins"]}
     assert by_name["extra"]["version"] == "2.3.4"
+    assert by_name["gan"]["descriptions"]["dcgan"].startswith("DCGAN (Radford et al. 2016)")
     assert by_name["extra"]["models"] == ["tiny"]
     assert by_name["genzoo"]["objectives"] == ["gan", "hinge", "wgan-gp"]  # the core's, not the DCGAN plugin's
     assert "mnist-5k" in by_name["genzoo"]["datasets"]

@@ -41,9 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model and save it as a pipeline")
     train.add_argument("model", nargs="?", help="model family, e.g. dcgan (see `genzoo plugins`)")
     train.add_argument(
-        "--dataset", help="dataset spec: mnist-5k (default), imagefolder:DIR, parquet:FILE, hf:ORG/NAME"
+        "--dataset",
+        help="dataset spec: SOURCE[:ARG] for a registered source (see `genzoo plugins`), a folder or a "
+        "parquet file; default mnist-5k",
     )
-    train.add_argument("--objective", help="training objective (default: the model's own), e.g. gan, hinge, wgan-gp")
+    train.add_argument("--objective", help="training objective (default: the model's own; see `genzoo plugins`)")
     train.add_argument("--config", help="YAML run config; command-line flags and --set override it")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
     train.add_argument("--output-dir", help="where the pipeline, samples and checkpoints go")
@@ -211,9 +213,11 @@ def _plugins(args: argparse.Namespace) -> None:
             info = report.setdefault(
                 entry.plugin,
                 {"name": entry.plugin, "distribution": source.distribution, "version": source.version,
-                 "module": source.module, **{k: [] for k in kinds}},
+                 "module": source.module, **{k: [] for k in kinds}, "descriptions": {}},
             )  # fmt: skip
             info[kind].append(entry.name)
+            if entry.description:
+                info["descriptions"][entry.name] = entry.description
     failures = failed_plugins()
     if args.json:
         payload = {"plugins": list(report.values()), "failed": failures}
@@ -225,6 +229,8 @@ def _plugins(args: argparse.Namespace) -> None:
         for kind in kinds:
             if info[kind]:
                 print(f"  {kind.replace('_', ' ')}: {', '.join(info[kind])}")
+        for name, description in info["descriptions"].items():
+            print(f"    {name}: {description}")
     for name, error in failures.items():
         print(f"{name} FAILED TO LOAD: {error}")
 

@@ -24,6 +24,7 @@ from datasets.exceptions import DatasetsError
 from PIL import Image
 
 from .errors import GenzooError, network_errors
+from .registry import dataset_sources
 
 __all__ = ["Dataset", "image_to_tensor", "load_dataset"]
 
@@ -176,8 +177,6 @@ def load_dataset(
         `GenzooError`: a one-line reason for an unknown source, a missing path, unreadable data or an unreachable
         Hub dataset.
     """
-    from .registry import dataset_sources
-
     sources = dataset_sources()
     name, argument = spec, None
     if spec not in sources:

@@ -376,8 +376,14 @@ class GenPipeline(DiffusionPipeline):
             )
         except (OSError, ValueError) as exc:  # diffusers reports unreadable files as OSError with a multi-line message
             message = " ".join(str(exc).split())
-            if isinstance(exc, ValueError) and "does not seem to have any of the loading methods" not in message:
-                raise
+            if isinstance(exc, ValueError):
+                if "does not seem to have any of the loading methods" not in message:
+                    raise
+                # diffusers looks `ModelMixin` up on the component's module, and lists every class it knows if absent
+                message = (
+                    "a component's modeling module has no `ModelMixin` for diffusers to recognise it by; subclass "
+                    "genzoo.Generator (which provides it) or `from diffusers import ModelMixin` in that module"
+                )
             raise GenzooError(f"Could not load the pipeline in {folder}: {message}") from exc
 
     def save_pretrained(

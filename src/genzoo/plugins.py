@@ -36,6 +36,7 @@ _lock = threading.Lock()
 _loaded = False
 _sources: dict[str, PluginSource] = {}
 _failures: dict[str, str] = {}
+_skipped: dict[str, str] = {}  # entry points that GENZOO_PLUGINS left out: name -> "module[:attr]"
 
 
 def _allowed_names() -> set[str] | None:
@@ -60,7 +61,10 @@ def load_plugins() -> pluggy.PluginManager:
             _sources[CORE_PLUGIN_NAME] = PluginSource(CORE_PLUGIN_NAME, builtins.__name__, "genzoo", _own_version())
         allowed = _allowed_names()
         for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if (allowed is not None and entry_point.name not in allowed) or pm.has_plugin(entry_point.name):
+            if allowed is not None and entry_point.name not in allowed:
+                _skipped[entry_point.name] = entry_point.value
+                continue
+            if pm.has_plugin(entry_point.name):
                 continue
             dist = entry_point.dist
             try:
@@ -94,6 +98,12 @@ def failed_plugins() -> dict[str, str]:
     return dict(_failures)
 
 
+def skipped_plugins() -> dict[str, str]:
+    """Installed entry points that `GENZOO_PLUGINS` kept from loading, as `{name: module}` (they are not imported,
+    so what they provide is unknown)."""
+    return dict(_skipped)
+
+
 def _own_version() -> str:
     from . import __version__
 
@@ -109,3 +119,4 @@ def reset_plugins() -> None:
         _loaded = False
         _sources.clear()
         _failures.clear()
+        _skipped.clear()

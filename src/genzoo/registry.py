@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .errors import DuplicateRegistrationError, GenzooError, UnknownNameError
-from .plugins import load_plugins
+from .plugins import PLUGINS_ENV_VAR, load_plugins, skipped_plugins
 
 __all__ = [
     "METRIC_APPLIES_TO",
@@ -224,7 +224,14 @@ class Registry(Generic[T]):
         if close:
             message += f" Did you mean {close[0]!r}?"
         listed = ", ".join(available) if available else "none (is a plugin installed?)"
-        return f"{message} Available {self.kind}s: {listed}."
+        message = f"{message} Available {self.kind}s: {listed}."
+        skipped = skipped_plugins()
+        if skipped and name not in available:
+            message += (
+                f" {PLUGINS_ENV_VAR} kept plugin(s) {', '.join(sorted(skipped))} from loading; if one of them "
+                f"provides {name!r}, add it to {PLUGINS_ENV_VAR}."
+            )
+        return message
 
     def __contains__(self, name: object) -> bool:
         return name in self.entries or name in self.aliases

@@ -48,6 +48,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import GenzooError
+from ..registry import get_feature_extractor
 from .reference import genzoo_cache_dir
 
 __all__ = [
@@ -465,8 +466,6 @@ def load_feature_extractor(
     if isinstance(name, FeatureExtractor):
         extractor = name
     else:
-        from ..registry import get_feature_extractor
-
         registration = get_feature_extractor(name)
         extractor = registration.obj(weights_path=weights_path, **options)
         if not isinstance(extractor, FeatureExtractor):
