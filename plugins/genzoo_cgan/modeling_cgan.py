@@ -7,10 +7,10 @@ from typing import Any
 import PIL.Image
 import torch
 from diffusers.configuration_utils import register_to_config
-from diffusers.utils import make_image_grid
 from torch import nn
 
 from genzoo import Generator, GenPipeline, dcgan_init
+from genzoo.grids import image_grid
 from genzoo.modeling import resolution_plan
 
 __all__ = ["CGANGenerator", "CGANPipeline", "ConditionalBatchNorm2d", "ProjectionDiscriminator"]
@@ -262,4 +262,4 @@ class CGANPipeline(GenPipeline):
         images = self(
             batch_size=len(labels), generator=generator, latents=latents, class_labels=labels, output_type="pil"
         ).images
-        return make_image_grid(images, rows=images_per_class, cols=len(columns))
+        return image_grid(images, rows=images_per_class)

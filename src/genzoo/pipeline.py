@@ -178,7 +178,9 @@ class GenPipeline(DiffusionPipeline):
         self.check_inputs(batch_size, latents, output_type)
 
         # 2. Prepare latents and class labels
-        latents = self.prepare_latents(batch_size, generator, latents, truncation=truncation, **kwargs)
+        if truncation is not None:  # passed only when set, so an override with the older signature keeps working
+            kwargs["truncation"] = truncation
+        latents = self.prepare_latents(batch_size, generator, latents, **kwargs)
         labels = self.prepare_class_labels(class_labels, batch_size)
         if labels is not None and len(labels) != batch_size:
             raise ValueError(f"Got {len(labels)} class labels for {batch_size} latents.")
