@@ -4,6 +4,7 @@ Set `GENZOO_PLUGINS` to a comma-separated list of entry-point names to load only
 of them); genzoo's own built-in adversarial objectives, dataset sources and feature extractors are always available.
 """
 
+import importlib
 import importlib.metadata
 import os
 import threading
@@ -12,11 +13,13 @@ from dataclasses import dataclass
 
 import pluggy
 
-from . import builtins, hookspecs
+from . import hookspecs
 
 ENTRY_POINT_GROUP = "genzoo"
 PLUGINS_ENV_VAR = "GENZOO_PLUGINS"
 CORE_PLUGIN_NAME = "genzoo"
+# genzoo's own plugin is loaded by module name, as entry points are: like any plugin it sits above the registry.
+CORE_PLUGIN_MODULE = "genzoo.builtins"
 
 pm = pluggy.PluginManager("genzoo")
 pm.add_hookspecs(hookspecs)
@@ -57,8 +60,8 @@ def load_plugins() -> pluggy.PluginManager:
             return pm
         _loaded = True
         if not pm.has_plugin(CORE_PLUGIN_NAME):
-            pm.register(builtins, name=CORE_PLUGIN_NAME)
-            _sources[CORE_PLUGIN_NAME] = PluginSource(CORE_PLUGIN_NAME, builtins.__name__, "genzoo", _own_version())
+            pm.register(importlib.import_module(CORE_PLUGIN_MODULE), name=CORE_PLUGIN_NAME)
+            _sources[CORE_PLUGIN_NAME] = PluginSource(CORE_PLUGIN_NAME, CORE_PLUGIN_MODULE, "genzoo", _own_version())
         allowed = _allowed_names()
         for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             if allowed is not None and entry_point.name not in allowed:
