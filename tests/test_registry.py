@@ -115,10 +115,10 @@ def test_env_var_limits_loaded_plugins(installed_plugin, monkeypatch):
     monkeypatch.setenv(plugins.PLUGINS_ENV_VAR, "vae")
     plugins.reset_plugins()
     with pytest.raises(UnknownNameError) as excinfo:
-        get_objective("hinge")
+        get_model("dcgan")
     message = str(excinfo.value)
     assert "GENZOO_PLUGINS kept plugin(s) " in message and "gan" in message.partition("kept plugin(s) ")[2]
-    assert message.endswith("if one of them provides 'hinge', add it to GENZOO_PLUGINS.") and "\n" not in message
+    assert message.endswith("if one of them provides 'dcgan', add it to GENZOO_PLUGINS.") and "\n" not in message
 
 
 def test_registry_follows_plugins_registered_at_run_time(register_plugin):
