@@ -188,8 +188,9 @@ def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 def test_two_processes_with_accelerate_launch(tmp_path):
     """`accelerate launch --multi_gpu --num_processes 2 -m genzoo train` on the CPU: two gloo processes, one
-    pipeline, one set of grids. The objective is WGAN-GP with R1 and spectral norm, so the double backward of both
-    penalties runs under DDP too (one multi-process run for both checks, as each costs many seconds)."""
+    pipeline, one set of grids, one evaluation whose samples both processes generate. The objective is WGAN-GP with
+    R1 and spectral norm, so the double backward of both penalties runs under DDP too (one multi-process run for
+    all checks, as each costs many seconds)."""
     with socket.socket() as sock:  # a free port, so concurrent runs on one machine do not collide
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -200,11 +201,29 @@ def test_two_processes_with_accelerate_launch(tmp_path):
          "-m", "genzoo", "train", "dcgan", "--output-dir", str(run), "--max-steps", "3", "--batch-size", "8",
          "--sample-every", "3", *TINY, "--objective", "wgan-gp", "--set", "objective_args.n_critic=3",
          "--set", "objective_args.r1_gamma=1.0", "--set", "objective_args.spectral_norm=true",
-         "--set", "log_every=1"],
+         "--set", "log_every=1", "--set", "eval_every=3", "--set", "eval_num_samples=151",
+         "--set", "eval_metrics=[fid]"],
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 process(es) x batch 8" in result.stdout
+    # In-training evaluation on both processes: 76 + 75 samples (one padding image dropped), gathered on the main one.
+    evaluated = json.loads((run / "best" / "eval_results.json").read_text())
+    assert evaluated["num_samples"] == 151 and np.isfinite(evaluated["fid"])
+    assert result.stdout.count("step 3: fid = ") == 1
+    # Process r drew its share with seed + 1_000_003 r: recompute the gathered features here, in one process.
+    from genzoo import load_dataset
+    from genzoo.metrics import FeatureStatistics, load_feature_extractor, reference_features
+    from genzoo.metrics.standard import _fid
+
+    best = GenPipeline.from_pretrained(run / "best")
+    extractor = load_feature_extractor("mnist-classifier")
+    shares = [best(batch_size=76, generator=torch.Generator().manual_seed(1_000_003 * rank), output_type="pt").images
+              for rank in (0, 1)]  # fmt: skip
+    features = extractor(torch.cat([shares[0], shares[1][:75]]) * 2 - 1)
+    reference = reference_features(load_dataset("mnist-5k"), extractor, 28, 1, progress=False)
+    expected = _fid(reference.stats, FeatureStatistics.from_features(features, batch_size=250))
+    assert evaluated["fid"] == pytest.approx(expected, rel=1e-6)
     logged = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in logged if "loss_g" in row] == [3]  # n_critic=3: after three critic updates
     assert all({"gradient_penalty", "r1_penalty"} <= set(row) for row in logged if "loss_d" in row)

@@ -64,11 +64,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite-output-dir", action="store_true", help="replace a non-empty output dir")
     train.set_defaults(handler=_train)
 
-    sample = commands.add_parser("sample", help="generate a grid of images from a saved pipeline")
+    sample = commands.add_parser(
+        "sample", help="generate a grid of images, or a folder of PNGs, from a saved pipeline"
+    )
     sample.add_argument("pipeline", help="pipeline folder or Hub repo id")
     sample.add_argument("-n", "--num-images", type=int, default=64)
     sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("-o", "--output", default="samples.png", help="PNG file for the grid")
+    sample.add_argument(
+        "-o", "--output", help="PNG file for the grid (default samples.png), or the new folder for --format folder"
+    )
+    sample.add_argument(
+        "--format",
+        choices=["grid", "folder"],
+        default="grid",
+        help="one grid image (default), or a folder with one PNG per image (for evaluation: genzoo evaluate --images)",
+    )
+    sample.add_argument("--batch-size", type=int, default=256, help="images generated at once (default 256)")
     sample.add_argument("--class-label", type=int, help="class to draw (conditional models)")
     sample.add_argument("--rows", type=int, help="grid rows (default: near-square)")
     sample.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
@@ -136,24 +147,79 @@ def _train(args: argparse.Namespace) -> None:
     train(resolve_train_config(args))
 
 
-def _sample(args: argparse.Namespace) -> None:
-    import torch
+# The largest grid `genzoo sample` builds (its pixels, in bytes): a bigger one is not viewable, and its memory grows
+# with -n; --format folder streams any number of images to disk instead.
+_MAX_GRID_BYTES = 256 * 2**20
 
-    from .grids import image_grid
+
+def _sample(args: argparse.Namespace) -> None:
+    import shutil
+    from pathlib import Path
+
+    import torch
+    from tqdm.auto import tqdm
+
+    from .grids import grid_shape, image_grid
     from .pipeline import GenPipeline
 
-    if args.num_images < 1:
-        raise ValueError(f"-n must be at least 1, got {args.num_images}.")
+    n = args.num_images
+    if n < 1 or args.batch_size < 1:
+        raise ValueError(f"-n and --batch-size must be at least 1, got {n} and {args.batch_size}.")
+    folder = args.format == "folder"
+    output = Path(args.output or ("samples" if folder else "samples.png"))
+    if folder and output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise ValueError(
+            f"-o {output} already exists and is not an empty folder; name a new one (nothing is overwritten)."
+        )
+    if not folder:
+        grid_shape(n, rows=args.rows)  # checks --rows before the (slow) sampling
     pipe = GenPipeline.from_pretrained(args.pipeline, revision=args.revision)
+    config = pipe.model.config
+    if not folder and n * int(config.num_channels) * int(config.image_size) ** 2 > _MAX_GRID_BYTES:
+        raise ValueError(
+            f"A grid of {n} images of {config.image_size}x{config.image_size} would exceed "
+            f"{_MAX_GRID_BYTES // 2**20} MB; write one PNG per image with --format folder -o DIR, or lower -n."
+        )
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     pipe.to(device)
-    images = pipe(
-        batch_size=args.num_images,
-        generator=torch.Generator().manual_seed(args.seed),
-        class_labels=args.class_label,
-    ).images
-    _save_image(image_grid(images, rows=args.rows), args.output)
-    print(f"Saved {len(images)} images to {args.output}")
+    pipe.set_progress_bar_config(disable=True)
+    # Class labels of all n images, as one call would spread them, so batching does not change which class each gets.
+    num_classes = pipe.model.num_classes
+    labels: list[int] | None = None
+    if num_classes:
+        labels = ([args.class_label] * n if args.class_label is not None
+                  else (torch.arange(n) * num_classes // n).tolist())  # fmt: skip
+    elif args.class_label is not None:
+        pipe.prepare_class_labels(args.class_label, 1)  # the pipeline's own error for an unconditional model
+    generator = torch.Generator().manual_seed(args.seed)
+    staging = output.with_name(f".{output.name}.partial")
+    if folder:
+        if staging.exists():  # left by a run that was killed
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+    images, width = [], len(str(n - 1))
+    try:
+        for start in tqdm(range(0, n, args.batch_size), desc="sampling", unit="batch", disable=n <= args.batch_size):
+            size = min(args.batch_size, n - start)
+            kwargs: dict[str, Any] = {"class_labels": labels[start : start + size]} if labels else {"batch_size": size}
+            batch = pipe(generator=generator, **kwargs).images
+            if folder:  # streamed to disk: memory stays one batch whatever n is
+                for offset, image in enumerate(batch):
+                    image.save(staging / f"{start + offset:0{width}d}.png")
+            else:
+                images.extend(batch)
+        if folder:
+            if output.exists():
+                output.rmdir()  # empty, checked above
+            staging.rename(output)
+    finally:
+        if folder and staging.exists():
+            shutil.rmtree(staging)
+    if folder:
+        print(f"Saved {n} images to {output}/ (one PNG each)")
+        return
+    _save_image(image_grid(images, rows=args.rows), str(output))
+    print(f"Saved {n} images to {output}")
 
 
 def _interpolate(args: argparse.Namespace) -> None:
@@ -241,8 +307,18 @@ def add_evaluate_parser(commands: Any) -> None:
         help="FID, KID, Inception Score, precision/recall (or any registered metric) of a saved pipeline",
         description="Sample a pipeline and compare its images with a dataset's; print a table, optionally write JSON.",
     )
-    evaluate.add_argument("pipeline", help="pipeline folder or Hub repo id")
+    evaluate.add_argument("pipeline", nargs="?", help="pipeline folder or Hub repo id (or --images DIR)")
+    evaluate.add_argument(
+        "--images",
+        metavar="DIR",
+        help="score a folder of images (e.g. another library's samples) instead of a pipeline",
+    )
     evaluate.add_argument("--dataset", default="mnist-5k", help="real images: mnist-5k (default) or any dataset spec")
+    evaluate.add_argument(
+        "--reference-stats",
+        metavar="FILE.npz",
+        help="reference mu/sigma as pytorch-fid and clean-fid publish them, instead of --dataset (FID only)",
+    )
     evaluate.add_argument("--split", default="train", help="reference split (default: train, the training images)")
     evaluate.add_argument(
         "--metrics",
@@ -256,7 +332,9 @@ def add_evaluate_parser(commands: Any) -> None:
         metavar="NAME.KEY=VALUE",
         help="a metric's option, e.g. kid.subset_size=500 or nll.importance_samples=100 (repeatable)",
     )
-    evaluate.add_argument("--num-samples", type=int, default=5000, metavar="N", help="generated images (5000)")
+    evaluate.add_argument(
+        "--num-samples", type=int, metavar="N", help="generated images (5000); with --images, a cap (default: all)"
+    )
     evaluate.add_argument("--num-reference", type=int, metavar="N", help="cap on real images (default: the split)")
     evaluate.add_argument(
         "--features", default="mnist-classifier", help="feature extractor: mnist-classifier, inception, dinov2"
@@ -285,14 +363,12 @@ def _save_image(image: Any, output: str) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from .metrics.evaluation import evaluate_pipeline, format_results
+    from .metrics.evaluation import EvaluationOptions, evaluate_images, evaluate_pipeline, format_results
     from .pipeline import GenPipeline
 
-    pipe = GenPipeline.from_pretrained(args.pipeline, revision=args.revision)
-    results = evaluate_pipeline(
-        pipe,
-        args.metrics,
-        args.metric_arg,
+    if (args.pipeline is None) == (args.images is None):
+        raise ValueError("Give either a pipeline (folder or Hub repo id) or --images DIR to evaluate, not both.")
+    options = EvaluationOptions(
         dataset=args.dataset,
         num_samples=args.num_samples,
         features=args.features,
@@ -305,7 +381,13 @@ def _evaluate(args: argparse.Namespace) -> None:
         cache=not args.no_cache,
         image_column=args.image_column,
         label_column=args.label_column,
+        reference_stats=args.reference_stats,
     )
+    if args.images is not None:
+        results = evaluate_images(args.images, args.metrics, args.metric_arg, options)
+    else:
+        pipe = GenPipeline.from_pretrained(args.pipeline, revision=args.revision)
+        results = evaluate_pipeline(pipe, args.metrics, args.metric_arg, options)
     print(format_results(results))
     if args.json:
         path = Path(args.json)

@@ -16,6 +16,7 @@ from .evaluation import (
     EvaluationOptions,
     HeldOutImages,
     MetricContext,
+    evaluate_images,
     evaluate_pipeline,
     format_results,
     parse_metric_args,
@@ -38,7 +39,14 @@ from .functional import (
     precision_recall,
 )
 from .mnist_classifier import MNISTClassifier, load_mnist_classifier
-from .reference import FeatureSet, ReferenceKey, genzoo_cache_dir, reference_features
+from .reference import (
+    FeatureSet,
+    GaussianStatistics,
+    ReferenceKey,
+    genzoo_cache_dir,
+    load_reference_stats,
+    reference_features,
+)
 
 __all__ = [
     "Dinov2Extractor",
@@ -46,12 +54,14 @@ __all__ = [
     "FeatureExtractor",
     "FeatureSet",
     "FeatureStatistics",
+    "GaussianStatistics",
     "HeldOutImages",
     "InceptionExtractor",
     "MNISTClassifier",
     "MNISTClassifierExtractor",
     "MetricContext",
     "ReferenceKey",
+    "evaluate_images",
     "evaluate_pipeline",
     "format_results",
     "frechet_distance",
@@ -60,6 +70,7 @@ __all__ = [
     "kernel_inception_distance",
     "load_feature_extractor",
     "load_mnist_classifier",
+    "load_reference_stats",
     "parse_metric_args",
     "parse_metrics",
     "polynomial_mmd2",

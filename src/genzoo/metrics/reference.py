@@ -28,7 +28,14 @@ if TYPE_CHECKING:
     from ..data import Dataset
     from .extractors import FeatureExtractor
 
-__all__ = ["FeatureSet", "ReferenceKey", "genzoo_cache_dir", "reference_features"]
+__all__ = [
+    "FeatureSet",
+    "GaussianStatistics",
+    "ReferenceKey",
+    "genzoo_cache_dir",
+    "load_reference_stats",
+    "reference_features",
+]
 
 CACHE_ENV_VAR = "GENZOO_CACHE"
 CACHE_FORMAT = 1
@@ -275,3 +282,65 @@ def reference_features(
     if cache:
         result.save(path, asdict(key))
     return result
+
+
+@dataclass
+class GaussianStatistics:
+    r"""Reference statistics known only as a mean and a covariance (the `.npz` files pytorch-fid and clean-fid
+    publish); they stand in for a `FeatureStatistics` in FID. `count` is `None`: the files do not say how many
+    images they summarise."""
+
+    mean: np.ndarray
+    covariance: np.ndarray
+    count: int | None = None
+
+    @property
+    def dim(self) -> int:
+        return len(self.mean)
+
+    def check_full_rank(self, what: str = "samples") -> None:
+        """Nothing to check: the number of images behind published statistics is not known."""
+
+
+def load_reference_stats(path: str | os.PathLike, extractor: "FeatureExtractor | None" = None) -> GaussianStatistics:
+    r"""Read a `.npz` file of reference statistics with the arrays `mu` (`(dim,)`) and `sigma` (`(dim, dim)`), the
+    format of pytorch-fid's `--save-stats` and of clean-fid's published statistics.
+
+    Args:
+        path (`str`): the file.
+        extractor (`FeatureExtractor`, *optional*): when given, its `feature_dim` must match the statistics'.
+
+    Returns:
+        `GaussianStatistics`: the mean and covariance, in float64.
+
+    Raises:
+        `GenzooError`: a one-line reason for a missing or unreadable file, missing arrays, wrong shapes, or a
+        dimension that does not match the extractor.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GenzooError(f"Reference statistics file {str(path)!r} does not exist.")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise ValueError("a single array, not an .npz archive")
+            if "mu" not in data.files or "sigma" not in data.files:
+                raise GenzooError(
+                    f"{str(path)!r} holds {', '.join(data.files) or 'no arrays'}, not the 'mu' and 'sigma' arrays "
+                    "that pytorch-fid and clean-fid write."
+                )
+            mean, covariance = np.asarray(data["mu"], np.float64), np.asarray(data["sigma"], np.float64)
+    except (OSError, ValueError) as exc:
+        raise GenzooError(f"Cannot read reference statistics from {str(path)!r}: {exc}.") from exc
+    if mean.ndim != 1 or covariance.shape != (len(mean), len(mean)):
+        raise GenzooError(
+            f"{str(path)!r} has mu of shape {mean.shape} and sigma of shape {covariance.shape}; expected (dim,) and "
+            "(dim, dim)."
+        )
+    if extractor is not None and len(mean) != extractor.feature_dim:
+        raise GenzooError(
+            f"{str(path)!r} holds {len(mean)}-d statistics but feature extractor {extractor.name!r} gives "
+            f"{extractor.feature_dim}-d features; use the extractor the statistics were made with (--features "
+            "inception for pytorch-fid's and clean-fid's)."
+        )
+    return GaussianStatistics(mean, covariance)

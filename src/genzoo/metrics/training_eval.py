@@ -15,9 +15,12 @@ Metrics come from the same registry as `genzoo evaluate`'s (`genzoo.registry.met
 `eval_metric` is computed with `eval_metrics`, and its registered direction says whether lower or higher is better.
 What each metric needs of the model (class-conditional, an encoder) is checked before training starts.
 
-Only the main process evaluates, between two barriers, so the other processes wait rather than run collectives
-out of step. The best pipeline is written to a staging folder and renamed into place, so `best/` is always a
-complete pipeline folder (`model_index.json`, weights, `run_config.yaml`, `eval_results.json`).
+Evaluation runs between two barriers. With several processes (`accelerate launch`), each one generates its share of
+the samples and runs the feature extractor on them; the features are gathered on the main process, which computes
+the metrics (and any metric that needs no features, such as NLL) and keeps the best pipeline.
+
+The best pipeline is written to a staging folder and renamed into place, so `best/` is always a complete pipeline
+folder (`model_index.json`, weights, `run_config.yaml`, `eval_results.json`).
 """
 
 import json
@@ -26,6 +29,9 @@ import os
 import shutil
 from pathlib import Path
 from typing import Any
+
+import torch
+from accelerate.utils import broadcast
 
 from ..errors import ConfigError, GenzooError
 from ..folder import EVAL_RESULTS, RUN_CONFIG
@@ -97,7 +103,9 @@ class TrainingEvaluator:
         self.split = config.dataset_args.get("split", "train")
         self.best = self._previous_best() if resuming else None  # a fresh or overwritten run starts with no best
         self.extractor = None
-        if accelerator.is_main_process and self.needs:  # fails early (unknown name, missing weights)
+        # With several processes, every one samples and extracts features for its share of the images.
+        self.distributed = int(getattr(accelerator, "num_processes", 1)) > 1
+        if (accelerator.is_main_process or self.distributed) and self.needs:  # fails early (unknown name, weights)
             self.extractor = load_feature_extractor(
                 config.eval_features, weights_path=config.eval_features_path, device=accelerator.device
             )
@@ -150,17 +158,21 @@ class TrainingEvaluator:
         return float(value) if isinstance(value, int | float) else None
 
     def maybe_evaluate(self, step: int, model: Any, ema: Any = None) -> dict[str, Any] | None:
-        """Evaluate at every `eval_every`-th step (all processes must call this; only the main one evaluates)."""
+        """Evaluate at every `eval_every`-th step. All processes must call this: with several, each samples its
+        share of the images and the main one, which gathers the features, computes the metrics and keeps the best
+        pipeline (the results are returned there, `None` elsewhere)."""
         if not self.config.eval_every or step % self.config.eval_every:
             return None
         self.accelerator.wait_for_everyone()
+        if self.distributed:
+            _sync_buffers(model)
         results = None
-        if self.accelerator.is_main_process:
+        if self.distributed or self.accelerator.is_main_process:
             results = self._evaluate_and_keep_best(step, model, ema)
         self.accelerator.wait_for_everyone()
         return results
 
-    def _evaluate_and_keep_best(self, step: int, model: Any, ema: Any) -> dict[str, Any]:
+    def _evaluate_and_keep_best(self, step: int, model: Any, ema: Any) -> dict[str, Any] | None:
         # Evaluate (and keep) the weights that would be saved: the EMA ones when there are.
         with sampling_mode(model, ema):
             pipeline = pipeline_class_of(self.registration)(model=model)
@@ -175,9 +187,12 @@ class TrainingEvaluator:
                     seed=self.config.seed,
                     device=self.accelerator.device,
                     progress=False,
+                    accelerator=self.accelerator if self.distributed else None,
                     **self.dataset_args,
                 ),
             )
+            if results is None:  # another process: it sampled its share, the main one computed the metrics
+                return None
             value = results.get(self.metric)
             if value is None:
                 raise ConfigError(
@@ -223,6 +238,17 @@ class TrainingEvaluator:
         os.replace(staging, self.best_dir)
         if old.exists():
             shutil.rmtree(old)
+
+
+def _sync_buffers(model: Any) -> None:
+    """Give every process the main process's buffers (batch-norm running statistics), so that all of them sample
+    the model the main process evaluates and saves. Each process updated them with its own batch after DDP last
+    broadcast them (at the start of the step's forward pass); DDP broadcasts them from the main process again at the
+    next forward anyway, so training is unchanged."""
+    with torch.no_grad():
+        for buffer in model.buffers():
+            if buffer.is_floating_point():
+                buffer.copy_(broadcast(buffer.clone(), from_process=0))
 
 
 def _check_model(metric: MetricRegistration, eval_metric: str, registration: Any, model: Any) -> None:
