@@ -36,9 +36,17 @@ class ConditionalBatchNorm2d(nn.Module):
         nn.init.zeros_(self.shift.weight)
 
     def forward(self, x: torch.Tensor, class_labels: torch.Tensor) -> torch.Tensor:
-        gamma = self.scale(class_labels)[:, :, None, None]
-        beta = self.shift(class_labels)[:, :, None, None]
+        gamma = embed(self.scale, class_labels)[:, :, None, None]
+        beta = embed(self.shift, class_labels)[:, :, None, None]
         return gamma * self.norm(x) + beta
+
+
+def embed(embedding: nn.Embedding, class_labels: torch.Tensor) -> torch.Tensor:
+    """Look up integer class labels `(batch,)`, or mix the embeddings linearly with float class weights
+    `(batch, num_classes)` (what class interpolation walks along)."""
+    if class_labels.is_floating_point():
+        return class_labels.to(embedding.weight.dtype) @ embedding.weight
+    return embedding(class_labels)
 
 
 class CGANGenerator(Generator):
@@ -64,6 +72,8 @@ class CGANGenerator(Generator):
         class_names (`list[str]`, *optional*): a name per class (the training set's), so that `CGANPipeline`
             accepts `class_labels=["cat", "dog"]`.
     """
+
+    supports_class_mixing = True
 
     @register_to_config
     def __init__(
@@ -113,12 +123,16 @@ class CGANGenerator(Generator):
 
     def forward(self, latents: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
         r"""Images of shape `(batch, num_channels, image_size, image_size)` in [-1, 1] for `latents` of shape
-        `(batch, latent_dim)` and integer `class_labels` of shape `(batch,)`."""
+        `(batch, latent_dim)` and integer `class_labels` of shape `(batch,)`, or float class weights of shape
+        `(batch, num_classes)` that mix the class embeddings (`supports_class_mixing`)."""
         if class_labels is None:
             raise ValueError("CGANGenerator is class-conditional: pass class_labels of shape (batch,).")
-        class_labels = class_labels.to(device=latents.device, dtype=torch.long)
+        if class_labels.is_floating_point():  # class weights (batch, num_classes): mixed embeddings
+            class_labels = class_labels.to(device=latents.device)
+        else:
+            class_labels = class_labels.to(device=latents.device, dtype=torch.long)
         if self.config.conditioning == "concat":
-            latents = torch.cat([latents, self.class_embedding(class_labels).to(latents.dtype)], dim=1)
+            latents = torch.cat([latents, embed(self.class_embedding, class_labels).to(latents.dtype)], dim=1)
         channels, size = self.start
         x = self.project(latents).view(-1, channels, size, size)
         for norm, upsample in zip(self.norms, self.upsamples, strict=True):

@@ -212,6 +212,13 @@ class VAEGenerator(Generator):
         mean, logvar = self.encoder(images).chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)
 
+    def posterior(
+        self, images: torch.Tensor, class_labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""`(mean, logvar)` of q(z|x): the `Generator` interface's access to the encoder (inversion starts from the
+        mean; `find_directions(method="dims")` ranks dimensions by their KL)."""
+        return self.encode(images)
+
     def decode_logits(self, latents: torch.Tensor) -> torch.Tensor:
         """The decoder's per-pixel logits for latents of shape `(batch, latent_dim)`."""
         return self.decoder(latents)

@@ -1,4 +1,4 @@
-"""The `genzoo` command line: train, sample, interpolate, evaluate, push, plugins.
+"""The `genzoo` command line: train, sample, interpolate, restore, explore, evaluate, push, plugins.
 
 Errors in what the user typed end in one line on stderr and exit status 1 (set `GENZOO_DEBUG=1` for the
 traceback); Ctrl-C exits with 130. The same entry point runs under `accelerate launch -m genzoo train ...`.
@@ -98,6 +98,51 @@ def build_parser() -> argparse.ArgumentParser:
     interpolate.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     interpolate.add_argument("--revision", help="Hub revision")
     interpolate.set_defaults(handler=_interpolate)
+
+    restore = commands.add_parser(
+        "restore",
+        help="inpaint, super-resolve or denoise an image with a saved pipeline (as a generative prior)",
+        description="Restore an image with a known degradation by inverting the generator, and save the restored "
+        "image plus a figure: input, degraded, restored and, with --simulate, the original.",
+    )
+    restore.add_argument("pipeline", help="pipeline folder or Hub repo id")
+    restore.add_argument("--task", required=True, choices=["inpaint", "super-resolve", "denoise"])
+    restore.add_argument("-i", "--input", required=True, metavar="IN.png", help="the image to restore")
+    restore.add_argument("--mask", metavar="MASK.png", help="inpainting mask: white = repaint (inpaint only)")
+    restore.add_argument("-o", "--output", default="restored.png", metavar="OUT.png", help="the restored image")
+    restore.add_argument("--figure", metavar="FIG.png", help="the figure (default: OUT-figure.png beside -o)")
+    restore.add_argument("--scale", type=int, default=4, help="super-resolution factor (default: 4)")
+    restore.add_argument("--noise-std", type=float, default=0.1, help="denoising: noise σ on [0, 1] pixels (0.1)")
+    restore.add_argument(
+        "--simulate",
+        action="store_true",
+        help="treat the input as a clean original: degrade it first (mask, downsample by --scale or add noise of "
+        "--noise-std) and show it in the figure",
+    )
+    restore.add_argument("--class-label", help="class of the image (conditional models; default: search all)")
+    restore.add_argument("--steps", type=int, default=200, help="optimisation steps (default: 200)")
+    restore.add_argument("--restarts", type=int, default=4, help="starting points per image and class (default: 4)")
+    restore.add_argument("--seed", type=int, default=0)
+    restore.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    restore.add_argument("--revision", help="Hub revision")
+    restore.set_defaults(handler=_restore)
+
+    explore = commands.add_parser(
+        "explore",
+        help="draw a grid of latent directions: SeFa directions (GANs) or KL-ranked latent dimensions (VAEs)",
+        description="One row per direction, one column per step along it, from one random latent.",
+    )
+    explore.add_argument("pipeline", help="pipeline folder or Hub repo id")
+    explore.add_argument("--method", choices=["sefa", "dims"], default="sefa", help="(default: sefa)")
+    explore.add_argument("-k", "--num-directions", type=int, default=8, help="directions, one per row (default: 8)")
+    explore.add_argument("--values", default="-3,3", metavar="MIN,MAX", help="range of the steps (default: -3,3)")
+    explore.add_argument("--steps", type=int, default=7, help="images per row (default: 7)")
+    explore.add_argument("--seed", type=int, default=0)
+    explore.add_argument("--class-label", help="class of every row (conditional models)")
+    explore.add_argument("-o", "--output", default="directions.png", help="PNG file for the grid")
+    explore.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    explore.add_argument("--revision", help="Hub revision")
+    explore.set_defaults(handler=_explore)
 
     push = commands.add_parser("push", help="publish a saved pipeline folder to the Hugging Face Hub")
     push.add_argument("pipeline", metavar="DIR", help="folder written by `genzoo train` or save_pretrained")
@@ -235,6 +280,98 @@ def _interpolate(args: argparse.Namespace) -> None:
     grid = pipe.interpolation_grid(args.rows, args.steps, generator=generator, class_labels=args.class_label)
     _save_image(grid, args.output)
     print(f"Saved {args.rows} interpolations of {args.steps} images to {args.output}")
+
+
+def _class_label(value: str | None) -> int | str | None:
+    """A `--class-label` as an index when it is a number, else as a class name."""
+    if value is None:
+        return None
+    return int(value) if value.lstrip("-").isdigit() else value
+
+
+def _restore(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    import PIL.Image
+    import torch
+
+    from .pipeline import GenPipeline
+    from .restoration import Downsample, GaussianNoise, Mask, restoration_figure, to_mask, to_pixels
+
+    if (args.mask is None) == (args.task == "inpaint"):
+        raise ValueError("--mask is required for --task inpaint, and only for it.")
+    if args.steps < 1 or args.restarts < 1:
+        raise ValueError(f"--steps and --restarts must be at least 1, got {args.steps} and {args.restarts}.")
+    with PIL.Image.open(args.input) as opened:
+        image = opened.copy()
+    mask = None
+    if args.mask:
+        with PIL.Image.open(args.mask) as opened:
+            mask = to_mask(opened.copy())
+    pipe = GenPipeline.from_pretrained(args.pipeline, revision=args.revision)
+    pipe.to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    degradation = {"inpaint": lambda: Mask(mask), "super-resolve": lambda: Downsample(args.scale),
+                   "denoise": lambda: GaussianNoise(args.noise_std)}[args.task]()  # fmt: skip
+    pixels = to_pixels(image, pipe.model.config.num_channels, name="input")
+    size = int(pipe.model.config.image_size)
+    original = None
+    if args.simulate:
+        if pixels.shape[-2:] != (size, size):
+            raise ValueError(
+                f"With --simulate the input is the clean original, so it must be {size}x{size}, got "
+                f"{pixels.shape[-1]}x{pixels.shape[-2]}."
+            )
+        original = pixels
+        observed = degradation.degrade(pixels, generator=torch.Generator().manual_seed(args.seed))
+    else:
+        observed = pixels
+    degradation.check(observed, size)
+    generator = torch.Generator().manual_seed(args.seed)
+    restored = pipe.restore(
+        observed, degradation, class_labels=_class_label(args.class_label), num_steps=args.steps,
+        num_restarts=args.restarts, generator=generator, output_type="pt",
+    ).images  # fmt: skip
+    figure_path = (
+        Path(args.figure) if args.figure else Path(args.output).with_name(Path(args.output).stem + "-figure.png")
+    )
+    figure = restoration_figure(
+        pixels if not args.simulate else None, degradation.display(observed, size), restored, original
+    )
+    from .restoration import to_output
+
+    _save_image(to_output(restored, "pil")[0], args.output)
+    _save_image(figure, str(figure_path))
+    print(f"Saved the restored image to {args.output} and the figure to {figure_path}")
+
+
+def _explore(args: argparse.Namespace) -> None:
+    import torch
+
+    from .pipeline import GenPipeline
+
+    try:
+        low, high = (float(v) for v in args.values.split(","))
+    except ValueError:
+        raise ValueError(f"--values must be MIN,MAX such as -3,3, got {args.values!r}.") from None
+    if args.steps < 2 or args.num_directions < 1:
+        raise ValueError(f"--steps must be at least 2 and -k at least 1, got {args.steps} and {args.num_directions}.")
+    pipe = GenPipeline.from_pretrained(args.pipeline, revision=args.revision)
+    pipe.to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    generator = torch.Generator().manual_seed(args.seed)
+    options = {"generator": generator} if args.method == "dims" else {}
+    directions = pipe.find_directions(method=args.method, num_directions=args.num_directions, **options)
+    grid = pipe.traverse(
+        directions,
+        values=torch.linspace(low, high, args.steps).tolist(),
+        generator=torch.Generator().manual_seed(args.seed),
+        class_labels=_class_label(args.class_label),
+    )
+    _save_image(grid, args.output)
+    unit = "mean KL (nats)" if args.method == "dims" else "eigenvalue"
+    for row, strength in enumerate(directions.strengths.tolist()):
+        what = f"dim {int(directions.dims[row])}" if directions.dims is not None else f"direction {row}"
+        print(f"row {row}: {what}, {unit} {strength:.4g}")
+    print(f"Saved {len(directions)} directions x {args.steps} steps to {args.output}")
 
 
 def _push(args: argparse.Namespace) -> None:

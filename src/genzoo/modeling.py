@@ -37,6 +37,13 @@ class Generator(ModelMixin, ConfigMixin):
     latent_prior: ClassVar[str] = "gaussian"
     #: Redraw rounds after which the truncation trick gives up (a threshold too small to be met in practice).
     max_truncation_rounds: ClassVar[int] = 1000
+    #: Whether images can be inverted to latents by optimising them through `forward` (which must then be
+    #: differentiable in the latents). A family that cannot says so here: `pipe.invert`, `inpaint`,
+    #: `super_resolve` and `denoise` then refuse it with a one-line error, and `supported_tasks()` leaves them out.
+    supports_inversion: ClassVar[bool] = True
+    #: Whether `forward` also takes `class_labels` as a float tensor of shape `(batch, num_classes)` of class
+    #: weights, which mix the class embeddings linearly (what `pipe.class_interpolation` walks along).
+    supports_class_mixing: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -110,6 +117,38 @@ class Generator(ModelMixin, ConfigMixin):
             f"`truncation` {truncation} is too small: {self.max_truncation_rounds} redraws left latents outside it; "
             "use a larger value."
         )
+
+    def prior_nll(self, latents: torch.Tensor) -> torch.Tensor:
+        r"""The negative log-density of the latent prior, up to a constant, per latent: ½‖z‖² for N(0, I).
+
+        Inversion adds it to the data term so that optimised latents stay where the prior has mass. A generator
+        that overrides `sample_latents` with another prior overrides this one too.
+
+        Args:
+            latents (`torch.Tensor`): shape `(batch, *latent_shape)`.
+
+        Returns:
+            `torch.Tensor` of shape `(batch,)`.
+        """
+        return 0.5 * latents.flatten(1).pow(2).sum(1)
+
+    def posterior(
+        self, images: torch.Tensor, class_labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        r"""The approximate posterior q(z|x) = N(mean, diag exp(logvar)) of a generator with an encoder (a VAE),
+        or `None` for one without (a GAN), which is the default.
+
+        Inversion starts from the posterior mean when there is one; `pipe.find_directions(method="dims")` ranks
+        the latent dimensions by their KL to the prior.
+
+        Args:
+            images (`torch.Tensor`): `(batch, num_channels, image_size, image_size)` in [-1, 1].
+            class_labels (`torch.Tensor`, *optional*): `(batch,)` class indices for a conditional encoder.
+
+        Returns:
+            `(mean, logvar)`, each of shape `(batch, *latent_shape)`, or `None`.
+        """
+        return None
 
     def interpolate_latents(self, start: torch.Tensor, end: torch.Tensor, steps: int) -> torch.Tensor:
         """Latents on the great circle from `start` to `end` (spherical interpolation suits Gaussian latents, whose

@@ -20,6 +20,9 @@ Run with pytest (the plugin must be installed, so that its entry point is visibl
   diffusers loading pitfalls behind it (`ModelMixin` reachable on the modeling module, only registered
   `[module, class]` pairs and safetensors in the folder);
 - latent interpolation, as images and as a grid;
+- `supported_tasks()`; inversion (latents that reproduce a generated image, deterministic for a seed) or a clear
+  refusal from a family that sets `supports_inversion = False`; inpainting that keeps the known pixels exactly,
+  super-resolution and denoising shapes; SeFa (or KL-ranked) directions and a traversal grid;
 - training: the objective's `training_step` with finite losses that updates every optimised network, and a
   two-step `genzoo train` through the command line whose saved pipeline reproduces the run's final sample grid.
 """
@@ -32,6 +35,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import PIL.Image
+import pytest
 import torch
 import yaml
 
@@ -40,7 +44,13 @@ from .modeling import Generator
 from .pipeline import GenPipeline, pipeline_class_of
 from .registry import ModelRegistration, get_model, get_objective
 
-__all__ = ["GeneratorTesterMixin"]
+__all__ = ["KNOWN_TASKS", "GeneratorTesterMixin"]
+
+#: Every name `GenPipeline.supported_tasks()` may return.
+KNOWN_TASKS = frozenset(
+    {"sample", "interpolate", "class_labels", "truncation", "class_interpolation", "invert", "inpaint",
+     "super_resolve", "denoise", "directions", "traverse", "reconstruct"}
+)  # fmt: skip
 
 
 class GeneratorTesterMixin:
@@ -250,6 +260,76 @@ class GeneratorTesterMixin:
 
         grid = pipe.interpolation_grid(rows=2, steps=3, generator=torch.Generator().manual_seed(1))
         assert isinstance(grid, PIL.Image.Image) and grid.size == (3 * size, 2 * size)
+
+    # --- inversion, restoration and directions ------------------------------------------------------------------
+    def test_supported_tasks(self) -> None:
+        pipe = self.make_pipeline()
+        tasks = pipe.supported_tasks()
+        assert isinstance(tasks, frozenset) and {"sample", "interpolate"} <= tasks
+        assert tasks <= KNOWN_TASKS, f"unknown task names {sorted(tasks - KNOWN_TASKS)}"
+        assert ("class_labels" in tasks) == pipe.model.is_conditional
+
+    def test_inversion(self) -> None:
+        """A family supports inversion (latents that reproduce a generated image, deterministic for a seed) or says
+        clearly that it does not (`supports_inversion = False` and a one-line error)."""
+        from .errors import GenzooError
+
+        pipe = self.make_pipeline()
+        labels = self.class_labels(pipe.model, 2)
+        latents = pipe.model.sample_latents(2, generator=torch.Generator().manual_seed(5))
+        target = pipe(latents=latents, class_labels=labels, output_type="pt").images
+        if "invert" not in pipe.supported_tasks():
+            assert not pipe.model.supports_inversion
+            with pytest.raises(GenzooError, match="does not support inversion"):
+                pipe.invert(target, class_labels=labels, num_steps=1)
+            return
+        # No prior penalty: an untrained tiny generator barely depends on its latent, so the prior would win.
+        options = {"class_labels": labels, "num_steps": 60, "num_restarts": 2, "prior": "none"}
+        found = pipe.invert(target, generator=torch.Generator().manual_seed(0), **options)
+        assert found.shape == latents.shape
+        again = pipe.invert(target, generator=torch.Generator().manual_seed(0), **options)
+        torch.testing.assert_close(found, again, rtol=0, atol=0)
+        inverted = pipe(latents=found, class_labels=labels, output_type="pt").images
+        random = pipe(batch_size=2, class_labels=labels, generator=torch.Generator().manual_seed(9), output_type="pt")
+        assert (inverted - target).pow(2).mean() < 0.5 * (random.images - target).pow(2).mean(), (
+            "the inverted latents reproduce the image hardly better than random ones"
+        )
+
+    def test_restoration_keeps_known_pixels_and_shapes(self) -> None:
+        pipe = self.make_pipeline()
+        if "inpaint" not in pipe.supported_tasks():
+            return
+        size, channels = pipe.model.config.image_size, pipe.model.config.num_channels
+        labels = self.class_labels(pipe.model, 2)
+        image = pipe(batch_size=2, class_labels=labels, generator=torch.Generator().manual_seed(1), output_type="pt")
+        image = image.images
+        mask = torch.zeros(1, 1, size, size)
+        mask[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1.0
+        options = {"class_labels": labels, "num_steps": 5, "num_restarts": 1, "output_type": "pt"}
+        out = pipe.inpaint(image=image, mask_image=mask, **options).images
+        assert out.shape == (2, channels, size, size)
+        known = (mask == 0).expand_as(out)
+        assert torch.equal(out[known], image[known]), "inpainting must return the known pixels exactly"
+        scale = next(s for s in (2, 4, 3) if size % s == 0)
+        low = torch.nn.functional.avg_pool2d(image, scale)
+        assert pipe.super_resolve(image=low, scale=scale, **options).images.shape == (2, channels, size, size)
+        assert pipe.denoise(image=image, noise_std=0.2, **options).images.shape == (2, channels, size, size)
+
+    def test_directions_and_traversal(self) -> None:
+        from .errors import GenzooError
+
+        pipe = self.make_pipeline()
+        if "directions" not in pipe.supported_tasks():
+            return
+        size = pipe.model.config.image_size
+        dim = int(torch.Size(pipe.model.latent_shape).numel())
+        try:
+            directions = pipe.find_directions(method="sefa", num_directions=2)
+        except GenzooError:  # a model whose directions come from its encoder only
+            directions = pipe.find_directions(method="dims", num_directions=2)
+        assert directions.directions.shape == (2, dim) and directions.strengths.shape == (2,)
+        grid = pipe.traverse(directions, values=[-1.0, 0.0, 1.0], generator=torch.Generator().manual_seed(0))
+        assert grid.size == (3 * size, 2 * size)
 
     # --- training ----------------------------------------------------------------------------------------------
     def test_one_training_step(self) -> None:
