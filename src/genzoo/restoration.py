@@ -40,6 +40,7 @@ __all__ = [
     "GaussianNoise",
     "InversionResult",
     "Mask",
+    "captioned_grid",
     "invert",
     "restoration_figure",
     "restore",
@@ -638,8 +639,8 @@ def restoration_figure(
     original: torch.Tensor | None = None,
     panel_size: int = 112,
 ) -> PIL.Image.Image:
-    r"""One captioned row per image: input (when it differs from the others), degraded (what the model saw, at full
-    size), restored and original (when known), each scaled up to `panel_size` pixels with nearest neighbours.
+    r"""One row per image: input (when it differs from the others), degraded (what the model saw, at full size),
+    restored and original (when known); see `captioned_grid`.
 
     Args:
         image, degraded, restored, original (`torch.Tensor`): `(batch, C, H, W)` in [0, 1]; `image` and `original`
@@ -649,17 +650,30 @@ def restoration_figure(
     Returns:
         `PIL.Image.Image`: the figure.
     """
+    columns = [("input", image), ("degraded", degraded), ("restored", restored), ("original", original)]
+    return captioned_grid([(caption, pixels) for caption, pixels in columns if pixels is not None], panel_size)
+
+
+def captioned_grid(columns: list[tuple[str, torch.Tensor]], panel_size: int = 112) -> PIL.Image.Image:
+    r"""A grid with one captioned column per `(caption, images)` pair and one row per image, each panel scaled up to
+    `panel_size` pixels with nearest neighbours (so pixels stay visible).
+
+    Args:
+        columns (`list[tuple[str, torch.Tensor]]`): captions and `(batch, C, H, W)` images in [0, 1], one batch size.
+        panel_size (`int`, defaults to 112): side of every panel.
+
+    Returns:
+        `PIL.Image.Image`: the RGB grid.
+    """
     from PIL import ImageDraw
 
-    columns = [("input", image), ("degraded", degraded), ("restored", restored), ("original", original)]
-    columns = [(caption, pixels) for caption, pixels in columns if pixels is not None]
     caption_height = 14
-    rows = len(restored)
+    rows = len(columns[0][1])
     figure = PIL.Image.new("RGB", (panel_size * len(columns), rows * (panel_size + caption_height)), "white")
     draw = ImageDraw.Draw(figure)
     for column, (caption, pixels) in enumerate(columns):
-        resized = F.interpolate(pixels.float(), size=(panel_size, panel_size), mode="nearest")
-        for row, panel in enumerate(to_output(resized, "pil")):
+        resized = F.interpolate(pixels.float().cpu(), size=(panel_size, panel_size), mode="nearest")
+        for row, panel in enumerate(to_output(resized.clamp(0, 1), "pil")):
             top = row * (panel_size + caption_height)
             draw.text((column * panel_size + 4, top + 1), caption, fill="black")
             figure.paste(panel.convert("RGB"), (column * panel_size, top + caption_height))
