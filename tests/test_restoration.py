@@ -6,7 +6,6 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from diffusers import ModelMixin  # noqa: F401  (diffusers looks ModelMixin up on the modeling module)
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
@@ -253,6 +252,27 @@ class FrozenGenerator(MLPGenerator):
     """A family that says it cannot be inverted."""
 
     supports_inversion = False
+
+
+class UniformPriorGenerator(MLPGenerator):
+    """A family with a non-Gaussian prior that does not define its density."""
+
+    latent_prior = "uniform"
+
+    def sample_latents(self, batch_size, generator=None, device=None, dtype=None, truncation=None):
+        return torch.rand((batch_size, *self.latent_shape), generator=generator).to(device or self.device) * 2 - 1
+
+
+def test_a_non_gaussian_prior_needs_its_own_penalty():
+    torch.manual_seed(0)
+    pipe = GenPipeline(UniformPriorGenerator().eval())
+    assert "truncation" not in pipe.supported_tasks() and "invert" in pipe.supported_tasks()
+    target = torch.rand(1, 1, 8, 8)
+    with pytest.raises(GenzooError, match="does not define prior_nll"):
+        pipe.invert(target, num_steps=1)
+    with pytest.raises(GenzooError, match="assumes a Gaussian latent prior"):
+        pipe.invert(target, num_steps=1, prior="sphere")
+    assert pipe.invert(target, num_steps=2, prior="none").shape == (1, 6)
 
 
 class MLPPlugin:

@@ -247,7 +247,7 @@ def traverse(
     Returns:
         `PIL.Image.Image`: rows × len(values) images.
     """
-    from diffusers.utils import make_image_grid
+    from .grids import image_grid
 
     model = pipe.model
     dim = _latent_dim(model)
@@ -313,7 +313,7 @@ def traverse(
     else:
         pipe.prepare_class_labels(class_labels, rows)  # an unconditional model takes none: one-line error
     images = pipe(latents=grid_latents, class_labels=labels, output_type="pil").images
-    return make_image_grid(images, rows, len(values_t))
+    return image_grid(images, rows=rows)
 
 
 def class_interpolation(

@@ -122,7 +122,7 @@ class Generator(ModelMixin, ConfigMixin):
         r"""The negative log-density of the latent prior, up to a constant, per latent: ½‖z‖² for N(0, I).
 
         Inversion adds it to the data term so that optimised latents stay where the prior has mass. A generator
-        that overrides `sample_latents` with another prior overrides this one too.
+        that overrides `sample_latents` with another prior (and names it in `latent_prior`) overrides this one too.
 
         Args:
             latents (`torch.Tensor`): shape `(batch, *latent_shape)`.
@@ -130,6 +130,11 @@ class Generator(ModelMixin, ConfigMixin):
         Returns:
             `torch.Tensor` of shape `(batch,)`.
         """
+        if self.latent_prior != "gaussian":
+            raise NotImplementedError(
+                f"{type(self).__name__} has a {self.latent_prior} prior and does not define prior_nll; invert with "
+                "prior='none' or override prior_nll."
+            )
         return 0.5 * latents.flatten(1).pow(2).sum(1)
 
     def posterior(

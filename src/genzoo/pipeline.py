@@ -336,8 +336,8 @@ class GenPipeline(DiffusionPipeline):
     # --- what the pipeline can do; inversion, restoration and directions (restoration.py, directions.py) ---------
     def supported_tasks(self) -> frozenset[str]:
         r"""What this pipeline can do, for user interfaces that show only what works (the demo builds its tabs from
-        it): a subset of `"sample"`, `"interpolate"`, `"class_labels"`, `"class_interpolation"`, `"invert"`,
-        `"inpaint"`, `"super_resolve"`, `"denoise"`, `"directions"`, `"traverse"` and `"reconstruct"`.
+        it): a subset of `"sample"`, `"interpolate"`, `"class_labels"`, `"truncation"`, `"class_interpolation"`,
+        `"invert"`, `"inpaint"`, `"super_resolve"`, `"denoise"`, `"directions"`, `"traverse"` and `"reconstruct"`.
 
         Returns:
             `frozenset[str]`: the names of the supported methods and arguments.
@@ -345,6 +345,8 @@ class GenPipeline(DiffusionPipeline):
         from .directions import supported_direction_tasks
 
         tasks = {"sample", "interpolate"}
+        if self.model.latent_prior == "gaussian":
+            tasks.add("truncation")
         if self.model.is_conditional:
             tasks.add("class_labels")
             if self.model.supports_class_mixing:
