@@ -61,6 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="latest|PATH", help="continue from a checkpoint of this output dir")
     train.add_argument("--image-column", help="dataset column holding the images")
     train.add_argument("--label-column", help="dataset column holding class labels ('' for none)")
+    train.add_argument(
+        "--dataset-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dataset argument, e.g. name=plain_text, revision=main, streaming=true, random_flip=true, crop=random, "
+        "in_memory=false (docs/training.md)",
+    )
+    train.add_argument(
+        "--resolution", type=int, metavar="N", help="train at N x N pixels (model_args.image_size; images are resized)"
+    )
     train.add_argument("--overwrite-output-dir", action="store_true", help="replace a non-empty output dir")
     train.set_defaults(handler=_train)
 
@@ -172,6 +183,7 @@ _TRAIN_FLAGS = (
 def resolve_train_config(args: argparse.Namespace) -> Any:
     """The run config of `genzoo train`: the flags as one layer of `genzoo.config.resolve_train_config`, between the
     `--config` file and `--set`."""
+    from .config import parse_override
     from .config import resolve_train_config as resolve
 
     flags: dict[str, Any] = {key: getattr(args, key) for key in _TRAIN_FLAGS if getattr(args, key) is not None}
@@ -181,8 +193,15 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
         flags["overwrite_output_dir"] = True
     columns = {"image_column": args.image_column, "label_column": args.label_column}
     dataset_args = {key: value for key, value in columns.items() if value is not None}
+    for text in args.dataset_arg:
+        key, value = parse_override(text)
+        dataset_args[key] = value
     if dataset_args:
         flags["dataset_args"] = dataset_args
+    if args.resolution is not None:
+        if args.resolution < 1:
+            raise ValueError(f"--resolution must be a positive number of pixels, got {args.resolution}.")
+        flags["model_args"] = {"image_size": args.resolution}
     return resolve(flags, config_file=args.config, overrides=args.set)
 
 

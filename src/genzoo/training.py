@@ -9,6 +9,7 @@ global RNG states, so a resumed run sees the same batches and the same noise as 
 """
 
 import inspect
+import itertools
 import math
 import os
 import shutil
@@ -25,7 +26,7 @@ from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from .config import TrainConfig, resolve_train_config
-from .data import load_dataset
+from .data import load_dataset, split_dataset_args
 from .errors import ConfigError, GenzooError
 from .folder import RUN_CONFIG
 from .grids import image_grid
@@ -44,16 +45,21 @@ DEFAULT_EPOCHS = 10  # the length of a run that sets neither max_steps nor epoch
 
 
 class TrainState:
-    """The step counter, saved and restored with every checkpoint."""
+    """The step counter and, for a streamed dataset, the position in the stream (the pass and the batches read in
+    it), saved and restored with every checkpoint."""
 
     def __init__(self) -> None:
         self.step = 0
+        self.data_epoch = 0
+        self.data_batches = 0
 
     def state_dict(self) -> dict[str, int]:
-        return {"step": self.step}
+        return {"step": self.step, "data_epoch": self.data_epoch, "data_batches": self.data_batches}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.step = int(state["step"])
+        self.data_epoch = int(state.get("data_epoch", 0))
+        self.data_batches = int(state.get("data_batches", 0))
 
 
 def train(config: TrainConfig | Mapping[str, Any]) -> Path:
@@ -96,10 +102,11 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
     set_seed(config.seed)
 
     # 3. Data: every process loads the dataset (the main process first, so it fills the cache alone).
-    dataset_args = dict(config.dataset_args)
-    random_flip = bool(dataset_args.pop("random_flip", False))
+    load_args, row_args = split_dataset_args(config.dataset_args)
     with accelerator.main_process_first():
-        dataset = load_dataset(config.dataset, **_checked_kwargs(load_dataset, dataset_args, "dataset_args"))
+        dataset = load_dataset(config.dataset, **load_args)
+    if dataset.streaming and config.max_steps is None:
+        raise ConfigError(f"Dataset {config.dataset!r} is streamed and has no length; set --max-steps.")
 
     # 4. Model and objective.
     model = _build_generator(registration, config.model_args, dataset)
@@ -121,19 +128,34 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
     objective = objective_class(
         model, registration, **_checked_kwargs(objective_class, config.objective_args, "objective_args", skip=2)
     )
-    train_data = dataset.with_transform(model.config.image_size, model.config.num_channels, random_flip)
-    if len(train_data) < config.batch_size * accelerator.num_processes:
+    if not dataset.streaming and len(dataset) < config.batch_size * accelerator.num_processes:
         raise ConfigError(
-            f"Dataset {config.dataset!r} has {len(train_data)} images, fewer than one batch of "
+            f"Dataset {config.dataset!r} has {len(dataset)} images, fewer than one batch of "
             f"{config.batch_size} per process; lower --batch-size."
         )
-    dataloader = torch.utils.data.DataLoader(
-        train_data,
-        batch_size=config.batch_size,
-        shuffle=True,
-        drop_last=True,
-        num_workers=config.dataloader_num_workers,
+    # Decoded once into memory when it fits (which also checks every image before anything is written), else lazily.
+    train_data = dataset.training_rows(
+        model.config.image_size,
+        model.config.num_channels,
+        seed=config.seed,
+        decode_threads=config.dataloader_num_workers,
+        **row_args,
     )
+    pin_memory = accelerator.device.type == "cuda"
+    if dataset.streaming:  # decoded by threads inside the stream; Accelerate dispatches the batches to processes
+        dataloader = torch.utils.data.DataLoader(
+            train_data, batch_size=config.batch_size, drop_last=True, pin_memory=pin_memory
+        )
+    else:  # the same sampler as ever (Accelerate's seedable one), so the batches hold the same rows
+        dataloader = torch.utils.data.DataLoader(
+            train_data,
+            batch_size=config.batch_size,
+            shuffle=True,
+            drop_last=True,
+            collate_fn=train_data.collate,
+            num_workers=0 if train_data.in_memory else config.dataloader_num_workers,
+            pin_memory=pin_memory,
+        )
 
     evaluator = None
     if config.eval_every:  # built now, so that a metric the model cannot report stops the run before any write
@@ -168,7 +190,7 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
     accelerator.register_for_checkpointing(state)
 
     # Accelerate also steps the optimizers on an epoch's last, shorter accumulation, so an epoch has ceil(n / k) steps.
-    steps_per_epoch = math.ceil(len(dataloader) / config.gradient_accumulation_steps)
+    steps_per_epoch = 0 if dataset.streaming else math.ceil(len(dataloader) / config.gradient_accumulation_steps)
     total_steps = config.max_steps or (config.epochs or DEFAULT_EPOCHS) * steps_per_epoch
 
     # 6. Resume: weights, optimizers, EMA, step counter and RNG states from a checkpoint.
@@ -182,7 +204,7 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
     fixed_latents, fixed_labels = _fixed_sample_inputs(generator_module, config.num_sample_images, config.seed)
     accelerator.print(
         f"Training {config.model} ({_count_parameters(generator_module):,} parameters) with objective "
-        f"{objective_name} on {config.dataset} ({len(dataset):,} images) for {total_steps:,} steps: "
+        f"{objective_name} on {config.dataset} ({_size(dataset, train_data)}) for {total_steps:,} steps: "
         f"{accelerator.num_processes} process(es) x batch {config.batch_size}, {accelerator.device}, "
         f"mixed precision {config.mixed_precision}."
     )
@@ -193,14 +215,21 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
         network.train()
     start_step, started = state.step, time.perf_counter()
     while state.step < total_steps:
-        epoch, done_in_epoch = divmod(state.step, steps_per_epoch)
+        if dataset.streaming:  # a stream is read by passes of unknown length; resume where the checkpoint was
+            epoch, skip = state.data_epoch, state.data_batches
+            train_data.resume_at(skip * config.batch_size * accelerator.num_processes)
+            batches = dataloader
+        else:
+            epoch, done_in_epoch = divmod(state.step, steps_per_epoch)
+            skip = done_in_epoch * config.gradient_accumulation_steps
+            batches = accelerator.skip_first_batches(dataloader, skip) if skip else dataloader
         dataloader.set_epoch(epoch)
-        skip = done_in_epoch * config.gradient_accumulation_steps
-        batches = accelerator.skip_first_batches(dataloader, skip) if skip else dataloader
+        train_data.set_epoch(epoch)  # flips and crops (Accelerate skips this for a resumed sampler)
         for micro_step, batch in enumerate(batches, start=skip):
             noise = _step_generator(config.seed, state.step, micro_step, accelerator)
             with accelerator.accumulate(*networks.values()), accelerator.autocast():
                 logs = objective.training_step(batch, state.step, noise)
+            state.data_batches = micro_step + 1
             if not accelerator.sync_gradients:
                 continue
             state.step += 1
@@ -223,6 +252,10 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
                 _save_checkpoint(accelerator, output_dir, state.step, config.checkpoints_total_limit)
             if state.step >= total_steps:
                 break
+        else:  # the pass ended
+            if dataset.streaming and state.data_batches == skip:
+                raise GenzooError(f"Dataset {config.dataset!r} gave no batch of {config.batch_size} in a whole pass.")
+            state.data_epoch, state.data_batches = epoch + 1, 0
     progress.close()
 
     # 8. Save the final checkpoint (to resume or extend the run) and the pipeline.
@@ -330,7 +363,16 @@ def _fixed_sample_inputs(model: Any, count: int, seed: int) -> tuple[torch.Tenso
 
 def _fixed_real_images(train_data: Any, count: int) -> torch.Tensor:
     """The first `count` training images in [-1, 1], for figures such as a VAE's reconstructions."""
-    return torch.stack([train_data[i]["pixel_values"] for i in range(min(count, len(train_data)))])
+    if isinstance(train_data, torch.utils.data.IterableDataset):
+        train_data.set_epoch(0)
+        return torch.stack([row["pixel_values"] for row in itertools.islice(train_data, count)])
+    return train_data.__getitems__(list(range(min(count, len(train_data)))))["pixel_values"]
+
+
+def _size(dataset: Any, train_data: Any) -> str:
+    if dataset.streaming:
+        return "streamed"
+    return f"{len(dataset):,} images{', decoded in memory' if train_data.in_memory else ''}"
 
 
 def _sample_grid(
