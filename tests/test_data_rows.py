@@ -65,6 +65,8 @@ def test_in_memory_and_lazy_rows_are_identical_with_flips_and_crops(photos):
         batches = [rows.__getitems__([5, 0, 11, 7]) for rows in (memory, lazy)]
         assert torch.equal(batches[0]["pixel_values"], batches[1]["pixel_values"])
         assert batches[0]["class_labels"].tolist() == [1, 0, 1, 1]
+        # NCHW as before: a channels-last batch would take other convolution kernels and change the weights' bits
+        assert all(batch["pixel_values"].is_contiguous() for batch in batches)
     # Random crops of two aspect ratios cannot share one tensor: kept lazy by default, refused when forced.
     assert not photos.training_rows(16, 3, crop="random").in_memory
     with pytest.raises(GenzooError, match="several aspect ratios"):

@@ -103,8 +103,6 @@ class Dataset:
                 f"Dataset {name!r} has no column {self.label_column!r}; its columns are {columns}. "
                 "Pass --label-column NAME (or --label-column '' for none)."
             )
-        if not self.streaming and len(data) == 0:
-            raise GenzooError(f"Dataset {name!r} has no rows; point it at a folder or file with images.")
         self._num_classes = self._checked_num_classes(num_classes)
 
     @property
@@ -161,7 +159,7 @@ class Dataset:
         """The class count, after checking the label column: integers, none negative or missing, at most
         `MAX_CLASSES` classes. A stream is checked row by row as it is read instead."""
         column = self.label_column
-        if column is None:
+        if column is None or (not self.streaming and len(self.data) == 0):  # no rows: refused by whoever needs one
             return 0
         feature = self._features().get(column)
         if isinstance(feature, datasets.ClassLabel):
@@ -362,8 +360,10 @@ def _crop_box(width: int, height: int, image_size: int, offset: tuple[float, flo
 
 
 def _to_array(image: Image.Image) -> np.ndarray:
-    array = np.array(image, dtype=np.uint8)  # a writable copy, for torch.from_numpy
-    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+    """A writable, C-contiguous (C, H, W) copy: batches stay in the standard NCHW layout (a channels-last batch would
+    send convolutions down another kernel, with other rounding)."""
+    array = np.asarray(image, dtype=np.uint8)
+    return array[None].copy() if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1))
 
 
 def prepare_image(
