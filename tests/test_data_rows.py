@@ -120,10 +120,11 @@ def test_training_in_memory_and_lazily_gives_the_same_weights(tiny_train_config,
 
 
 def test_random_flip_run_resumes_bit_identically(tiny_train_config, tiny_parquet, tmp_path):
-    common = {"dataset": f"parquet:{tiny_parquet}", "checkpoint_every": 4, "dataset_args": {"random_flip": True}}
-    straight = train(tiny_train_config(output_dir=str(tmp_path / "straight"), max_steps=8, **common))
-    train(tiny_train_config(output_dir=str(tmp_path / "resumed"), max_steps=4, **common))
-    resumed = train(tiny_train_config(output_dir=str(tmp_path / "resumed"), max_steps=8, resume="latest", **common))
+    # 40 images in batches of 8: 5 steps an epoch, so the resume at step 6 lands inside the second epoch.
+    common = {"dataset": f"parquet:{tiny_parquet}", "checkpoint_every": 6, "dataset_args": {"random_flip": True}}
+    straight = train(tiny_train_config(output_dir=str(tmp_path / "straight"), max_steps=9, **common))
+    train(tiny_train_config(output_dir=str(tmp_path / "resumed"), max_steps=6, **common))
+    resumed = train(tiny_train_config(output_dir=str(tmp_path / "resumed"), max_steps=9, resume="latest", **common))
     assert_same_weights(straight, resumed)
 
 

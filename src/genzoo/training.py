@@ -218,13 +218,12 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
         if dataset.streaming:  # a stream is read by passes of unknown length; resume where the checkpoint was
             epoch, skip = state.data_epoch, state.data_batches
             train_data.resume_at(skip * config.batch_size * accelerator.num_processes)
-            batches = dataloader
         else:
             epoch, done_in_epoch = divmod(state.step, steps_per_epoch)
             skip = done_in_epoch * config.gradient_accumulation_steps
-            batches = accelerator.skip_first_batches(dataloader, skip) if skip else dataloader
-        dataloader.set_epoch(epoch)
-        train_data.set_epoch(epoch)  # flips and crops (Accelerate skips this for a resumed sampler)
+        dataloader.set_epoch(epoch)  # before skip_first_batches, which copies the sampler in its current epoch
+        train_data.set_epoch(epoch)  # flips and crops (Accelerate does not pass the epoch on to them when resuming)
+        batches = accelerator.skip_first_batches(dataloader, skip) if skip and not dataset.streaming else dataloader
         for micro_step, batch in enumerate(batches, start=skip):
             noise = _step_generator(config.seed, state.step, micro_step, accelerator)
             with accelerator.accumulate(*networks.values()), accelerator.autocast():
