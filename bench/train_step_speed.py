@@ -22,19 +22,41 @@ from typing import Any
 
 import torch
 
+#: `--recipes`: the DCGAN's objective recipes, old and new, each with a critic of base_channels 32.
+RECIPES: dict[str, dict[str, Any]] = {
+    "gan, batch-norm critic (old default)": {"critic_channels": 32, "objective": "gan"},
+    "hinge, spectral norm, no critic norm": {
+        "critic_channels": 32,
+        "objective": "hinge",
+        "args": {"spectral_norm": True, "lr": 2e-3, "betas": (0.0, 0.9)},
+        "discriminator": {"norm": "none"},
+    },
+    "same, with EMA 0.999": {
+        "critic_channels": 32,
+        "objective": "hinge",
+        "args": {"spectral_norm": True, "lr": 2e-3, "betas": (0.0, 0.9)},
+        "discriminator": {"norm": "none"},
+        "ema_decay": 0.999,
+    },
+}
+
 
 def build_step(model_name: str, objective_name: str, batch_size: int, variant: dict[str, Any], device: str):
-    """A closure that runs one training step of `variant` (`critic_channels`, `autocast`: None or "bf16"), the way
-    the trainer runs it on one process (a plain Accelerator; autocast is switched per variant here, since one
-    process can hold only one Accelerator configuration)."""
+    """A closure that runs one training step of `variant` (`critic_channels`, `autocast`: None or "bf16",
+    `objective`: another objective's name, `args`: objective arguments, `discriminator`: discriminator arguments,
+    `ema_decay`: also update an EMA of the generator, as the trainer does), the way the trainer runs it on one
+    process (a plain Accelerator; autocast is switched per variant here, since one process can hold only one
+    Accelerator configuration)."""
     from accelerate import Accelerator
+    from diffusers.training_utils import EMAModel
 
     from genzoo.registry import get_model, get_objective
 
     registration = get_model(model_name)
     model = registration.generator_class(**variant.get("model_args", {})).to(device).train()
-    objective_class = get_objective(objective_name or registration.default_objective).obj
+    objective_class = get_objective(variant.get("objective") or objective_name or registration.default_objective).obj
     discriminator_args = {"base_channels": variant["critic_channels"]} if "critic_channels" in variant else {}
+    discriminator_args.update(variant.get("discriminator", {}))
     objective = objective_class(model, registration, discriminator=discriminator_args, **variant.get("args", {}))
     for network in objective.networks.values():
         network.to(device).train()
@@ -46,10 +68,16 @@ def build_step(model_name: str, objective_name: str, batch_size: int, variant: d
         batch["class_labels"] = torch.arange(batch_size, device=device) % model.num_classes
     dtype = torch.bfloat16 if variant.get("autocast") == "bf16" else None
     counter = iter(range(10**9))
+    ema = None
+    if variant.get("ema_decay") is not None:
+        ema = EMAModel(model.parameters(), decay=variant["ema_decay"], foreach=True)
+        ema.to(device)
 
     def step() -> None:
         with torch.autocast(device_type=device, dtype=dtype, enabled=dtype is not None):
             objective.training_step(batch, next(counter), torch.Generator(device).manual_seed(0))
+        if ema is not None:
+            ema.step(model.parameters())
 
     return step
 
@@ -73,11 +101,11 @@ def time_variants(args: argparse.Namespace, variants: dict[str, dict[str, Any]])
 
 def report(times: dict[str, list[float]]) -> None:
     baseline = None
-    print(f"{'variant':<34} {'median s/step':>14} {'steps/s':>9} {'time vs first':>14}")
+    print(f"{'variant':<38} {'median s/step':>14} {'steps/s':>9} {'time vs first':>14}")
     for name, samples in times.items():
         median = statistics.median(samples)
         baseline = baseline or median
-        print(f"{name:<34} {median:>14.4f} {1 / median:>9.2f} {median / baseline:>13.2f}x")
+        print(f"{name:<38} {median:>14.4f} {1 / median:>9.2f} {median / baseline:>13.2f}x")
 
 
 def main() -> None:
@@ -90,6 +118,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, nargs="*", help="compare PyTorch thread counts instead")
+    parser.add_argument("--recipes", action="store_true", help="compare the DCGAN objective recipes instead")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # time the default only, as JSON
     args = parser.parse_args()
 
@@ -114,7 +143,9 @@ def main() -> None:
         "critic base_channels 64": {"critic_channels": 64},
         "critic 32, bf16 autocast": {"critic_channels": 32, "autocast": "bf16"},
     }
-    if args.model != "dcgan":
+    if args.recipes:
+        variants = RECIPES
+    elif args.model != "dcgan":
         variants = {"default": {}, "bf16 autocast": {"autocast": "bf16"}}
     if args.child:
         variants = {"default": next(iter(variants.values()))}
