@@ -122,6 +122,16 @@ def test_objective_defaults(name, objective_class):
     assert any(isinstance(m, nn.BatchNorm2d) for m in objective.networks["discriminator"].modules())
 
 
+def test_integer_betas_from_the_command_line_train():
+    """`--set objective_args.betas=[0,0.9]` gives an int and a float, which torch's Adam refuses unless cast."""
+    objective = dcgan_objective("hinge", betas=[0, 0.9])
+    assert objective.betas == (0.0, 0.9) and all(type(beta) is float for beta in objective.betas)
+    optimizers = objective.configure_optimizers()
+    assert optimizers["model"].param_groups[0]["betas"] == (0.0, 0.9)
+    with pytest.raises(ConfigError, match="betas must be two numbers"):
+        dcgan_objective("hinge", betas=["fast", 0.9])
+
+
 def test_wgan_gp_defaults_follow_the_paper():
     objective = dcgan_objective("wgan-gp")
     assert (objective.lr, objective.betas, objective.n_critic, objective.gradient_penalty) == (1e-4, (0.0, 0.9), 5, 10)

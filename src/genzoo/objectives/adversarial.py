@@ -93,7 +93,10 @@ class AdversarialObjective(Objective):
             raise ConfigError(f"Model {name!r} has no discriminator, so adversarial objectives cannot train it.")
         self.lr = self.default_lr if lr is None else float(lr)
         self.lr_d = self.lr if lr_d is None else float(lr_d)
-        self.betas = tuple(self.default_betas if betas is None else betas)
+        try:  # `--set objective_args.betas=[0,0.9]` parses 0 as an int, which Adam refuses next to a float
+            self.betas = tuple(float(beta) for beta in (self.default_betas if betas is None else betas))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"objective_args.betas must be two numbers such as [0.0, 0.9], got {betas!r}.") from exc
         self.n_critic = self.default_n_critic if n_critic is None else int(n_critic)
         self.gradient_penalty = self.default_gradient_penalty if gradient_penalty is None else float(gradient_penalty)
         self.r1_gamma = float(r1_gamma)
