@@ -179,6 +179,64 @@ def test_per_class_fid_is_skipped_with_too_few_samples_per_class(register_plugin
     assert "raise --num-samples to at least 258" in caplog.text
 
 
+class DigitsGenerator(Generator):
+    r"""An unconditional "generator" that returns real training digits of the classes in `digits`, in equal parts
+    (the first half of the latent space draws the first digit, and so on): class coverage must find exactly those."""
+
+    @register_to_config
+    def __init__(self, latent_dim: int = 4, image_size: int = 28, num_channels: int = 1, digits: tuple = (3, 7)):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # a pipeline needs some weights to save
+        images, labels = _training_digits()
+        self.register_buffer("bank", torch.stack([images[labels == c][:300] for c in digits]), False)
+
+    def forward(self, latents: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
+        position = torch.special.ndtr(latents[:, 0].float()) * self.bank.shape[0]  # uniform in [0, len(digits))
+        which = position.long().clamp_max(self.bank.shape[0] - 1)
+        index = ((position - which) * self.bank.shape[1]).long().clamp_max(self.bank.shape[1] - 1)
+        return self.bank[which, index] + self.anchor
+
+
+def test_class_coverage_of_an_unconditional_model(register_plugin, tmp_path):
+    """`coverage` counts the samples per class with the extractor's classifier: a model that draws only 3s and 7s, in
+    equal parts, has half its samples in each, the entropy of two even classes out of ten, and no other class."""
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register("digits", DigitsGenerator)
+
+    register_plugin(Plugin(), name="digits")
+    folder = tmp_path / "digits"
+    GenPipeline(model=DigitsGenerator()).save_pretrained(folder)
+    json_path = tmp_path / "coverage.json"
+    main(["evaluate", str(folder), "--metrics", "coverage", "--num-samples", "400", "--json", str(json_path)])
+    results = json.loads(json_path.read_text())
+    shares = [results[f"class_share_{c}"] for c in range(10)]
+    assert sum(shares) == pytest.approx(1.0)
+    assert shares[3] == pytest.approx(0.5, abs=0.08) and shares[7] == pytest.approx(0.5, abs=0.08)
+    assert shares[3] + shares[7] >= 0.97  # the classifier reads 99 % of real digits right
+    assert results["coverage_min_share"] == min(shares) == 0.0
+    assert results["coverage_entropy"] == pytest.approx(math.log(2) / math.log(10), abs=0.06)
+    assert results["coverage_classes"] <= 4 and results["mean_top_probability"] > 0.9
+    assert "fid" not in results and results["num_samples"] == 400 and "num_reference" not in results  # no real images
+
+
+def test_class_coverage_is_a_default_for_unconditional_models_only(trained_dcgan):
+    """`genzoo evaluate` without `--metrics` adds class coverage for an unconditional model, never for a
+    conditional one, and refuses it when asked for one in one line."""
+    from genzoo.metrics.evaluation import parse_metrics
+
+    dcgan, conditional = GenPipeline.from_pretrained(trained_dcgan), GenPipeline(model=MemorisingGenerator())
+    assert "coverage" in [m.name for m in parse_metrics(None, dcgan)]
+    assert "coverage" not in [m.name for m in parse_metrics(None, conditional)]
+    results = evaluate_pipeline(dcgan, "coverage,is", num_samples=100, progress=False)
+    assert 0.0 <= results["coverage_min_share"] <= 0.1 and 0.0 <= results["coverage_entropy"] <= 1.0
+    assert results["coverage_classes"] == sum(results[f"class_share_{c}"] > 0 for c in range(10))
+    with pytest.raises(GenzooError, match=r"'coverage' needs an unconditional generator, but .* is class-conditional"):
+        evaluate_pipeline(conditional, "coverage", num_samples=100, progress=False)
+
+
 class EncoderGenerator(DCGANGenerator):
     """A generator with an encoder (what the VAE plugin's metrics apply to), whatever its family."""
 
@@ -293,7 +351,7 @@ def test_clear_errors(trained_dcgan, register_plugin, tmp_path, capsys):
     assert "Did you mean 'mnist-classifier'?" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["evaluate", str(trained_dcgan), "--metrics", "fid,fjd"])
-    assert "Unknown metric 'fjd'; choose from fid, fid_per_class, is, kid, nll, pr, reconstruction." in (
+    assert "Unknown metric 'fjd'; choose from coverage, fid, fid_per_class, is, kid, nll, pr, reconstruction." in (
         capsys.readouterr().err
     )
 
@@ -483,7 +541,7 @@ def test_a_third_party_metric_is_listed_and_computed(installed_plugin, trained_d
     main(["plugins", "--json"])
     by_name = {p["name"]: p for p in json.loads(capsys.readouterr().out)["plugins"]}
     assert by_name["rowcount"]["metrics"] == ["rows"]
-    assert by_name["genzoo"]["metrics"] == ["fid", "fid_per_class", "kid", "is", "pr"]
+    assert by_name["genzoo"]["metrics"] == ["fid", "fid_per_class", "kid", "is", "pr", "coverage"]
     assert by_name["vae"]["metrics"] == ["nll", "reconstruction"]
 
     json_path = tmp_path / "rows.json"

@@ -83,3 +83,13 @@ def register_metrics(register: Callable) -> None:
         aliases=("precision", "recall", "precision_recall"),
         description="k-NN manifold precision and recall (Kynkäänniemi 2019)",
     )
+    register(
+        "coverage",
+        "genzoo.metrics.coverage:compute_coverage",
+        direction="higher",
+        outputs=("coverage_entropy", "coverage_min_share"),
+        applies_to="unconditional",
+        needs=("logits",),
+        aliases=("class_coverage", "class-coverage"),
+        description="class histogram of the samples by the extractor's classifier: normalised entropy, smallest share",
+    )

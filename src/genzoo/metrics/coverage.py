@@ -2,7 +2,8 @@ r"""Class coverage of an unconditional generator: how evenly its samples spread 
 
 A GAN that draws mostly 0s and 7s can still reach a fair FID; the class histogram says it directly. The classifier
 is any feature extractor with logits (the shipped digit classifier for MNIST-like data). `genzoo evaluate` reports
-these figures as the `coverage` metric, and `bench/class_histogram.py` prints them for a pipeline.
+these figures for unconditional models as the `coverage` metric (`compute_coverage`), and `bench/class_histogram.py`
+prints them for a pipeline.
 """
 
 import math
@@ -13,7 +14,11 @@ import torch
 
 from ..errors import GenzooError
 
-__all__ = ["class_coverage"]
+__all__ = ["MAX_CLASS_SHARES", "class_coverage", "compute_coverage"]
+
+#: `compute_coverage` reports each class's share (`class_share_<c>`) up to this many classes; a classifier with more
+#: (Inception's 1,008 ImageNet classes) gets the summary figures only.
+MAX_CLASS_SHARES = 100
 
 
 def class_coverage(logits: torch.Tensor | np.ndarray) -> dict[str, Any]:
@@ -58,3 +63,21 @@ def class_coverage(logits: torch.Tensor | np.ndarray) -> dict[str, Any]:
         "coverage_classes": int((counts > 0).sum()),
         "mean_top_probability": float(top_probability.mean()),
     }
+
+
+def compute_coverage(context: Any) -> dict[str, float]:
+    r"""The `coverage` metric: `class_coverage` of the generated images' logits, as flat numbers.
+
+    Args:
+        context (`genzoo.metrics.MetricContext`): holds the generated images' logits (the metric `needs` them).
+
+    Returns:
+        `dict`: `coverage_entropy`, `coverage_min_share`, `coverage_classes`, `mean_top_probability` and, for a
+        classifier with at most `MAX_CLASS_SHARES` classes, `class_share_<c>` for every class c.
+    """
+    result = class_coverage(context.generated.logits)
+    flat = {key: result[key] for key in ("coverage_entropy", "coverage_min_share", "coverage_classes")}
+    flat["mean_top_probability"] = result["mean_top_probability"]
+    if len(result["class_shares"]) <= MAX_CLASS_SHARES:
+        flat.update({f"class_share_{label}": share for label, share in enumerate(result["class_shares"])})
+    return flat

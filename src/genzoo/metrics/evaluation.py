@@ -12,6 +12,7 @@ The result is a flat `dict`; the built-in and the VAE plugin's metrics report:
 | `kid`, `kid_std` | kernel distance (unbiased MMD², cubic kernel): mean and std over subsets |
 | `is`, `is_std` | Inception Score over splits (needs an extractor with logits) |
 | `precision`, `recall` | `pr`: k-NN manifold precision and recall (k = 3) |
+| `coverage_entropy`, `coverage_min_share`, `class_share_<c>` | `coverage`, unconditional models: class histogram |
 | `nll`, `reconstruction_mse` | models with an encoder (VAEs): NLL (nats) and reconstruction MSE, held-out images |
 | `num_samples`, `num_reference`, `features`, `dataset`, `split` | what the numbers were computed from |
 """
@@ -263,10 +264,12 @@ def parse_metric_args(items: Sequence[str] | Mapping[str, Any] | None) -> dict[s
 
 def metric_applies(metric: MetricRegistration, target: Any) -> bool:
     """Whether `metric` applies to `target`: a pipeline, a generator (instance or class) or `None` (a folder of
-    images, to which only metrics for any generator apply)."""
+    images, to which metrics for any generator and for unconditional ones apply)."""
     if metric.applies_to == "any":
         return True
     model = getattr(target, "model", target) if not isinstance(target, type) else target
+    if metric.applies_to == "unconditional":  # a generator class cannot tell, so it passes (like an image folder)
+        return isinstance(model, type) or not int(getattr(model, "num_classes", 0) or 0)
     if model is None:
         return False
     if metric.applies_to == "class-conditional":
@@ -274,14 +277,19 @@ def metric_applies(metric: MetricRegistration, target: Any) -> bool:
     return callable(getattr(model, "encode", None))  # "encoder"
 
 
-_APPLIES_TO_TEXT = {"class-conditional": "a class-conditional generator", "encoder": "a generator with an encoder"}
+_APPLIES_TO_TEXT = {
+    "class-conditional": "a class-conditional generator",
+    "unconditional": "an unconditional generator",
+    "encoder": "a generator with an encoder",
+}
 
 
 def check_applies(metric: MetricRegistration, target: Any, what: str) -> None:
     """Raise a one-line error when `metric` does not apply to `target` (described as `what`)."""
     if not metric_applies(metric, target):
+        lacks = "is class-conditional" if metric.applies_to == "unconditional" else "has none"
         raise GenzooError(
-            f"Metric {metric.name!r} needs {_APPLIES_TO_TEXT[metric.applies_to]}, but {what} has none; drop it "
+            f"Metric {metric.name!r} needs {_APPLIES_TO_TEXT[metric.applies_to]}, but {what} {lacks}; drop it "
             "from the metrics."
         )
 
@@ -395,8 +403,9 @@ def evaluate_pipeline(
     Args:
         pipe (`GenPipeline`): the loaded pipeline (`GenPipeline.from_pretrained(dir_or_repo_id)`).
         metrics (`str` or list, *optional*): registered metric names (`genzoo plugins` lists them); default: every
-            default metric that applies to the pipeline (fid, kid, is, pr, and per-class FID for a conditional
-            model, NLL and reconstruction error for one with an encoder; fid only with `reference_stats`).
+            default metric that applies to the pipeline (fid, kid, is, pr, class coverage for an unconditional
+            model, per-class FID for a conditional model, NLL and reconstruction error for one with an encoder; fid
+            only with `reference_stats`).
         metric_args (*optional*): the metrics' options, as `["kid.subset_size=500"]` or `{"kid": {"subset_size":
             500}}` (see `parse_metric_args`).
         options (`EvaluationOptions`, *optional*): the sampling and reference settings.
@@ -422,8 +431,8 @@ def evaluate_images(
     samples would be: the same extractor, preprocessing, reference statistics and metrics.
 
     The folder's images are read in file order (class sub-folders are not used as labels), at the size of the first
-    one; the real images are converted to that size and channel count. Only metrics that apply to any generator
-    can be computed.
+    one; the real images are converted to that size and channel count. Only metrics that apply to any generator,
+    or to an unconditional one (class coverage), can be computed.
 
     Args:
         folder (`str`): the folder (PNG, JPEG, ... files; sub-folders are read too).
@@ -439,7 +448,7 @@ def evaluate_images(
 
 def _select(source: Any, metrics_spec: str | Sequence[str] | None, reference_stats: bool) -> list[MetricRegistration]:
     """The metrics to compute, checked against what `source` is and what the reference holds."""
-    target = source.pipe  # None for a folder of images: only metrics for any generator apply
+    target = source.pipe  # None for a folder of images: only metrics for any (or an unconditional) generator apply
     if metrics_spec is None:
         defaults = [m for m in parse_metrics(None) if metric_applies(m, target)]
         return [m for m in defaults if m.needs == {"stats"}] if reference_stats else defaults

@@ -259,7 +259,11 @@ def _check_model(metric: MetricRegistration, eval_metric: str, registration: Any
     target = model if model is not None else registration.generator_class
     if metric_applies(metric, target):
         return
-    what = {"class-conditional": "a class-conditional model", "encoder": "a generator with an encoder"}
+    what = {
+        "class-conditional": "a class-conditional model",
+        "unconditional": "an unconditional model",
+        "encoder": "a generator with an encoder",
+    }
     generator = type(model).__name__ if model is not None else registration.generator_class.__name__
     named = f"eval_metric {eval_metric!r}" if eval_metric in metric.outputs else f"metric {metric.name!r}"
     raise ConfigError(
