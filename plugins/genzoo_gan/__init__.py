@@ -1,4 +1,4 @@
-"""genzoo's GAN plugin: the DCGAN model family, trained with genzoo's adversarial objectives (gan by default).
+"""genzoo's GAN plugin: the DCGAN model family, trained with genzoo's adversarial objectives (hinge by default).
 
 It registers through the `genzoo` entry-point group, exactly as a third-party plugin would.
 """
@@ -9,18 +9,28 @@ from genzoo import hookimpl
 
 from .modeling_dcgan import DCGANDiscriminator, DCGANGenerator
 
-__all__ = ["TRAINING_DEFAULTS", "DCGANDiscriminator", "DCGANGenerator"]
+__all__ = ["OBJECTIVE_DEFAULTS", "TRAINING_DEFAULTS", "DCGANDiscriminator", "DCGANGenerator"]
 
 #: What `genzoo train dcgan` uses unless a config file, a flag or `--set` says otherwise: the README's main job.
-#: On mnist-5k this takes 8-9 minutes on 2 quiet CPU cores (11-13.5 steps/s) and draws recognisable digits;
+#: With the hinge recipe below, 2,000 steps on mnist-5k draw every digit (each class 5.8-12.7 % of 5,000 samples,
+#: scored by the shipped digit classifier) at a lower FID than the earlier 6,000-step default, in a third of the steps;
 #: docs/models/dcgan.md has the measurements. A discriminator half as wide as the generator trains as well on these
-#: small images, and a full-width one makes each step take 1.6 times as long (bench/train_step_speed.py).
+#: small images, and a full-width one makes each step take 1.6 times as long (bench/train_step_speed.py). The EMA of
+#: the generator (what the saved pipeline samples) smooths the noise of the high learning rate.
 TRAINING_DEFAULTS = {
-    "max_steps": 6000,
+    "max_steps": 2000,
     "batch_size": 64,
-    "sample_every": 1000,
-    "checkpoint_every": 2000,
+    "ema_decay": 0.999,
+    "sample_every": 500,
+    "checkpoint_every": 500,
     "objective_args": {"discriminator": {"base_channels": 32}},
+}
+#: The CGAN's recipe (Miyato et al. 2018), tuned for the DCGAN with the hinge loss: spectral norm on every critic
+#: layer instead of batch norm, and Adam at lr 2e-3 with beta1 = 0. The old setting (BCE loss, batch-norm critic,
+#: lr 2e-4, betas (0.5, 0.999)) covered the digits unevenly (a third of the samples were threes after 500 steps,
+#: ones and sixes under 1 %). Other objectives keep their own settings (`--objective gan` is the DCGAN paper's).
+OBJECTIVE_DEFAULTS = {
+    "hinge": {"lr": 2e-3, "betas": [0.0, 0.9], "spectral_norm": True, "discriminator": {"norm": "none"}},
 }
 
 
@@ -30,7 +40,8 @@ def register_models(register: Callable) -> None:
         "dcgan",
         DCGANGenerator,
         discriminator_class=DCGANDiscriminator,
-        default_objective="gan",
+        default_objective="hinge",
         training_defaults=TRAINING_DEFAULTS,
+        objective_defaults=OBJECTIVE_DEFAULTS,
         description="DCGAN (Radford et al. 2016): transposed-convolution generator, strided-convolution critic",
     )
