@@ -12,7 +12,7 @@ from .modeling_dcgan import DCGANDiscriminator, DCGANGenerator
 __all__ = ["OBJECTIVE_DEFAULTS", "TRAINING_DEFAULTS", "DCGANDiscriminator", "DCGANGenerator"]
 
 #: What `genzoo train dcgan` uses unless a config file, a flag or `--set` says otherwise: the README's main job.
-#: With the hinge recipe below, 2,000 steps on mnist-5k draw every digit (each class 5.8-12.7 % of 5,000 samples,
+#: With the hinge recipe below, 2,000 steps on mnist-5k draw every digit (each class 6.2-14.0 % of 5,000 samples,
 #: scored by the shipped digit classifier) at a lower FID than the earlier 6,000-step default, in a third of the steps;
 #: docs/models/dcgan.md has the measurements. A discriminator half as wide as the generator trains as well on these
 #: small images, and a full-width one makes each step take 1.6 times as long (bench/train_step_speed.py). The EMA of
