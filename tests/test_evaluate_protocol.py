@@ -13,7 +13,7 @@ from PIL import Image
 from genzoo import GenPipeline, hookimpl
 from genzoo.cli import main
 from genzoo.errors import GenzooError
-from genzoo.metrics import FeatureExtractor, evaluate_images
+from genzoo.metrics import FeatureExtractor, evaluate_images, evaluate_pipeline
 from genzoo.metrics.functional import kernel_inception_distance
 
 
@@ -133,8 +133,13 @@ def test_sample_folder_streams_one_png_per_image(trained_dcgan, tmp_path, capsys
     expected = [*pipe(batch_size=4, generator=generator).images, *pipe(batch_size=4, generator=generator).images]
     for i, image in enumerate(expected):
         assert np.array_equal(np.asarray(Image.open(out / f"{i}.png")), np.asarray(image))
-    # The folder scores like any library's samples.
+    # The folder scores like any library's samples, class coverage included, as the pipeline's own samples do.
     assert evaluate_images(str(out), "kid", ["kid.subset_size=5"], progress=False)["num_samples"] == 10
+    from_folder = evaluate_images(str(out), "coverage", progress=False)
+    from_pipeline = evaluate_pipeline(pipe, "coverage", num_samples=10, batch_size=4, progress=False)
+    shares = [key for key in from_pipeline if key.startswith("class_share_")]
+    assert len(shares) == 10 and all(from_folder[key] == from_pipeline[key] for key in shares)
+    assert from_folder["coverage_entropy"] == pytest.approx(from_pipeline["coverage_entropy"])
 
     for argv, message in (
         (["-n", "3", "--format", "folder", "-o", str(out)], "already exists and is not an empty folder"),
