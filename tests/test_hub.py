@@ -410,7 +410,7 @@ def test_push_uploads_exactly_the_pipeline_files_and_a_card(trained_dir, tmp_pat
 
     card = card_from_upload(uploads, tmp_path)
     assert card.data.library_name == "genzoo"
-    assert card.data.tags == ["genzoo", "dcgan", "gan", "unconditional-image-generation"]
+    assert card.data.tags == ["genzoo", "dcgan", "gan", "hinge", "unconditional-image-generation"]
     assert card.data.pipeline_tag == "unconditional-image-generation"
     assert card.data.datasets == ["ylecun/mnist"]
     assert card.data.metrics == ["fid", "kid"]
