@@ -16,6 +16,8 @@ from genzoo.errors import ConfigError
 from genzoo.testing import GeneratorTesterMixin
 from genzoo_gan import DCGANGenerator
 from genzoo_vae import (
+    CVAEGenerator,
+    CVAEPipeline,
     ELBOObjective,
     VAEGenerator,
     VAEPipeline,
@@ -31,6 +33,11 @@ TINY_VAE = {"latent_dim": 4, "image_size": 28, "num_channels": 1, "base_channels
 class TestVAE(GeneratorTesterMixin):
     model_name = "vae"
     model_args = TINY_VAE
+
+
+class TestCVAE(GeneratorTesterMixin):
+    model_name = "cvae"
+    model_args = {**TINY_VAE, "num_classes": 3, "embedding_dim": 3}
 
 
 class TestVAEGaussianRGB32(GeneratorTesterMixin):
@@ -393,3 +400,74 @@ def test_genzoo_train_vae_end_to_end(tmp_path, capsys):
     assert nll.shape == (4,) and torch.isfinite(nll).all()
     # Nats per image: no worse than a model that ignores z and predicts ½ for every pixel (784 log 2).
     assert nll.mean() < 784 * math.log(2) + 1
+
+
+# --- the conditional VAE ------------------------------------------------------------------------------------------
+def tiny_cvae(seed: int = 0) -> "CVAEPipeline":
+    torch.manual_seed(seed)
+    model = CVAEGenerator(**TINY_VAE, num_classes=3, embedding_dim=3, class_names=["zero", "one", "two"]).eval()
+    return CVAEPipeline(model=model)
+
+
+def test_cvae_shares_the_vae_machinery_and_conditions_both_halves():
+    pipe = tiny_cvae()
+    assert isinstance(pipe.model, VAEGenerator) and isinstance(pipe, VAEPipeline)
+    assert {"class_labels", "class_interpolation", "reconstruct", "invert"} <= pipe.supported_tasks()
+    images = random_images(2)
+    # The encoder sees the class: the same images give other posteriors under other classes.
+    mean_a, _ = pipe.model.encode(images, torch.tensor([0, 0]))
+    mean_b, _ = pipe.model.encode(images, torch.tensor([1, 1]))
+    assert not torch.allclose(mean_a, mean_b)
+    # So does the decoder; sampling takes names like the CGAN's.
+    latents = pipe.model.sample_latents(2, generator=torch.Generator().manual_seed(0))
+    by_name = pipe(latents=latents, class_labels=["two", "two"], output_type="np").images
+    by_index = pipe(latents=latents, class_labels=2, output_type="np").images
+    np.testing.assert_array_equal(by_name, by_index)
+    assert not np.allclose(by_index, pipe(latents=latents, class_labels=0, output_type="np").images)
+    assert pipe.class_grid(images_per_class=2).size == (3 * 28, 2 * 28)
+    # The ELBO's pieces, given the class, through the VAE's forward.
+    output = pipe.model(images=images, class_labels=torch.tensor([0, 1]), generator=torch.Generator().manual_seed(0))
+    assert output.log_likelihood.shape == (2,) and torch.all(output.kl >= 0)
+
+
+def test_cvae_reconstruction_and_nll_need_the_class():
+    pipe = tiny_cvae()
+    images = random_images(2)
+    nll = pipe.estimate_nll(images, num_importance_samples=4, class_labels=[0, 1], generator=torch.Generator())
+    assert nll.shape == (2,) and torch.isfinite(nll).all()
+    other = pipe.estimate_nll(images, num_importance_samples=4, class_labels="two", generator=torch.Generator())
+    assert not torch.allclose(nll, other)  # −log p(x | y) depends on y
+    assert pipe.reconstruct(images, class_labels=[0, 1]).images.shape == (2, 1, 28, 28)
+    for call in (lambda: pipe.reconstruct(images), lambda: pipe.estimate_nll(images), lambda: pipe.encode(images)):
+        with pytest.raises(ValueError, match="pass class_labels"):
+            call()
+    with pytest.raises(ValueError, match="unconditional"):
+        tiny_pipeline().reconstruct(images, class_labels=[0, 1])
+    path = pipe.interpolate(images[0], images[1], steps=3, class_labels="one", output_type="np").images
+    assert path.shape == (3, 28, 28, 1)
+
+
+def test_genzoo_train_cvae_saves_reconstructions_with_labels(tiny_parquet, tmp_path):
+    run = tmp_path / "run"
+    main(["train", "cvae", "--dataset", f"parquet:{tiny_parquet}", "--output-dir", str(run), "--max-steps", "2",
+          "--batch-size", "8", "--set", "model_args.base_channels=4", "--set", "model_args.hidden_dim=16",
+          "--set", "sample_every=0", "--set", "checkpoint_every=0", "--set", "num_sample_images=10"])  # fmt: skip
+    pipe = GenPipeline.from_pretrained(run)
+    assert type(pipe).__name__ == "CVAEPipeline" and pipe.class_names == [str(i) for i in range(10)]
+    assert (run / "reconstructions.png").is_file()
+    assert pipe(class_labels="7", output_type="np").images.shape == (1, 28, 28, 1)
+
+
+def test_the_vae_metrics_apply_to_the_cvae_with_the_held_out_labels():
+    from genzoo.metrics.evaluation import evaluate_pipeline
+
+    results = evaluate_pipeline(
+        tiny_cvae_mnist(), "nll,reconstruction", ["nll.num_images=8", "nll.importance_samples=2",
+                                                  "reconstruction.num_images=8"], progress=False,
+    )  # fmt: skip
+    assert results["nll"] > 0 and 0 < results["reconstruction_mse"] < 1
+
+
+def tiny_cvae_mnist() -> "CVAEPipeline":
+    torch.manual_seed(0)
+    return CVAEPipeline(model=CVAEGenerator(**TINY_VAE, num_classes=10, embedding_dim=3).eval())

@@ -1,17 +1,13 @@
 """Conditional GAN: a class-conditional generator, a projection discriminator (Miyato & Koyama, 2018) with spectral
 normalisation, and `CGANPipeline`, which samples by class index or class name and draws per-class grids."""
 
-from collections.abc import Sequence
-from typing import Any
-
-import PIL.Image
 import torch
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from genzoo import Generator, GenPipeline, dcgan_init
-from genzoo.grids import image_grid
-from genzoo.modeling import resolution_plan
+from genzoo.modeling import class_embedding, resolution_plan
+from genzoo.pipeline import ClassConditionalMixin
 
 __all__ = ["CGANGenerator", "CGANPipeline", "ConditionalBatchNorm2d", "ProjectionDiscriminator"]
 
@@ -36,17 +32,9 @@ class ConditionalBatchNorm2d(nn.Module):
         nn.init.zeros_(self.shift.weight)
 
     def forward(self, x: torch.Tensor, class_labels: torch.Tensor) -> torch.Tensor:
-        gamma = embed(self.scale, class_labels)[:, :, None, None]
-        beta = embed(self.shift, class_labels)[:, :, None, None]
+        gamma = class_embedding(self.scale, class_labels)[:, :, None, None]
+        beta = class_embedding(self.shift, class_labels)[:, :, None, None]
         return gamma * self.norm(x) + beta
-
-
-def embed(embedding: nn.Embedding, class_labels: torch.Tensor) -> torch.Tensor:
-    """Look up integer class labels `(batch,)`, or mix the embeddings linearly with float class weights
-    `(batch, num_classes)` (what class interpolation walks along)."""
-    if class_labels.is_floating_point():
-        return class_labels.to(embedding.weight.dtype) @ embedding.weight
-    return embedding(class_labels)
 
 
 class CGANGenerator(Generator):
@@ -132,7 +120,9 @@ class CGANGenerator(Generator):
         else:
             class_labels = class_labels.to(device=latents.device, dtype=torch.long)
         if self.config.conditioning == "concat":
-            latents = torch.cat([latents, embed(self.class_embedding, class_labels).to(latents.dtype)], dim=1)
+            latents = torch.cat(
+                [latents, class_embedding(self.class_embedding, class_labels).to(latents.dtype)], dim=1
+            )
         channels, size = self.start
         x = self.project(latents).view(-1, channels, size, size)
         for norm, upsample in zip(self.norms, self.upsamples, strict=True):
@@ -198,12 +188,13 @@ class ProjectionDiscriminator(nn.Module):
         return logits
 
 
-class CGANPipeline(GenPipeline):
+class CGANPipeline(ClassConditionalMixin, GenPipeline):
     r"""Pipeline for class-conditional generators.
 
     Beyond `GenPipeline`, it takes classes by name wherever it takes class labels (`__call__`, `interpolate`,
-    `interpolation_grid`, `class_grid`) when the generator's config stores `class_names` (`genzoo train` sets them
-    from the training set's labels), and `class_grid()` draws a grid with one column per class.
+    `interpolation_grid`, `class_grid`, `class_interpolation`, the restoration methods) when the generator's config
+    stores `class_names` (`genzoo train` sets them from the training set's labels), and `class_grid()` draws a grid
+    with one column per class; both come from `genzoo.pipeline.ClassConditionalMixin`, which the CVAE shares.
 
     Args:
         model (`CGANGenerator`): the trained conditional generator.
@@ -218,62 +209,3 @@ class CGANPipeline(GenPipeline):
         >>> threes = pipe(batch_size=4, class_labels="3").images  # by class name
         ```
     """
-
-    @property
-    def class_names(self) -> list[str]:
-        """Name of each class: the stored names, or the class indices as strings."""
-        names = getattr(self.model.config, "class_names", None)
-        return list(names) if names else [str(i) for i in range(self.model.num_classes)]
-
-    def class_index(self, label: int | str) -> int:
-        """The class index for a label given as an index or as a class name."""
-        if isinstance(label, str):
-            names = self.class_names
-            if label not in names:
-                raise ValueError(f"Unknown class name {label!r}; valid names are {', '.join(names)}.")
-            return names.index(label)
-        return int(label)
-
-    def class_indices(self, class_labels: Any) -> Any:
-        """`class_labels` with every class name replaced by its index (ints, tensors and `None` pass through); the
-        hook that `GenPipeline.__call__`, `interpolate` and `interpolation_grid` call first."""
-        if isinstance(class_labels, str):
-            return self.class_index(class_labels)
-        if isinstance(class_labels, Sequence):
-            return [self.class_index(label) for label in class_labels]
-        return class_labels
-
-    @torch.no_grad()
-    def class_grid(
-        self,
-        images_per_class: int = 8,
-        classes: Sequence[int | str] | None = None,
-        generator: torch.Generator | None = None,
-        same_latents: bool = False,
-    ) -> PIL.Image.Image:
-        r"""A grid with one column per class and `images_per_class` rows.
-
-        Args:
-            images_per_class (`int`, defaults to 8): rows of the grid.
-            classes (`list`, *optional*): the classes (indices or names) of the columns; all classes by default.
-            generator (`torch.Generator`, *optional*): makes the grid deterministic.
-            same_latents (`bool`, defaults to `False`): use one latent per row for every class, so a row shows
-                what the class alone changes (style stays, content changes).
-
-        Returns:
-            `PIL.Image.Image`: the grid.
-        """
-        if images_per_class < 1:
-            raise ValueError(f"`images_per_class` must be at least 1, got {images_per_class}.")
-        columns = self.class_indices(list(classes) if classes is not None else list(range(self.model.num_classes)))
-        if not columns:
-            raise ValueError("`classes` is empty.")
-        labels = torch.tensor(columns).repeat(images_per_class)  # row-major: row r holds every class once
-        latents: Any = None
-        if same_latents:
-            rows = self.model.sample_latents(images_per_class, generator=generator, device="cpu")
-            latents = rows.repeat_interleave(len(columns), dim=0)
-        images = self(
-            batch_size=len(labels), generator=generator, latents=latents, class_labels=labels, output_type="pil"
-        ).images
-        return image_grid(images, rows=images_per_class)

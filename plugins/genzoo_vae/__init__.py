@@ -1,4 +1,5 @@
-"""genzoo's VAE plugin: a convolutional variational autoencoder and the ELBO objective.
+"""genzoo's VAE plugin: a convolutional variational autoencoder, its class-conditional variant (cvae) and the ELBO
+objective.
 
 It registers through the `genzoo` entry-point group, exactly as a third-party plugin would.
 """
@@ -9,6 +10,8 @@ from genzoo import hookimpl
 from genzoo.registry import MetricOption
 
 from .modeling_vae import (
+    CVAEGenerator,
+    CVAEPipeline,
     VAEGenerator,
     VAEOutput,
     VAEPipeline,
@@ -21,6 +24,8 @@ from .modeling_vae import (
 from .objectives import ELBOObjective
 
 __all__ = [
+    "CVAEGenerator",
+    "CVAEPipeline",
     "ELBOObjective",
     "VAEGenerator",
     "VAEOutput",
@@ -51,6 +56,14 @@ def register_models(register: Callable) -> None:
         default_objective="elbo",
         training_defaults=TRAINING_DEFAULTS,
         description="Convolutional VAE (Kingma & Welling 2014): encode, decode, reconstruct, interpolate, NLL",
+    )
+    register(
+        "cvae",
+        CVAEGenerator,
+        pipeline_class=CVAEPipeline,
+        default_objective="elbo",
+        training_defaults=TRAINING_DEFAULTS,
+        description="Conditional VAE (Sohn et al. 2015): the VAE with encoder and decoder given the class",
     )
 
 

@@ -29,10 +29,13 @@ from torch import nn
 
 from genzoo import Generator, GenPipeline
 from genzoo.data import image_to_tensor
-from genzoo.modeling import resolution_plan
+from genzoo.modeling import class_embedding, resolution_plan
+from genzoo.pipeline import ClassConditionalMixin
 
 __all__ = [
     "LIKELIHOODS",
+    "CVAEGenerator",
+    "CVAEPipeline",
     "VAEGenerator",
     "VAEOutput",
     "VAEPipeline",
@@ -133,14 +136,22 @@ class VAEGenerator(Generator):
         learn_gaussian_std: bool = True,
     ) -> None:
         super().__init__()
+        self._build_networks(condition_dim=0)
+
+    def _build_networks(self, condition_dim: int) -> None:
+        """Encoder, decoder and likelihood from the config; `condition_dim` extra inputs carry a class embedding
+        (the CVAE's): as constant feature maps beside the image, and beside z."""
+        config = self.config
+        latent_dim, base_channels, hidden_dim = config.latent_dim, config.base_channels, config.hidden_dim
+        num_channels = config.num_channels
         if latent_dim < 1 or base_channels < 1 or hidden_dim < 1:
             raise ValueError("latent_dim, base_channels and hidden_dim must be positive.")
-        if not gaussian_std > 0:
-            raise ValueError(f"gaussian_std must be positive, got {gaussian_std}.")
-        size, num_layers = resolution_plan(image_size)
+        if not config.gaussian_std > 0:
+            raise ValueError(f"gaussian_std must be positive, got {config.gaussian_std}.")
+        size, num_layers = resolution_plan(config.image_size)
 
         channels = base_channels
-        encoder: list[nn.Module] = [nn.Conv2d(num_channels, channels, 4, 2, 1), nn.SiLU()]
+        encoder: list[nn.Module] = [nn.Conv2d(num_channels + condition_dim, channels, 4, 2, 1), nn.SiLU()]
         for _ in range(num_layers - 1):
             encoder += [nn.Conv2d(channels, channels * 2, 4, 2, 1), nn.SiLU()]
             channels *= 2
@@ -153,7 +164,7 @@ class VAEGenerator(Generator):
         self.encoder = nn.Sequential(*encoder)
 
         decoder: list[nn.Module] = [
-            nn.Linear(latent_dim, hidden_dim),
+            nn.Linear(latent_dim + condition_dim, hidden_dim),
             nn.SiLU(),
             nn.Linear(hidden_dim, channels * size * size),
             nn.SiLU(),
@@ -204,11 +215,23 @@ class VAEGenerator(Generator):
         return gaussian_log_likelihood(targets, torch.sigmoid(logits), self.log_scale.float())
 
     # --- encoder and decoder ------------------------------------------------------------------------------------
-    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        r"""The posterior q(z|x) = N(μ, diag σ²) of images in [-1, 1]: `(mean, logvar)`, each `(batch, latent_dim)`.
+    def condition(self, class_labels: torch.Tensor | None) -> torch.Tensor | None:
+        """What the encoder and the decoder see of the class: nothing for the VAE (labels are ignored); a class
+        embedding for a conditional subclass (the CVAE)."""
+        return None
+
+    def encode(
+        self, images: torch.Tensor, class_labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""The posterior q(z|x) (q(z|x, y) for a conditional model) = N(μ, diag σ²) of images in [-1, 1]:
+        `(mean, logvar)`, each `(batch, latent_dim)`.
 
         log σ² is clamped to [-30, 20], as diffusers' `DiagonalGaussianDistribution` does, so σ² never overflows.
         """
+        condition = self.condition(class_labels)
+        if condition is not None:  # the class as constant feature maps beside the image
+            maps = condition.to(images.dtype)[:, :, None, None].expand(-1, -1, *images.shape[-2:])
+            images = torch.cat([images, maps], dim=1)
         mean, logvar = self.encoder(images).chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)
 
@@ -217,10 +240,14 @@ class VAEGenerator(Generator):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         r"""`(mean, logvar)` of q(z|x): the `Generator` interface's access to the encoder (inversion starts from the
         mean; `find_directions(method="dims")` ranks dimensions by their KL)."""
-        return self.encode(images)
+        return self.encode(images, class_labels)
 
-    def decode_logits(self, latents: torch.Tensor) -> torch.Tensor:
-        """The decoder's per-pixel logits for latents of shape `(batch, latent_dim)`."""
+    def decode_logits(self, latents: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder's per-pixel logits for latents of shape `(batch, latent_dim)` (and their classes, for a
+        conditional model)."""
+        condition = self.condition(class_labels)
+        if condition is not None:
+            latents = torch.cat([latents, condition.to(latents.dtype)], dim=1)
         return self.decoder(latents)
 
     def forward(
@@ -238,7 +265,8 @@ class VAEGenerator(Generator):
 
         Args:
             latents (`torch.Tensor`, *optional*): `(batch, latent_dim)`.
-            class_labels: unused (the VAE is unconditional); accepted for the `Generator` interface.
+            class_labels (`torch.Tensor`, *optional*): `(batch,)` classes, or `(batch, num_classes)` class weights, for
+                a conditional model (the CVAE); the VAE ignores them.
             images (`torch.Tensor`, *optional*): `(batch, channels, size, size)` in [-1, 1].
             generator (`torch.Generator`, *optional*): the source of the posterior sample's noise.
 
@@ -248,11 +276,11 @@ class VAEGenerator(Generator):
         if (latents is None) == (images is None):
             raise ValueError("Pass either `latents` (to decode) or `images` (to autoencode), not both or neither.")
         if latents is not None:
-            return torch.tanh(0.5 * self.decode_logits(latents))  # = 2 * sigmoid(logits) - 1
-        mean, logvar = self.encode(images)
+            return torch.tanh(0.5 * self.decode_logits(latents, class_labels))  # = 2 * sigmoid(logits) - 1
+        mean, logvar = self.encode(images, class_labels)
         mean, logvar = mean.float(), logvar.float()
         latents = reparameterize(mean, logvar, generator)
-        logits = self.decode_logits(latents)
+        logits = self.decode_logits(latents, class_labels)
         return VAEOutput(
             log_likelihood=self.log_likelihood(images, logits),
             kl=gaussian_kl(mean, logvar),
@@ -261,6 +289,61 @@ class VAEGenerator(Generator):
             logvar=logvar,
             logits=logits,
         )
+
+
+class CVAEGenerator(VAEGenerator):
+    r"""A conditional VAE (Sohn et al., 2015): the VAE whose encoder q(z|x, y) and decoder p(x|z, y) both see the
+    class y, through a learned class embedding (beside the image as constant feature maps, beside z in the
+    decoder). Everything else (likelihoods, the ELBO objective, the importance-sampled NLL, reconstruction) is the
+    VAE's, given the class. It samples like the CGAN: `pipe(class_labels=[3, "7"])`.
+
+    Args:
+        latent_dim, image_size, num_channels, base_channels, hidden_dim, likelihood, gaussian_std,
+            learn_gaussian_std: as in `VAEGenerator`.
+        num_classes (`int`, defaults to 10): classes; labels are integers in `[0, num_classes)`.
+        embedding_dim (`int`, defaults to 16): size of the class embedding.
+        class_names (`list[str]`, *optional*): a name per class (the training set's), so that the pipeline takes
+            `class_labels=["cat", "dog"]`.
+    """
+
+    supports_class_mixing = True
+
+    @register_to_config
+    def __init__(
+        self,
+        latent_dim: int = 16,
+        image_size: int = 28,
+        num_channels: int = 1,
+        num_classes: int = 10,
+        embedding_dim: int = 16,
+        base_channels: int = 32,
+        hidden_dim: int = 256,
+        likelihood: str = "bernoulli",
+        gaussian_std: float = 0.1,
+        learn_gaussian_std: bool = True,
+        class_names: list[str] | None = None,
+    ) -> None:
+        Generator.__init__(self)  # VAEGenerator.__init__ would register the VAE's config over this one
+        if num_classes < 1:
+            raise ValueError(
+                f"CVAEGenerator needs num_classes >= 1, got {num_classes}; train on a dataset with labels, or use "
+                "vae for unlabelled images."
+            )
+        if embedding_dim < 1:
+            raise ValueError(f"embedding_dim must be positive, got {embedding_dim}.")
+        if class_names is not None and len(class_names) != num_classes:
+            raise ValueError(f"class_names has {len(class_names)} names for {num_classes} classes.")
+        self.class_embedding = nn.Embedding(num_classes, embedding_dim)
+        self._build_networks(condition_dim=embedding_dim)
+
+    def condition(self, class_labels: torch.Tensor | None) -> torch.Tensor:
+        """The class embedding of integer labels `(batch,)`, or the mix for class weights `(batch, num_classes)`."""
+        if class_labels is None:
+            raise ValueError("CVAEGenerator is class-conditional: pass class_labels of shape (batch,).")
+        device = self.class_embedding.weight.device
+        if not class_labels.is_floating_point():
+            class_labels = class_labels.long()
+        return class_embedding(self.class_embedding, class_labels.to(device))
 
 
 ImageInput = torch.Tensor | PIL.Image.Image | list[PIL.Image.Image]
@@ -321,22 +404,44 @@ class VAEPipeline(GenPipeline):
             )
         return images.to(device=self._execution_device, dtype=self.model.dtype)
 
+    def encoder_labels(self, class_labels: Any, count: int) -> torch.Tensor | None:
+        """The classes of `count` images for a conditional encoder (one label or one per image, indices or names),
+        `None` for the unconditional VAE (which refuses labels)."""
+        if not self.model.is_conditional:
+            return self.prepare_class_labels(class_labels, count)  # None, or a one-line error for labels
+        if class_labels is None:
+            raise ValueError(f"{type(self.model).__name__} encodes images given their class: pass class_labels.")
+        labels = self.prepare_class_labels(self.class_indices(class_labels), count)
+        labels = labels.expand(count) if len(labels) == 1 else labels
+        if len(labels) != count:
+            raise ValueError(f"Got {len(labels)} class labels for {count} images.")
+        return labels
+
     @torch.no_grad()
-    def encode(self, images: ImageInput, generator: torch.Generator | None = None) -> torch.Tensor:
+    def encode(
+        self, images: ImageInput, generator: torch.Generator | None = None, class_labels: Any = None
+    ) -> torch.Tensor:
         r"""Latents of images: the posterior mean μ(x), or a sample of q(z|x) when a `generator` is given.
+
+        Args:
+            images: tensors in [-1, 1] or PIL images (see `preprocess`).
+            generator (`torch.Generator`, *optional*): draw a posterior sample with it instead of the mean.
+            class_labels (*optional*): the images' classes, required by a conditional encoder (the CVAE's).
 
         Returns:
             `torch.Tensor` of shape `(batch, latent_dim)`.
         """
-        mean, logvar = self.model.encode(self.preprocess(images))
+        images = self.preprocess(images)
+        mean, logvar = self.model.encode(images, self.encoder_labels(class_labels, len(images)))
         return mean if generator is None else reparameterize(mean, logvar, generator)
 
     @torch.no_grad()
     def decode(
-        self, latents: torch.Tensor, output_type: str = "pil", return_dict: bool = True
+        self, latents: torch.Tensor, output_type: str = "pil", return_dict: bool = True, class_labels: Any = None
     ) -> ImagePipelineOutput | tuple:
-        r"""Mean images p(x|z) for latents of shape `(batch, latent_dim)`; `output_type` as in `__call__`."""
-        return self(latents=latents, output_type=output_type, return_dict=return_dict)
+        r"""Mean images p(x|z) for latents of shape `(batch, latent_dim)` (and their classes for a conditional
+        model); `output_type` as in `__call__`."""
+        return self(latents=latents, class_labels=class_labels, output_type=output_type, return_dict=return_dict)
 
     @torch.no_grad()
     def reconstruct(
@@ -345,6 +450,7 @@ class VAEPipeline(GenPipeline):
         output_type: str = "pt",
         generator: torch.Generator | None = None,
         return_dict: bool = True,
+        class_labels: Any = None,
     ) -> ImagePipelineOutput | tuple:
         r"""Encode images and decode them again.
 
@@ -354,20 +460,22 @@ class VAEPipeline(GenPipeline):
                 `"pil"`.
             generator (`torch.Generator`, *optional*): decode a posterior sample drawn with it instead of the mean.
             return_dict (`bool`, defaults to `True`): return an `ImagePipelineOutput` rather than a tuple.
+            class_labels (*optional*): the images' classes, for a conditional model (encoded and decoded with them).
         """
         # 1. Encode to the posterior mean (or a sample)
-        latents = self.encode(images, generator=generator)
+        latents = self.encode(images, generator=generator, class_labels=class_labels)
+        labels = self.encoder_labels(class_labels, len(latents))
         # 2. Decode and post-process
-        return self.decode(latents, output_type=output_type, return_dict=return_dict)
+        return self.decode(latents, output_type=output_type, return_dict=return_dict, class_labels=labels)
 
     @torch.no_grad()
-    def prepare_end_point(self, value: ImageInput | None) -> torch.Tensor | None:
+    def prepare_end_point(self, value: ImageInput | None, class_label: Any = None) -> torch.Tensor | None:
         r"""An end point of `interpolate` (`pipe.interpolate(a, b, steps)`) as a latent: an image (a tensor in
         [-1, 1] of shape `(C, H, W)` or `(1, C, H, W)`, or a PIL image) is encoded to its posterior mean; a latent of
         shape `(latent_dim,)` is used as it is; `None` is drawn from the prior."""
         if value is None or (torch.is_tensor(value) and tuple(value.shape) == tuple(self.model.latent_shape)):
             return value
-        latents = self.encode(value)
+        latents = self.encode(value, class_labels=class_label)
         if len(latents) != 1:
             raise ValueError(f"Interpolate between two single images, got a batch of {len(latents)}.")
         return latents[0].cpu()
@@ -379,6 +487,7 @@ class VAEPipeline(GenPipeline):
         num_importance_samples: int = 500,
         batch_size: int = 64,
         generator: torch.Generator | None = None,
+        class_labels: Any = None,
     ) -> torch.Tensor:
         r"""Importance-sampled negative log-likelihood −log p(x) per image, in nats (Burda et al. 2016; as pythae
         reports it).
@@ -395,6 +504,8 @@ class VAEPipeline(GenPipeline):
             batch_size (`int`, defaults to 64): latents decoded per forward pass (a memory bound). The random draws,
                 and so the estimates for a seed, depend on it.
             generator (`torch.Generator`, *optional*): makes the estimate deterministic.
+            class_labels (*optional*): the images' classes for a conditional model, whose NLL is then
+                −log p(x | y).
 
         Returns:
             `torch.Tensor` of shape `(batch,)`, float64 on the CPU.
@@ -402,11 +513,14 @@ class VAEPipeline(GenPipeline):
         if num_importance_samples < 1 or batch_size < 1:
             raise ValueError("num_importance_samples and batch_size must be at least 1.")
         images = self.preprocess(images)
+        labels = self.encoder_labels(class_labels, len(images))
         k = num_importance_samples
         images_per_pass, samples_per_pass = max(1, batch_size // k), min(k, batch_size)
         nll = []
-        for chunk in images.split(images_per_pass):
-            mean, logvar = (t.float() for t in self.model.encode(chunk))
+        for index in torch.arange(len(images)).split(images_per_pass):
+            chunk = images[index.to(images.device)]
+            chunk_labels = None if labels is None else labels[index.to(labels.device)]
+            mean, logvar = (t.float() for t in self.model.encode(chunk, chunk_labels))
             log_weights = []
             for first in range(0, k, samples_per_pass):
                 count = min(samples_per_pass, k - first)
@@ -414,7 +528,8 @@ class VAEPipeline(GenPipeline):
                 z = reparameterize(
                     mean[:, None].expand(-1, count, -1), logvar[:, None].expand(-1, count, -1), generator
                 )
-                logits = self.model.decode_logits(z.flatten(0, 1).to(self.model.dtype))
+                z_labels = None if chunk_labels is None else chunk_labels.repeat_interleave(count)
+                logits = self.model.decode_logits(z.flatten(0, 1).to(self.model.dtype), z_labels)
                 targets = chunk[:, None].expand(-1, count, *chunk.shape[1:]).flatten(0, 1)
                 log_px_given_z = self.model.log_likelihood(targets, logits).view(len(chunk), count)
                 log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
@@ -425,10 +540,17 @@ class VAEPipeline(GenPipeline):
         return torch.cat(nll).cpu()
 
     # --- the trainer's hook for figures of real images -------------------------------------------------------------
-    def real_image_grids(self, images: torch.Tensor) -> dict[str, PIL.Image.Image]:
-        r"""`{"reconstructions": grid}`: rows of real images, each followed by a row of their reconstructions."""
+    def real_image_grids(
+        self, images: torch.Tensor, class_labels: torch.Tensor | None = None
+    ) -> dict[str, PIL.Image.Image]:
+        r"""`{"reconstructions": grid}`: rows of real images, each followed by a row of their reconstructions (none
+        for a conditional model given no labels)."""
+        if not self.model.is_conditional:
+            class_labels = None  # the data's labels, which the unconditional VAE does not use
+        elif class_labels is None:
+            return {}
         originals = self.postprocess(images.float(), "pil")
-        reconstructions = self.reconstruct(images, output_type="pil").images
+        reconstructions = self.reconstruct(images, output_type="pil", class_labels=class_labels).images
         columns = _grid_columns(len(originals))
         rows: list[Any] = []
         for first in range(0, len(originals), columns):
@@ -439,3 +561,20 @@ class VAEPipeline(GenPipeline):
 def _grid_columns(count: int) -> int:
     """Columns of a near-square grid of `count` images: 64 -> 8, 16 -> 4, 6 -> 3."""
     return count // max(r for r in range(1, math.isqrt(count) + 1) if count % r == 0)
+
+
+class CVAEPipeline(ClassConditionalMixin, VAEPipeline):
+    r"""Pipeline for a `CVAEGenerator`: the VAE pipeline (`encode`, `reconstruct`, `interpolate`, `estimate_nll`,
+    which then take the images' `class_labels`) with the CGAN's class handling (class names, `class_grid`).
+
+    Examples:
+        ```py
+        >>> pipe = GenPipeline.from_pretrained("runs/cvae-mnist")  # a CVAEPipeline
+        >>> sevens = pipe(batch_size=8, class_labels="7", generator=torch.Generator().manual_seed(0)).images
+        >>> recon = pipe.reconstruct(digits, class_labels=labels).images
+        >>> nll = pipe.estimate_nll(digits, class_labels=labels)  # −log p(x | y), nats per image
+        ```
+    """
+
+    model: CVAEGenerator
+    card_tags = ("variational-autoencoder", "conditional")

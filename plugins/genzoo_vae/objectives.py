@@ -42,12 +42,15 @@ class ELBOObjective(Objective):
         super().__init__(model, registration)
         if not hasattr(model, "encode") or not hasattr(model, "set_likelihood"):
             name = registration.name if registration else type(model).__name__
-            raise ConfigError(f"Objective 'elbo' needs a model with an encoder, such as 'vae'; {name!r} has none.")
+            raise ConfigError(
+                f"Objective 'elbo' needs a model with an encoder, such as 'vae' or 'cvae'; {name!r} has none."
+            )
         if likelihood is not None:
             if likelihood not in LIKELIHOODS:
                 raise ConfigError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {likelihood!r}.")
             model.set_likelihood(likelihood)
         self.beta, self.lr, self.betas, self.weight_decay = float(beta), float(lr), tuple(betas), float(weight_decay)
+        self.conditional = model.is_conditional
         if self.beta < 0 or self.lr <= 0 or len(self.betas) != 2 or self.weight_decay < 0:
             raise ConfigError("Objective 'elbo' needs beta >= 0, lr > 0, two Adam betas and weight_decay >= 0.")
 
@@ -63,7 +66,9 @@ class ELBOObjective(Objective):
         self, batch: dict[str, torch.Tensor], step: int, generator: torch.Generator
     ) -> dict[str, torch.Tensor]:
         optimizer = self.optimizers["model"]
-        output = self.networks["model"](images=batch["pixel_values"], generator=generator)
+        # A conditional VAE (the CVAE) encodes and decodes given the class; the VAE ignores labels.
+        labels = batch.get("class_labels") if self.conditional else None
+        output = self.networks["model"](images=batch["pixel_values"], class_labels=labels, generator=generator)
         loss = self.loss(output.log_likelihood, output.kl)
         optimizer.zero_grad(set_to_none=True)
         self.accelerator.backward(loss)

@@ -9,7 +9,14 @@ import torch
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.utils.torch_utils import randn_tensor
 
-__all__ = ["Generator", "dcgan_init", "resolution_plan", "sampling_mode", "slerp"]
+__all__ = [
+    "Generator",
+    "class_embedding",
+    "dcgan_init",
+    "resolution_plan",
+    "sampling_mode",
+    "slerp",
+]
 
 
 class Generator(ModelMixin, ConfigMixin):
@@ -265,3 +272,20 @@ def dcgan_init(module: torch.nn.Module) -> None:
     elif isinstance(module, nn.BatchNorm2d) and module.affine:
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
+
+
+def class_embedding(embedding: torch.nn.Embedding, class_labels: torch.Tensor) -> torch.Tensor:
+    r"""Look up integer class labels `(batch,)` in `embedding`, or mix its rows linearly with float class weights
+    `(batch, num_classes)`: what a generator with `supports_class_mixing` uses, so that class interpolation walks
+    between class embeddings.
+
+    Args:
+        embedding (`torch.nn.Embedding`): one row per class.
+        class_labels (`torch.Tensor`): integer labels or float class weights.
+
+    Returns:
+        `torch.Tensor` of shape `(batch, embedding_dim)`.
+    """
+    if class_labels.is_floating_point():
+        return class_labels.to(embedding.weight.dtype) @ embedding.weight
+    return embedding(class_labels)

@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from .registry import ModelRegistration
 
 # grid_shape and resolve_pipeline_folder live in genzoo.grids and genzoo.folder; re-exported for older imports.
-__all__ = ["GenPipeline", "grid_shape", "pipeline_class_of", "resolve_pipeline_folder"]
+__all__ = ["ClassConditionalMixin", "GenPipeline", "grid_shape", "pipeline_class_of", "resolve_pipeline_folder"]
 
 
 class GenPipeline(DiffusionPipeline):
@@ -230,10 +231,9 @@ class GenPipeline(DiffusionPipeline):
             >>> frames = pipe.interpolate(steps=16, generator=torch.Generator().manual_seed(0)).images
             ```
         """
-        start, end = self.prepare_end_point(start), self.prepare_end_point(end)
-        latents, labels = self._interpolation_inputs(
-            start, end, steps, generator, self.class_indices(class_labels), kwargs
-        )
+        class_labels = self.class_indices(class_labels)
+        start, end = self.prepare_end_point(start, class_labels), self.prepare_end_point(end, class_labels)
+        latents, labels = self._interpolation_inputs(start, end, steps, generator, class_labels, kwargs)
         return self(latents=latents, class_labels=labels, output_type=output_type, return_dict=return_dict)
 
     @torch.no_grad()
@@ -316,17 +316,21 @@ class GenPipeline(DiffusionPipeline):
         # 3. The path between them
         return self.model.interpolate_latents(start.float().cpu(), end.float().cpu(), steps), labels
 
-    def prepare_end_point(self, value: Any) -> torch.Tensor | None:
+    def prepare_end_point(self, value: Any, class_label: Any = None) -> torch.Tensor | None:
         """An interpolation end point as a latent of shape `latent_shape` (`None` when it is to be drawn). The base
-        pipeline takes latents only; a pipeline with an encoder overrides this to take images (the VAE's does)."""
+        pipeline takes latents only; a pipeline with an encoder overrides this to take images (the VAE's does),
+        encoded with the path's `class_label` when its encoder is conditional (the CVAE's)."""
         return value
 
-    def real_image_grids(self, images: torch.Tensor) -> dict[str, PIL.Image.Image]:
+    def real_image_grids(
+        self, images: torch.Tensor, class_labels: torch.Tensor | None = None
+    ) -> dict[str, PIL.Image.Image]:
         r"""Figures that a model family draws from real images, which the trainer saves beside `samples.png` at the
         end of training (the VAE pipeline returns its reconstructions). None by default.
 
         Args:
             images (`torch.Tensor`): real images in [-1, 1] of shape `(batch, channels, size, size)`.
+            class_labels (`torch.Tensor`, *optional*): their classes, when the training data has labels.
 
         Returns:
             `dict[str, PIL.Image.Image]`: grids by file stem, e.g. `{"reconstructions": grid}`.
@@ -713,6 +717,76 @@ class GenPipeline(DiffusionPipeline):
                 revision=revision,
                 model_card=model_card,
             )
+
+
+class ClassConditionalMixin:
+    r"""Class names and per-class grids for the pipeline of a class-conditional generator (the CGAN's and the
+    CVAE's): classes are taken by name wherever class labels are (every method that calls `class_indices`) when the
+    generator's config stores `class_names`, and `class_grid()` draws one column per class.
+
+    Put it before the pipeline base class: `class MyPipeline(ClassConditionalMixin, GenPipeline)`.
+    """
+
+    model: Generator
+
+    @property
+    def class_names(self) -> list[str]:
+        """Name of each class: the stored names, or the class indices as strings."""
+        names = getattr(self.model.config, "class_names", None)
+        return list(names) if names else [str(i) for i in range(self.model.num_classes)]
+
+    def class_index(self, label: int | str) -> int:
+        """The class index for a label given as an index or as a class name."""
+        if isinstance(label, str):
+            names = self.class_names
+            if label not in names:
+                raise ValueError(f"Unknown class name {label!r}; valid names are {', '.join(names)}.")
+            return names.index(label)
+        return int(label)
+
+    def class_indices(self, class_labels: Any) -> Any:
+        """`class_labels` with every class name replaced by its index (ints, tensors and `None` pass through); the
+        hook that `GenPipeline.__call__`, `interpolate` and `interpolation_grid` call first."""
+        if isinstance(class_labels, str):
+            return self.class_index(class_labels)
+        if isinstance(class_labels, Sequence):
+            return [self.class_index(label) for label in class_labels]
+        return class_labels
+
+    @torch.no_grad()
+    def class_grid(
+        self,
+        images_per_class: int = 8,
+        classes: Sequence[int | str] | None = None,
+        generator: torch.Generator | None = None,
+        same_latents: bool = False,
+    ) -> PIL.Image.Image:
+        r"""A grid with one column per class and `images_per_class` rows.
+
+        Args:
+            images_per_class (`int`, defaults to 8): rows of the grid.
+            classes (`list`, *optional*): the classes (indices or names) of the columns; all classes by default.
+            generator (`torch.Generator`, *optional*): makes the grid deterministic.
+            same_latents (`bool`, defaults to `False`): use one latent per row for every class, so a row shows
+                what the class alone changes (style stays, content changes).
+
+        Returns:
+            `PIL.Image.Image`: the grid.
+        """
+        if images_per_class < 1:
+            raise ValueError(f"`images_per_class` must be at least 1, got {images_per_class}.")
+        columns = self.class_indices(list(classes) if classes is not None else list(range(self.model.num_classes)))
+        if not columns:
+            raise ValueError("`classes` is empty.")
+        labels = torch.tensor(columns).repeat(images_per_class)  # row-major: row r holds every class once
+        latents: Any = None
+        if same_latents:
+            rows = self.model.sample_latents(images_per_class, generator=generator, device="cpu")
+            latents = rows.repeat_interleave(len(columns), dim=0)
+        images = self(
+            batch_size=len(labels), generator=generator, latents=latents, class_labels=labels, output_type="pil"
+        ).images
+        return image_grid(images, rows=images_per_class)
 
 
 def pipeline_class_of(registration: "ModelRegistration") -> type[GenPipeline]:

@@ -360,12 +360,16 @@ def _fixed_sample_inputs(model: Any, count: int, seed: int) -> tuple[torch.Tenso
     return latents, labels
 
 
-def _fixed_real_images(train_data: Any, count: int) -> torch.Tensor:
-    """The first `count` training images in [-1, 1], for figures such as a VAE's reconstructions."""
+def _fixed_real_images(train_data: Any, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The first `count` training images in [-1, 1] and their labels (`None` without), for figures such as a VAE's
+    reconstructions."""
     if isinstance(train_data, torch.utils.data.IterableDataset):
         train_data.set_epoch(0)
-        return torch.stack([row["pixel_values"] for row in itertools.islice(train_data, count)])
-    return train_data.__getitems__(list(range(min(count, len(train_data)))))["pixel_values"]
+        rows = list(itertools.islice(train_data, count))
+        labels = [row["class_labels"] for row in rows] if rows and "class_labels" in rows[0] else None
+        return torch.stack([row["pixel_values"] for row in rows]), None if labels is None else torch.as_tensor(labels)
+    batch = train_data.__getitems__(list(range(min(count, len(train_data)))))
+    return batch["pixel_values"], batch.get("class_labels")
 
 
 def _size(dataset: Any, train_data: Any) -> str:
@@ -420,7 +424,7 @@ def _save_pipeline(
     config: TrainConfig,
     latents: torch.Tensor,
     labels: torch.Tensor | None,
-    real_images: torch.Tensor,
+    real_images: tuple[torch.Tensor, torch.Tensor | None],
 ) -> None:
     """Write the pipeline, run config, final grid, model card and the pipeline's figures of real images (if any) to
     a staging folder, then move them into place."""
@@ -433,7 +437,10 @@ def _save_pipeline(
     pipeline = pipeline_class_of(registration)(model=model)
     pipeline.save_pretrained(staging, safe_serialization=True, model_card=False)
     with sampling_mode(model):
-        for name, figure in pipeline.real_image_grids(real_images.to(model.device, model.dtype)).items():
+        images, labels = real_images
+        # Labels only when the data has them, so a plugin's override without `class_labels` keeps working.
+        extra = {"class_labels": labels.to(model.device)} if labels is not None else {}
+        for name, figure in pipeline.real_image_grids(images.to(model.device, model.dtype), **extra).items():
             figure.save(staging / f"{name}.png")
     finish_folder(staging, sample_grid=grid)  # the card last, from the finished folder
     for entry in staging.iterdir():
