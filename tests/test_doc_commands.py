@@ -23,6 +23,8 @@ DOCS = [
     "docs/models/cgan.md",
     "docs/models/vae.md",
     "docs/publish-and-load.md",
+    "docs/restoration.md",
+    "docs/interpretability.md",
 ]
 SHELL_BLOCK = re.compile(r"```bash\n(.*?)```", re.DOTALL)
 INLINE = re.compile(r"`(genzoo [^`]*--[^`]*)`", re.DOTALL)  # inline commands with at least one flag
