@@ -374,7 +374,8 @@ def invert(
             encoder's posterior mean (models with an encoder only).
         num_restarts (`int`, defaults to 4): starting points per image (and class): the encoder's posterior mean
             when there is one (and `use_encoder`), the rest drawn from the prior with `generator`.
-        lr (`float`, defaults to 0.1): Adam's learning rate (0.1 inverted held-out digits 1.5 dB better than 0.05).
+        lr (`float`, defaults to 0.1): Adam's learning rate (0.1 inverted 16 held-out digits with a DCGAN 1.5 dB
+            better than 0.05).
         prior (`str`, defaults to `"penalty"`): `"penalty"` adds `prior_weight · model.prior_nll(z)`; `"sphere"`
             keeps z on the sphere of radius √dim where a Gaussian latent's mass lies (no penalty); `"none"`.
         prior_weight (`float`, defaults to 1.0): weight of the prior penalty (1 is the true posterior).
