@@ -153,15 +153,18 @@ class StepClock:
 
 
 def trainer_part(args: argparse.Namespace) -> None:
-    from genzoo.config import TrainConfig
+    from genzoo.config import resolve_train_config
     from genzoo.registry import get_model, get_objective
     from genzoo.training import train
 
     registration = get_model(args.model)
-    objective_class = get_objective(registration.default_objective).obj
-    values = {**registration.training_defaults_for(None), "model": args.model, "dataset": args.dataset}
-    values.update(max_steps=args.steps_per_round + 2, batch_size=args.batch_size, sample_every=0, log_every=50,
-                  checkpoint_every=0, num_sample_images=4)  # fmt: skip
+    config = resolve_train_config({
+        "model": args.model, "dataset": args.dataset, "max_steps": args.steps_per_round + 2,
+        "batch_size": args.batch_size, "sample_every": 0, "log_every": 50, "checkpoint_every": 0,
+        "num_sample_images": 4,
+    })  # fmt: skip
+    objective_class = get_objective(config.objective or registration.default_objective).obj
+    values = config.to_dict()
     root = Path(tempfile.mkdtemp(prefix="genzoo-bench-"))
 
     def genzoo_round(index: int) -> tuple[float, float]:
@@ -169,7 +172,7 @@ def trainer_part(args: argparse.Namespace) -> None:
         original = objective_class.training_step
         objective_class.training_step = clock.wrap(original)
         try:
-            train(TrainConfig.from_dict({**values, "output_dir": str(root / f"run{index}")}))
+            train({**values, "output_dir": str(root / f"run{index}")})
         finally:
             objective_class.training_step = original
         return clock.per_step()
