@@ -240,7 +240,7 @@ class VAEGenerator(Generator):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         r"""`(mean, logvar)` of q(z|x): the `Generator` interface's access to the encoder (inversion starts from the
         mean; `find_directions(method="dims")` ranks dimensions by their KL)."""
-        return self.encode(images, class_labels)
+        return self.encode(images, *_given(class_labels))
 
     def decode_logits(self, latents: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
         """The decoder's per-pixel logits for latents of shape `(batch, latent_dim)` (and their classes, for a
@@ -276,11 +276,11 @@ class VAEGenerator(Generator):
         if (latents is None) == (images is None):
             raise ValueError("Pass either `latents` (to decode) or `images` (to autoencode), not both or neither.")
         if latents is not None:
-            return torch.tanh(0.5 * self.decode_logits(latents, class_labels))  # = 2 * sigmoid(logits) - 1
-        mean, logvar = self.encode(images, class_labels)
+            return torch.tanh(0.5 * self.decode_logits(latents, *_given(class_labels)))  # = 2 * sigmoid(logits) - 1
+        mean, logvar = self.encode(images, *_given(class_labels))
         mean, logvar = mean.float(), logvar.float()
         latents = reparameterize(mean, logvar, generator)
-        logits = self.decode_logits(latents, class_labels)
+        logits = self.decode_logits(latents, *_given(class_labels))
         return VAEOutput(
             log_likelihood=self.log_likelihood(images, logits),
             kl=gaussian_kl(mean, logvar),
@@ -347,6 +347,12 @@ class CVAEGenerator(VAEGenerator):
 
 
 ImageInput = torch.Tensor | PIL.Image.Image | list[PIL.Image.Image]
+
+
+def _given(class_labels: Any) -> tuple:
+    """`(class_labels,)` when there are labels, else `()`: an unconditional call passes no labels, so a subclass that
+    overrides `encode(images)` or `decode_logits(latents)` with the VAE's older signature keeps working."""
+    return () if class_labels is None else (class_labels,)
 
 
 class VAEPipeline(GenPipeline):
@@ -432,7 +438,7 @@ class VAEPipeline(GenPipeline):
             `torch.Tensor` of shape `(batch, latent_dim)`.
         """
         images = self.preprocess(images)
-        mean, logvar = self.model.encode(images, self.encoder_labels(class_labels, len(images)))
+        mean, logvar = self.model.encode(images, *_given(self.encoder_labels(class_labels, len(images))))
         return mean if generator is None else reparameterize(mean, logvar, generator)
 
     @torch.no_grad()
@@ -520,7 +526,7 @@ class VAEPipeline(GenPipeline):
         for index in torch.arange(len(images)).split(images_per_pass):
             chunk = images[index.to(images.device)]
             chunk_labels = None if labels is None else labels[index.to(labels.device)]
-            mean, logvar = (t.float() for t in self.model.encode(chunk, chunk_labels))
+            mean, logvar = (t.float() for t in self.model.encode(chunk, *_given(chunk_labels)))
             log_weights = []
             for first in range(0, k, samples_per_pass):
                 count = min(samples_per_pass, k - first)
@@ -529,7 +535,7 @@ class VAEPipeline(GenPipeline):
                     mean[:, None].expand(-1, count, -1), logvar[:, None].expand(-1, count, -1), generator
                 )
                 z_labels = None if chunk_labels is None else chunk_labels.repeat_interleave(count)
-                logits = self.model.decode_logits(z.flatten(0, 1).to(self.model.dtype), z_labels)
+                logits = self.model.decode_logits(z.flatten(0, 1).to(self.model.dtype), *_given(z_labels))
                 targets = chunk[:, None].expand(-1, count, *chunk.shape[1:]).flatten(0, 1)
                 log_px_given_z = self.model.log_likelihood(targets, logits).view(len(chunk), count)
                 log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
