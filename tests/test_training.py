@@ -149,7 +149,7 @@ def test_refuses_non_empty_output_dir_unless_told(tiny_train_config, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "keep.txt").write_text("precious")
-    with pytest.raises(GenzooError, match=r"not empty.*--resume latest.*--overwrite-output-dir"):
+    with pytest.raises(GenzooError, match=r"not empty and holds no complete checkpoint.*--overwrite-output-dir"):
         train(tiny_train_config())
     assert (run / "keep.txt").read_text() == "precious"
     train(tiny_train_config(overwrite_output_dir=True))

@@ -1,5 +1,7 @@
 r"""The evidence lower bound (ELBO) objective, with a β weight on the KL term (β-VAE, Higgins et al. 2017)."""
 
+import math
+
 import torch
 
 from genzoo import Generator, ModelRegistration, Objective
@@ -51,7 +53,13 @@ class ELBOObjective(Objective):
             model.set_likelihood(likelihood)
         self.beta, self.lr, self.betas, self.weight_decay = float(beta), float(lr), tuple(betas), float(weight_decay)
         self.conditional = model.is_conditional
-        if self.beta < 0 or self.lr <= 0 or len(self.betas) != 2 or self.weight_decay < 0:
+        if (
+            self.beta < 0
+            or not math.isfinite(self.lr)
+            or self.lr <= 0
+            or len(self.betas) != 2
+            or self.weight_decay < 0
+        ):
             raise ConfigError("Objective 'elbo' needs beta >= 0, lr > 0, two Adam betas and weight_decay >= 0.")
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:

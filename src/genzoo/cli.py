@@ -1,4 +1,4 @@
-"""The `genzoo` command line: train, sample, interpolate, restore, explore, evaluate, push, plugins.
+"""The `genzoo` command line: train, export, sample, interpolate, restore, explore, evaluate, push, plugins.
 
 Errors in what the user typed end in one line on stderr and exit status 1 (set `GENZOO_DEBUG=1` for the
 traceback); Ctrl-C exits with 130. The same entry point runs under `accelerate launch -m genzoo train ...`.
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a model and save it as a pipeline")
-    train.add_argument("model", nargs="?", help="model family, e.g. dcgan (see `genzoo plugins`)")
+    train.add_argument("model", nargs="?", help="model family, e.g. dcgan (see `genzoo plugins`); required")
     train.add_argument(
         "--dataset",
         help="dataset spec: SOURCE[:ARG] for a registered source (see `genzoo plugins`), a folder or a "
@@ -54,7 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     steps.add_argument("--epochs", type=int, help="training epochs (instead of --max-steps)")
     train.add_argument("--batch-size", type=int, help="images per step and process")
     train.add_argument("--seed", type=int)
-    train.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"])
+    train.add_argument(
+        "--mixed-precision",
+        choices=["no", "bf16", "fp16"],
+        help="default: Accelerate's own setting (accelerate launch --mixed_precision, accelerate config), else no",
+    )
     train.add_argument("--log-with", action="append", metavar="TRACKER", help="extra Accelerate tracker")
     train.add_argument("--sample-every", type=int, metavar="N", help="save a sample grid every N steps (0: off)")
     train.add_argument("--checkpoint-every", type=int, metavar="N", help="save a checkpoint every N steps")
@@ -74,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--overwrite-output-dir", action="store_true", help="replace a non-empty output dir")
     train.set_defaults(handler=_train)
+
+    export = commands.add_parser(
+        "export", help="save a training checkpoint (or a run's newest one) as a pipeline folder, mid-training too"
+    )
+    export.add_argument("checkpoint", metavar="CHECKPOINT", help="RUN/checkpoints/step_N, or a run folder")
+    export.add_argument("-o", "--output", required=True, metavar="DIR", help="new pipeline folder")
+    export.add_argument("--no-ema", action="store_true", help="export the raw weights, not the EMA (if any)")
+    export.set_defaults(handler=_export)
 
     sample = commands.add_parser(
         "sample", help="generate a grid of images, or a folder of PNGs, from a saved pipeline"
@@ -183,9 +195,19 @@ _TRAIN_FLAGS = (
 def resolve_train_config(args: argparse.Namespace) -> Any:
     """The run config of `genzoo train`: the flags as one layer of `genzoo.config.resolve_train_config`, between the
     `--config` file and `--set`."""
-    from .config import parse_override
+    from .config import parse_override, read_yaml_config
     from .config import resolve_train_config as resolve
+    from .errors import ConfigError
+    from .registry import models
 
+    chosen_elsewhere = (args.config and "model" in read_yaml_config(args.config)) or any(
+        text.partition("=")[0].strip() == "model" for text in args.set
+    )
+    if args.model is None and not chosen_elsewhere:
+        raise ConfigError(
+            f"genzoo train needs a model: genzoo train MODEL --output-dir DIR, with MODEL one of "
+            f"{', '.join(sorted(entry.name for entry in models()))}."
+        )
     flags: dict[str, Any] = {key: getattr(args, key) for key in _TRAIN_FLAGS if getattr(args, key) is not None}
     if args.log_with:
         flags["log_with"] = args.log_with
@@ -209,6 +231,13 @@ def _train(args: argparse.Namespace) -> None:
     from .training import train
 
     train(resolve_train_config(args))
+
+
+def _export(args: argparse.Namespace) -> None:
+    from .checkpointing import export_checkpoint
+
+    folder = export_checkpoint(args.checkpoint, args.output, use_ema=not args.no_ema)
+    print(f"Exported {args.checkpoint} to {folder}; load it with GenPipeline.from_pretrained({str(folder)!r}).")
 
 
 # The largest grid `genzoo sample` builds (its pixels, in bytes): a bigger one is not viewable, and its memory grows

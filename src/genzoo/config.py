@@ -61,7 +61,11 @@ class TrainConfig:
     `discriminator: {...}` for adversarial objectives), `dataset_args` to `genzoo.load_dataset` (`split`,
     `image_column`, `label_column`) and the transform (`random_flip`). The `eval_*` keys set up evaluation during
     training (see `genzoo.metrics.training_eval`). A run that sets neither `max_steps` nor `epochs` trains for 10
-    epochs; `checkpoints_total_limit: null` keeps every checkpoint.
+    epochs; `checkpoints_total_limit: null` keeps every checkpoint. `mixed_precision: null` (the default) takes
+    Accelerate's own setting (`accelerate launch --mixed_precision`, `accelerate config`), else `no`; the saved
+    config records the precision the run used. The stability guard checks every step's losses and gradient norms:
+    on a non-finite value the run stops (`on_nonfinite: stop`) or rolls back to its last checkpoint with the learning
+    rates multiplied by `rollback_lr_factor`, at most `max_rollbacks` times (`on_nonfinite: rollback`).
     """
 
     model: str = "dcgan"
@@ -75,7 +79,7 @@ class TrainConfig:
     epochs: int | None = None
     batch_size: int = 64
     seed: int = 0
-    mixed_precision: str = "no"
+    mixed_precision: str | None = None  # None: Accelerate's own setting (launcher, `accelerate config`), else "no"
     gradient_accumulation_steps: int = 1
     ema_decay: float | None = None
     log_with: list[str] = field(default_factory=list)
@@ -93,6 +97,9 @@ class TrainConfig:
     eval_num_samples: int = 1000
     eval_features: str = "mnist-classifier"
     eval_features_path: str | None = None
+    on_nonfinite: str = "stop"
+    rollback_lr_factor: float = 0.5
+    max_rollbacks: int = 3
 
     def __init__(self, **values: Any) -> None:
         known = {f.name: f for f in dataclasses.fields(self)}
@@ -114,8 +121,17 @@ class TrainConfig:
     def validate(self) -> None:
         for f in dataclasses.fields(self):
             setattr(self, f.name, _coerce(f.name, getattr(self, f.name), f.type))
-        if self.mixed_precision not in ("no", "bf16", "fp16"):
-            raise ConfigError(f"mixed_precision must be 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}.")
+        if self.mixed_precision not in (None, "no", "bf16", "fp16"):
+            raise ConfigError(
+                f"mixed_precision must be 'no', 'bf16', 'fp16' or null (Accelerate's setting), got "
+                f"{self.mixed_precision!r}."
+            )
+        if self.on_nonfinite not in ("stop", "rollback"):
+            raise ConfigError(f"on_nonfinite must be 'stop' or 'rollback', got {self.on_nonfinite!r}.")
+        if not 0.0 < self.rollback_lr_factor < 1.0:
+            raise ConfigError(f"rollback_lr_factor must lie in (0, 1), got {self.rollback_lr_factor}.")
+        if self.max_rollbacks < 0:
+            raise ConfigError(f"max_rollbacks must be 0 or more, got {self.max_rollbacks}.")
         for name in ("batch_size", "gradient_accumulation_steps", "log_every", "num_sample_images"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}.")

@@ -32,6 +32,8 @@ from .errors import GenzooError, UnsafePipelineError
 from .registry import ModelRegistration, models
 
 __all__ = [
+    "CHECKPOINTS_DIR",
+    "CHECKPOINT_STATE",
     "EVAL_RESULTS",
     "MODEL_CARD",
     "MODEL_INDEX",
@@ -49,6 +51,9 @@ __all__ = [
 ]
 
 MODEL_INDEX = "model_index.json"
+# A run folder's training checkpoints (`checkpoints/step_N`), each finished by its state file (genzoo.checkpointing).
+CHECKPOINTS_DIR = "checkpoints"
+CHECKPOINT_STATE = "genzoo_state.json"
 MODEL_CARD = "README.md"
 RUN_CONFIG = "run_config.yaml"  # the resolved training configuration, beside the pipeline
 EVAL_RESULTS = "eval_results.json"  # metrics written by `genzoo evaluate` or the best in-training evaluation
@@ -234,6 +239,16 @@ def read_model_index(folder: Path) -> dict[str, Any]:
     """The parsed `model_index.json` of a pipeline folder, with a one-line error when it is missing or invalid."""
     index_path = folder / MODEL_INDEX
     if not index_path.is_file():
+        if (folder / CHECKPOINT_STATE).is_file() or any(folder.glob("custom_checkpoint_*.pkl")):
+            raise GenzooError(
+                f"{folder} is a training checkpoint, not a pipeline; save it as one with `genzoo export {folder} -o "
+                "DIR` (genzoo.checkpointing.export_checkpoint) and load DIR."
+            )
+        if (folder / CHECKPOINTS_DIR).is_dir():
+            raise GenzooError(
+                f"{folder} is a training run that has not saved its pipeline yet (still training, or stopped); "
+                f"export its newest checkpoint with `genzoo export {folder} -o DIR` and load DIR."
+            )
         raise GenzooError(f"{folder} is not a genzoo pipeline: it has no model_index.json.")
     try:
         index = json.loads(index_path.read_text())

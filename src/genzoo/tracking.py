@@ -43,6 +43,23 @@ class JSONLTracker(GeneralTracker):
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
 
+    def truncate_after(self, step: int) -> None:
+        """Drop the records of steps after `step` (a resumed or rolled-back run logs them again)."""
+        if not self.path.is_file():
+            return
+        kept = [line for line in self.path.read_text().splitlines() if _step_of(line) <= step]
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text("".join(line + "\n" for line in kept))
+        temporary.replace(self.path)
+
+
+def _step_of(line: str) -> float:
+    try:
+        step = json.loads(line).get("step")
+    except (ValueError, AttributeError):
+        return float("inf")  # a torn last line (killed mid-write) goes too
+    return -1 if step is None else step
+
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value

@@ -8,23 +8,43 @@ step draws its latents from a `torch.Generator` seeded from (seed, step, process
 global RNG states, so a resumed run sees the same batches and the same noise as an uninterrupted one.
 """
 
+import contextlib
+import dataclasses
 import inspect
 import itertools
+import json
 import math
 import os
 import shutil
+import signal
+import threading
 import time
+import uuid
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, broadcast_object_list, set_seed
 from diffusers.training_utils import EMAModel
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from .checkpointing import (
+    CHECKPOINTS_DIR,
+    EMA_FILE,
+    checkpoint_problem,
+    find_checkpoint,
+    list_checkpoints,
+    read_checkpoint_state,
+    swap_into_place,
+    verify_pickles,
+    write_checkpoint_state,
+)
 from .config import TrainConfig, resolve_train_config
 from .data import load_dataset, split_dataset_args
 from .errors import ConfigError, GenzooError
@@ -37,26 +57,28 @@ from .pipeline import pipeline_class_of
 from .registry import ModelRegistration, get_model, get_objective
 from .tracking import JSONLTracker
 
-__all__ = ["TrainState", "find_checkpoint", "train"]
+__all__ = ["TrainState", "TrainingDivergedError", "find_checkpoint", "train"]
 
-CHECKPOINTS_DIR = "checkpoints"
 SAMPLES_DIR = "samples"
+LOCK_FILE = ".genzoo-train.lock"
 DEFAULT_EPOCHS = 10  # the length of a run that sets neither max_steps nor epochs
 
 
 class TrainState:
-    """The step counter and, for a streamed dataset, the position in the stream (the pass and the batches read in
-    it), saved and restored with every checkpoint."""
+    """The step counter, for a streamed dataset the position in the stream (the pass and the batches read in it), and
+    the stability guard's record; saved with every checkpoint (as JSON, in genzoo_state.json)."""
 
     def __init__(self) -> None:
         self.step = 0
         self.data_epoch = 0
         self.data_batches = 0
+        self.rollbacks = 0
+        self.lr_scale = 1.0
 
     def state_dict(self) -> dict[str, int]:
         return {"step": self.step, "data_epoch": self.data_epoch, "data_batches": self.data_batches}
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
+    def load_state_dict(self, state: dict[str, int]) -> None:  # checkpoints of the older, pickled format
         self.step = int(state["step"])
         self.data_epoch = int(state.get("data_epoch", 0))
         self.data_batches = int(state.get("data_batches", 0))
@@ -74,6 +96,11 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
     Returns:
         `Path`: the output folder, which holds `model_index.json`, the model weights, `run_config.yaml`, the final
         sample grid `samples.png`, intermediate grids under `samples/` and checkpoints under `checkpoints/`.
+
+    Raises:
+        `TrainingDivergedError`: a loss, a gradient norm or the weights became NaN or infinite (and the run's
+            `on_nonfinite` setting could not roll back); nothing non-finite was saved.
+        `KeyboardInterrupt`: on Ctrl-C or SIGTERM, after saving a checkpoint of the last completed step.
     """
     # 1. Resolve the config, the names and the output folder before any process writes anything.
     config = resolve_train_config(config)
@@ -82,13 +109,12 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
     objective_class = get_objective(objective_name).obj
     if not config.output_dir:
         raise ConfigError("No output directory given; pass --output-dir DIR.")
-    output_dir = Path(config.output_dir)
-    resume_from = find_checkpoint(output_dir, config.resume) if config.resume else None
-    _check_output_dir(output_dir, resuming=resume_from is not None, overwrite=config.overwrite_output_dir)
     if config.max_steps is not None and config.epochs is not None:
         raise ConfigError("Set max_steps or epochs, not both.")
+    output_dir = Path(config.output_dir)
+    _check_output_dir(output_dir, resume=config.resume, overwrite=config.overwrite_output_dir)
 
-    # 2. The accelerator: processes, devices, mixed precision, trackers.
+    # 2. The accelerator: processes, devices, mixed precision (ours if set, else Accelerate's own), trackers.
     accelerator = Accelerator(
         cpu=_distributed_without_gpu(),
         mixed_precision=config.mixed_precision,
@@ -97,8 +123,32 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
     )
+    config.mixed_precision = str(accelerator.mixed_precision)  # what the run really uses, for the record
     if config.mixed_precision == "fp16" and accelerator.device.type == "cpu":
         raise ConfigError("fp16 mixed precision needs a GPU; on the CPU use --mixed-precision bf16.")
+    # One trainer per output folder: a second one (or a resume of a running run) is refused before it reads anything.
+    lock = _RunLock(output_dir) if accelerator.is_main_process else None
+    if lock is not None and output_dir.is_dir():
+        lock.acquire()
+    try:
+        return _train(config, registration, objective_class, accelerator, output_dir, lock)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(
+    config: TrainConfig,
+    registration: ModelRegistration,
+    objective_class: Any,
+    accelerator: Accelerator,
+    output_dir: Path,
+    lock: "_RunLock | None",
+) -> Path:
+    objective_name = config.objective
+    resume_from = find_checkpoint(output_dir, config.resume) if config.resume else None
+    if resume_from is not None:
+        verify_pickles(resume_from)
     set_seed(config.seed)
 
     # 3. Data: every process loads the dataset (the main process first, so it fills the cache alone).
@@ -133,6 +183,8 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
             f"Dataset {config.dataset!r} has {len(dataset)} images, fewer than one batch of "
             f"{config.batch_size} per process; lower --batch-size."
         )
+    if resume_from is not None:  # before anything is loaded or written: the checkpoint must fit this run
+        _check_resume_config(resume_from, output_dir, config, model, accelerator.num_processes)
     # Decoded once into memory when it fits (which also checks every image before anything is written), else lazily.
     train_data = dataset.training_rows(
         model.config.image_size,
@@ -165,11 +217,20 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
 
     # Only now that the run is known to be valid does anything get written, so a mistake leaves no folder behind.
     if accelerator.is_main_process:
-        if config.overwrite_output_dir and resume_from is None and output_dir.exists():
-            shutil.rmtree(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        if not lock.held:
+            lock.acquire()
+            _check_output_dir(output_dir, resume=config.resume, overwrite=config.overwrite_output_dir)
+        if config.overwrite_output_dir and resume_from is None:
+            for entry in output_dir.iterdir():
+                if entry.name != LOCK_FILE:
+                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        _remove_partial_folders(output_dir)  # left by a killed run: no other trainer holds the lock
         (output_dir / SAMPLES_DIR).mkdir(parents=True, exist_ok=True)
-        (output_dir / RUN_CONFIG).write_text(config.to_yaml())
+        if resume_from is None:
+            (output_dir / RUN_CONFIG).write_text(config.to_yaml())
     accelerator.wait_for_everyone()
+    token = broadcast_object_list([uuid.uuid4().hex[:12]])[0]  # one temporary-folder name for all processes
 
     # 5. Prepare networks, optimizers and data for the processes and devices at hand.
     names = list(objective.networks)
@@ -180,14 +241,14 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
     dataloader = prepared[-1]
     objective.bind(accelerator, networks, optimizers)
     generator_module = accelerator.unwrap_model(networks["model"])
+    base_lrs = {name: [group["lr"] for group in opt.param_groups] for name, opt in optimizers.items()}
 
     ema = None
     if config.ema_decay is not None:
         ema = EMAModel(generator_module.parameters(), decay=config.ema_decay, foreach=True)
         ema.to(accelerator.device)
-        accelerator.register_for_checkpointing(ema)
     state = TrainState()
-    accelerator.register_for_checkpointing(state)
+    run = _Run(accelerator, config, output_dir, generator_module, ema, state, optimizers, base_lrs, token)
 
     # Accelerate also steps the optimizers on an epoch's last, shorter accumulation, so an epoch has ceil(n / k) steps.
     steps_per_epoch = 0 if dataset.streaming else math.ceil(len(dataloader) / config.gradient_accumulation_steps)
@@ -195,12 +256,21 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
 
     # 6. Resume: weights, optimizers, EMA, step counter and RNG states from a checkpoint.
     if resume_from is not None:
-        accelerator.load_state(str(resume_from))
+        run.load_checkpoint(resume_from)
         accelerator.print(f"Resumed from {resume_from} at step {state.step}.")
         if state.step >= total_steps:
             accelerator.print(f"Step {state.step} already reaches the run's {total_steps} steps; nothing to train.")
+            if (output_dir / "model_index.json").is_file():
+                accelerator.print(f"The pipeline in {output_dir} is unchanged.")
+                return output_dir
+        # run_config.yaml keeps describing the saved pipeline: the new record is written with the next pipeline, and
+        # each checkpoint holds the config it was trained with.
+    elif config.on_nonfinite == "rollback":  # so that a divergence before the first checkpoint can roll back
+        run.save_checkpoint(prune=False)
 
     accelerator.init_trackers("genzoo", config=_flat_config(config))
+    if resume_from is not None and accelerator.is_main_process:
+        _truncate_log(accelerator, state.step)  # the steps after the checkpoint are trained (and logged) again
     fixed_latents, fixed_labels = _fixed_sample_inputs(generator_module, config.num_sample_images, config.seed)
     accelerator.print(
         f"Training {config.model} ({_count_parameters(generator_module):,} parameters) with objective "
@@ -213,89 +283,438 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
     progress = tqdm(total=total_steps, initial=state.step, desc="train", disable=not accelerator.is_local_main_process)
     for network in networks.values():
         network.train()
+    check_gradients = accelerator.scaler is None  # fp16's gradient scaler expects (and skips) inf gradients
+    interrupt = _InterruptFlag()
     start_step, started = state.step, time.perf_counter()
-    while state.step < total_steps:
-        if dataset.streaming:  # a stream is read by passes of unknown length; resume where the checkpoint was
-            epoch, skip = state.data_epoch, state.data_batches
-            train_data.resume_at(skip * config.batch_size * accelerator.num_processes)
-        else:
-            epoch, done_in_epoch = divmod(state.step, steps_per_epoch)
-            skip = done_in_epoch * config.gradient_accumulation_steps
-        dataloader.set_epoch(epoch)  # before skip_first_batches, which copies the sampler in its current epoch
-        train_data.set_epoch(epoch)  # flips and crops (Accelerate does not pass the epoch on to them when resuming)
-        batches = accelerator.skip_first_batches(dataloader, skip) if skip and not dataset.streaming else dataloader
-        for micro_step, batch in enumerate(batches, start=skip):
-            noise = _step_generator(config.seed, state.step, micro_step, accelerator)
-            with accelerator.accumulate(*networks.values()), accelerator.autocast():
-                logs = objective.training_step(batch, state.step, noise)
-            state.data_batches = micro_step + 1
-            if not accelerator.sync_gradients:
-                continue
-            state.step += 1
-            progress.update(1)
-            if ema is not None:
-                ema.step(generator_module.parameters())
+    with interrupt, contextlib.closing(progress):
+        while state.step < total_steps:
+            if dataset.streaming:  # a stream is read by passes of unknown length; resume where the checkpoint was
+                epoch, skip = state.data_epoch, state.data_batches
+                train_data.resume_at(skip * config.batch_size * accelerator.num_processes)
+            else:
+                epoch, done_in_epoch = divmod(state.step, steps_per_epoch)
+                skip = done_in_epoch * config.gradient_accumulation_steps
+            dataloader.set_epoch(epoch)  # before skip_first_batches, which copies the sampler in its current epoch
+            train_data.set_epoch(epoch)  # flips and crops (Accelerate does not pass the epoch on when resuming)
+            skipping = skip and not dataset.streaming
+            batches = accelerator.skip_first_batches(dataloader, skip) if skipping else dataloader
+            for micro_step, batch in enumerate(batches, start=skip):
+                noise = _step_generator(config.seed, state.step, micro_step, accelerator)
+                with accelerator.accumulate(*networks.values()), accelerator.autocast():
+                    logs = objective.training_step(batch, state.step, noise)
+                state.data_batches = micro_step + 1
+                if not accelerator.sync_gradients:
+                    continue
+                norms = _gradient_norms(networks) if check_gradients else {}
+                finite, interrupted = _step_status(accelerator, [*logs.values(), *norms.values()], interrupt.set)
+                if not finite:  # nothing of this step is kept: roll back (and re-enter the data) or stop
+                    run.diverged(state.step + 1, {**logs, **norms})
+                    progress.n = state.step
+                    start_step, started = state.step, time.perf_counter()
+                    break
+                logs.update(norms)
+                state.step += 1
+                progress.update(1)
+                if ema is not None:
+                    ema.step(generator_module.parameters())
 
-            if state.step % config.log_every == 0 or state.step == total_steps:
-                scalars = _mean_over_processes(accelerator, logs)
-                scalars["steps_per_second"] = (state.step - start_step) / (time.perf_counter() - started)
-                progress.set_postfix({k: f"{v:.3g}" for k, v in scalars.items() if k.startswith("loss")})
-                accelerator.log(scalars, step=state.step)
-            if config.sample_every and state.step % config.sample_every == 0 and accelerator.is_main_process:
-                grid = _sample_grid(registration, generator_module, ema, fixed_latents, fixed_labels)
-                grid.save(output_dir / SAMPLES_DIR / f"step_{state.step:06d}.png")
-                _log_grid(accelerator, grid, state.step)
-            if evaluator is not None:
-                evaluator.maybe_evaluate(state.step, generator_module, ema)
-            if config.checkpoint_every and state.step % config.checkpoint_every == 0:
-                _save_checkpoint(accelerator, output_dir, state.step, config.checkpoints_total_limit)
-            if state.step >= total_steps:
-                break
-        else:  # the pass ended
-            if dataset.streaming and state.data_batches == skip:
-                raise GenzooError(f"Dataset {config.dataset!r} gave no batch of {config.batch_size} in a whole pass.")
-            state.data_epoch, state.data_batches = epoch + 1, 0
+                if state.step % config.log_every == 0 or state.step == total_steps:
+                    scalars = _mean_over_processes(accelerator, logs)
+                    scalars["steps_per_second"] = (state.step - start_step) / (time.perf_counter() - started)
+                    progress.set_postfix({k: f"{v:.3g}" for k, v in scalars.items() if k.startswith("loss")})
+                    accelerator.log(scalars, step=state.step)
+                if config.sample_every and state.step % config.sample_every == 0 and accelerator.is_main_process:
+                    grid = _sample_grid(registration, generator_module, ema, fixed_latents, fixed_labels)
+                    grid.save(output_dir / SAMPLES_DIR / f"step_{state.step:06d}.png")
+                    _log_grid(accelerator, grid, state.step)
+                if evaluator is not None:
+                    evaluator.maybe_evaluate(state.step, generator_module, ema)
+                checkpoint_due = interrupted or (config.checkpoint_every and state.step % config.checkpoint_every == 0)
+                if checkpoint_due and not run.save_checkpoint():  # the weights are not finite: rolled back (or raised)
+                    progress.n = state.step
+                    break
+                if interrupted:
+                    progress.close()
+                    accelerator.print(
+                        f"Interrupted at step {state.step}; saved a checkpoint: continue with --resume latest."
+                    )
+                    accelerator.end_training()
+                    raise KeyboardInterrupt
+                if state.step >= total_steps:
+                    break
+            else:  # the pass ended
+                if dataset.streaming and state.data_batches == skip:
+                    raise GenzooError(
+                        f"Dataset {config.dataset!r} gave no batch of {config.batch_size} in a whole pass."
+                    )
+                state.data_epoch, state.data_batches = epoch + 1, 0
     progress.close()
 
-    # 8. Save the final checkpoint (to resume or extend the run) and the pipeline.
-    if not (config.checkpoint_every and state.step % config.checkpoint_every == 0):
-        _save_checkpoint(accelerator, output_dir, state.step, config.checkpoints_total_limit)
+    # 8. Save the final checkpoint (to resume or extend the run) and the pipeline; both only with finite weights.
+    if not run.saved_at(state.step) and not run.save_checkpoint():
+        raise TrainingDivergedError(f"The weights are not finite at step {state.step}; nothing was saved.")
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         if ema is not None:
             ema.copy_to(generator_module.parameters())
         real_images = _fixed_real_images(train_data, config.num_sample_images)
-        _save_pipeline(registration, generator_module, output_dir, config, fixed_latents, fixed_labels, real_images)
+        trained = _trained_config(config, state.step)
+        _save_pipeline(
+            registration, generator_module, output_dir, trained, fixed_latents, fixed_labels, real_images, token
+        )
         accelerator.print(f"Saved the pipeline and sample grid to {output_dir}.")
     accelerator.end_training()
     return output_dir
 
 
-def find_checkpoint(output_dir: Path, resume: str) -> Path:
-    """The checkpoint folder `--resume` names: `latest` (the newest complete one in `output_dir`) or a path."""
-    if resume != "latest":
-        path = Path(resume)
-        if not any(path.glob("custom_checkpoint_*")):
-            raise GenzooError(f"{resume!r} is not a genzoo checkpoint folder (pass 'latest' or checkpoints/step_N).")
-        return path
-    checkpoints = sorted((output_dir / CHECKPOINTS_DIR).glob("step_*[0-9]"), key=_checkpoint_step)
-    if not checkpoints:
-        raise GenzooError(f"No checkpoint to resume from in {output_dir / CHECKPOINTS_DIR}; train without --resume.")
-    return checkpoints[-1]
+class TrainingDivergedError(GenzooError):
+    """A loss, a gradient norm or the weights became NaN or infinite during training."""
 
 
-def _checkpoint_step(path: Path) -> int:
-    return int(path.name.rsplit("_", 1)[-1])
+class _Run:
+    """What checkpoints, rollbacks and the stability guard share: the accelerator, the trained state and the run's
+    folder. Every method is called on all processes alike."""
+
+    def __init__(
+        self,
+        accelerator: Accelerator,
+        config: TrainConfig,
+        output_dir: Path,
+        generator: Any,
+        ema: EMAModel | None,
+        state: TrainState,
+        optimizers: dict[str, torch.optim.Optimizer],
+        base_lrs: dict[str, list[float]],
+        token: str,
+    ) -> None:
+        self.accelerator, self.config, self.output_dir = accelerator, config, output_dir
+        self.generator, self.ema, self.state = generator, ema, state
+        self.optimizers, self.base_lrs, self.token = optimizers, base_lrs, token
+        self._saved_step: int | None = None
+
+    def saved_at(self, step: int) -> bool:
+        return self._saved_step == step
+
+    # --- checkpoints -------------------------------------------------------------------------------------------
+    def save_checkpoint(self, prune: bool = True) -> bool:
+        """Save `checkpoints/step_N` if the weights are finite (else handle the divergence and return `False`).
+
+        `save_state` writes into a per-run temporary folder; genzoo's state (with the manifest) is written last, the
+        file list is checked, and only then is the folder renamed into place, so no half-written checkpoint ever
+        carries a checkpoint's name.
+        """
+        accelerator, step = self.accelerator, self.state.step
+        if not _all_finite(accelerator, self.accelerator.unwrap_model(self.generator).parameters(), self.ema):
+            self.diverged(step, {"weights": torch.tensor(float("nan"))})
+            return False
+        final = self.output_dir / CHECKPOINTS_DIR / f"step_{step:06d}"
+        partial = final.with_name(f".{final.name}.partial-{self.token}")
+        if accelerator.is_main_process:
+            if partial.exists():
+                shutil.rmtree(partial)
+            partial.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(partial), safe_serialization=True)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            if self.ema is not None:
+                shadow = {str(i): p.detach().cpu().contiguous() for i, p in enumerate(self.ema.shadow_params)}
+                save_file(shadow, partial / EMA_FILE)
+            expected = self._expected_files()
+            missing = sorted(expected - {p.name for p in partial.iterdir()})
+            if missing:
+                raise GenzooError(
+                    f"Checkpoint {final.name} was not written completely (missing {', '.join(missing)})."
+                )
+            write_checkpoint_state(partial, self._genzoo_state())
+            swap_into_place(partial, final)
+            if prune and self.config.checkpoints_total_limit:
+                complete = [p for p in list_checkpoints(self.output_dir) if checkpoint_problem(p) is None]
+                for old in complete[: -self.config.checkpoints_total_limit]:
+                    if old != final:  # never the newest (finite) checkpoint
+                        shutil.rmtree(old)
+        accelerator.wait_for_everyone()
+        self._saved_step = step
+        return True
+
+    def _expected_files(self) -> set[str]:
+        count = len(self.optimizers)
+        files = {"model.safetensors", *(f"model_{i}.safetensors" for i in range(1, count))}
+        files |= {"optimizer.bin", *(f"optimizer_{i}.bin" for i in range(1, count))}
+        files |= {f"random_states_{i}.pkl" for i in range(self.accelerator.num_processes)}
+        return files | ({EMA_FILE} if self.ema is not None else set())
+
+    def _genzoo_state(self) -> dict[str, Any]:
+        ema = None
+        if self.ema is not None:
+            ema = {k: v for k, v in self.ema.state_dict().items() if k != "shadow_params"}
+        return {
+            "step": self.state.step,
+            "data_epoch": self.state.data_epoch,
+            "data_batches": self.state.data_batches,
+            "rollbacks": self.state.rollbacks,
+            "lr_scale": self.state.lr_scale,
+            "num_processes": self.accelerator.num_processes,
+            "ema": ema,
+            "run_config": self.config.to_dict() | {"resume": None, "overwrite_output_dir": False},
+            "model_config": json.loads(self.accelerator.unwrap_model(self.generator).to_json_string()),
+        }
+
+    def load_checkpoint(self, path: Path) -> None:
+        """Load weights, optimizers, RNG states (Accelerate, pickles checked by `verify_pickles`), then genzoo's
+        state and EMA, and set the learning rates to the run's own times the stability guard's scale."""
+        accelerator = self.accelerator
+        saved = read_checkpoint_state(path)
+        legacy = [self.state, *([self.ema] if self.ema is not None else [])] if saved is None else []
+        accelerator._custom_objects[:] = legacy  # the older format pickled these (checked by verify_pickles)
+        try:
+            accelerator.load_state(str(path), load_kwargs={"weights_only": True})
+        except Exception as exc:
+            first = " ".join(str(exc).split())[:300]
+            raise GenzooError(f"Cannot load checkpoint {path} into this run: {first}") from exc
+        finally:
+            accelerator._custom_objects.clear()
+        if saved is not None:
+            self.state.step = int(saved["step"])
+            self.state.data_epoch = int(saved.get("data_epoch", 0))
+            self.state.data_batches = int(saved.get("data_batches", 0))
+            self.state.rollbacks = int(saved.get("rollbacks", 0))
+            self.state.lr_scale = float(saved.get("lr_scale", 1.0))
+            if self.ema is not None:
+                if not (path / EMA_FILE).is_file():
+                    raise GenzooError(f"Checkpoint {path} holds no EMA weights, but this run keeps an EMA.")
+                shadow = load_file(path / EMA_FILE)
+                ema_state = dict(saved.get("ema") or {})
+                ema_state["shadow_params"] = [shadow[str(i)] for i in range(len(shadow))]
+                self.ema.load_state_dict(ema_state)
+                self.ema.to(accelerator.device)
+        for name, optimizer in self.optimizers.items():
+            for group, lr in zip(optimizer.param_groups, self.base_lrs[name], strict=True):
+                group["lr"] = lr * self.state.lr_scale
+
+    # --- the stability guard -----------------------------------------------------------------------------------
+    def diverged(self, step: int, values: Mapping[str, torch.Tensor]) -> None:
+        """Handle a non-finite step: roll back to the newest checkpoint with lower learning rates (if the run says
+        so and may still), else raise `TrainingDivergedError` naming the step and the values."""
+        numbers = {name: float(value) for name, value in values.items()}
+        shown = ", ".join(f"{name}={value:.4g}" for name, value in numbers.items() if not math.isfinite(value))
+        others = ", ".join(f"{name}={value:.4g}" for name, value in numbers.items() if math.isfinite(value))
+        shown += f" (finite: {others})" if others else ""
+        checkpoints = [p for p in list_checkpoints(self.output_dir) if checkpoint_problem(p) is None]
+        last_good = checkpoints[-1] if checkpoints else None
+        config = self.config
+        if config.on_nonfinite == "rollback" and last_good is not None and self.state.rollbacks < config.max_rollbacks:
+            rollbacks, scale = self.state.rollbacks + 1, self.state.lr_scale * config.rollback_lr_factor
+            self.load_checkpoint(last_good)
+            self.state.rollbacks, self.state.lr_scale = rollbacks, scale
+            for name, optimizer in self.optimizers.items():
+                for group, lr in zip(optimizer.param_groups, self.base_lrs[name], strict=True):
+                    group["lr"] = lr * scale
+            self._saved_step = self.state.step
+            if self.accelerator.is_main_process:
+                _truncate_log(self.accelerator, self.state.step)
+            self.accelerator.print(
+                f"genzoo: warning: non-finite values at step {step} ({shown}); rolled back to {last_good.name} with "
+                f"the learning rates x{scale:.3g} (rollback {rollbacks} of {config.max_rollbacks})."
+            )
+            return
+        if config.on_nonfinite == "rollback":
+            why = (
+                f"after {self.state.rollbacks} rollback(s), the most max_rollbacks allows"
+                if last_good is not None
+                else "with no checkpoint to roll back to"
+            )
+            advice = f"Stopped {why}; lower objective_args.lr or raise max_rollbacks."
+        else:
+            advice = "Lower objective_args.lr, or train with --set on_nonfinite=rollback."
+        if last_good is not None:
+            kept = f"the last good checkpoint is {last_good} (continue from it with --resume latest)"
+        else:
+            kept = "there is no checkpoint yet (start over with --overwrite-output-dir)"
+        self.accelerator.end_training()
+        raise TrainingDivergedError(
+            f"Training diverged at step {step}: {shown}. Nothing from that step was saved; {kept}. {advice}"
+        )
 
 
-def _check_output_dir(output_dir: Path, resuming: bool, overwrite: bool) -> None:
+class _RunLock:
+    """An exclusive lock on a run folder (`filelock`, as huggingface_hub uses), held by the main process for the
+    whole run, so two trainers never write to one folder and a running run is never resumed."""
+
+    def __init__(self, output_dir: Path) -> None:
+        self.path = output_dir / LOCK_FILE
+        self.held = False
+        self._lock: Any = None
+
+    def acquire(self) -> None:
+        from filelock import FileLock, Timeout
+
+        self._lock = FileLock(str(self.path))
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise GenzooError(
+                f"Another genzoo train is writing to {str(self.path.parent)!r}; wait for it to finish (or stop it), "
+                "or choose another --output-dir."
+            ) from None
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            with contextlib.suppress(OSError):
+                self.path.unlink()  # before releasing, so no other process can hold a lock on a removed file
+            self._lock.release()
+            self.held = False
+
+
+class _InterruptFlag:
+    """Turn the first Ctrl-C or SIGTERM into a flag that the loop checks once per step (it then saves a checkpoint
+    and stops); a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.set = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.set:
+            raise KeyboardInterrupt
+        self.set = True
+        print("genzoo: stopping after this step (saving a checkpoint); press Ctrl-C again to stop at once.")
+
+    def __enter__(self) -> "_InterruptFlag":
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def _gradient_norms(networks: Mapping[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """The gradient norm of each network (as tensors: no host sync here)."""
+    norms = {}
+    for name, network in networks.items():
+        grads = [p.grad for p in network.parameters() if p.grad is not None]
+        if grads:
+            norms[f"grad_norm_{name}"] = torch.nn.utils.get_total_norm(grads).float()
+    return norms
+
+
+def _step_status(accelerator: Accelerator, values: list[torch.Tensor], interrupted: bool) -> tuple[bool, bool]:
+    """Whether every value is finite on every process and whether any process was interrupted: one host sync (and
+    with several processes one collective) per step."""
+    device = accelerator.device
+    finite = torch.isfinite(torch.stack([v.detach().float().reshape(()).to(device) for v in values])).all()
+    status = torch.stack([(~finite).float(), torch.tensor(float(interrupted), device=device)])
+    if accelerator.num_processes > 1:
+        status = accelerator.reduce(status, reduction="sum")
+    bad, stop = status.tolist()
+    return bad == 0, stop > 0
+
+
+def _all_finite(accelerator: Accelerator, parameters: Any, ema: EMAModel | None) -> bool:
+    tensors = [p.detach() for p in parameters] + (list(ema.shadow_params) if ema is not None else [])
+    finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all().float().reshape(1).to(accelerator.device)
+    if accelerator.num_processes > 1:
+        finite = accelerator.reduce(finite, reduction="min")
+    return bool(finite.item())
+
+
+def _truncate_log(accelerator: Accelerator, step: int) -> None:
+    for tracker in accelerator.trackers:
+        if isinstance(tracker, JSONLTracker):
+            tracker.truncate_after(step)
+
+
+def _trained_config(config: TrainConfig, steps: int) -> TrainConfig:
+    """The run config as a record of what was trained: its length set to the steps the weights have."""
+    if config.max_steps == steps:
+        return config
+    trained = dataclasses.replace(config, max_steps=steps, epochs=None)
+    return trained
+
+
+def _check_resume_config(
+    checkpoint: Path, output_dir: Path, config: TrainConfig, model: Any, num_processes: int
+) -> None:
+    """Compare the checkpoint's run with this one before loading: a different network is refused naming the keys,
+    a different data order or batch is allowed with a warning that the run is no longer reproducible."""
+    saved = read_checkpoint_state(checkpoint)
+    if saved is not None:
+        old = saved["run_config"]
+    elif (output_dir / RUN_CONFIG).is_file():  # the older format: the run folder's record
+        old = yaml.safe_load((output_dir / RUN_CONFIG).read_text()) or {}
+    else:
+        return
+    new = config.to_dict()
+    old_objective = dict(old.get("objective_args") or {})
+    new_objective = dict(new.get("objective_args") or {})
+    refused = {
+        "model": (old.get("model"), new["model"]),
+        "objective": (old.get("objective"), new["objective"]),
+        "ema": (old.get("ema_decay") is not None, new["ema_decay"] is not None),
+        "objective_args.discriminator": (old_objective.get("discriminator"), new_objective.get("discriminator")),
+        "objective_args.spectral_norm": (old_objective.get("spectral_norm"), new_objective.get("spectral_norm")),
+    }
+    for key in sorted(set(old.get("model_args") or {}) | set(new["model_args"])):
+        refused[f"model_args.{key}"] = ((old.get("model_args") or {}).get(key), new["model_args"].get(key))
+    if saved is not None:
+        built = json.loads(model.to_json_string())
+        for key in sorted(set(saved["model_config"]) | set(built)):
+            if not key.startswith("_"):
+                refused[f"model config {key}"] = (saved["model_config"].get(key), built.get(key))
+    differ = [f"{key} ({a!r} there, {b!r} now)" for key, (a, b) in refused.items() if a != b]
+    if differ:
+        raise ConfigError(
+            f"Cannot resume {checkpoint}: it was trained with a different network: {'; '.join(differ)}. Resume with "
+            "the run's own settings (its run_config.yaml), or start a new run in another --output-dir."
+        )
+    changed = [
+        key
+        for key in ("batch_size", "seed", "gradient_accumulation_steps", "mixed_precision", "dataset", "dataset_args")
+        if old.get(key) != new[key]
+    ]
+    changed += [
+        f"objective_args.{key}"
+        for key in sorted(set(old_objective) | set(new_objective))
+        if key not in ("lr", "lr_d", "discriminator", "spectral_norm")
+        and old_objective.get(key) != new_objective.get(key)
+    ]
+    old_processes = saved.get("num_processes") if saved is not None else None
+    if old_processes is not None and old_processes != num_processes:
+        changed.append(f"processes ({old_processes} there, {num_processes} now)")
+    if changed:
+        print(
+            f"genzoo: warning: resuming with a different {', '.join(changed)} than the checkpoint was trained with; "
+            "the run is no longer reproducible (it will not match an uninterrupted run)."
+        )
+
+
+def _check_output_dir(output_dir: Path, resume: str | None, overwrite: bool) -> None:
     if output_dir.exists() and not output_dir.is_dir():
         raise GenzooError(f"Output path {str(output_dir)!r} is a file; choose a directory.")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not (resuming or overwrite):
+    if resume or overwrite or not output_dir.is_dir():
+        return
+    if any(entry.name != LOCK_FILE for entry in output_dir.iterdir()):
+        where = f"Output directory {str(output_dir)!r} is not empty"
+        if any(checkpoint_problem(p) is None for p in list_checkpoints(output_dir)):
+            raise GenzooError(
+                f"{where}; choose another, pass --resume latest to continue that run, or --overwrite-output-dir to "
+                "replace it."
+            )
+        # Nothing to resume there: do not send the user to --resume.
         raise GenzooError(
-            f"Output directory {str(output_dir)!r} is not empty; choose another, pass --resume latest to continue "
-            "that run, or --overwrite-output-dir to replace it."
+            f"{where} and holds no complete checkpoint to resume; pass --overwrite-output-dir to start over there, "
+            "or choose another."
         )
+
+
+def _remove_partial_folders(output_dir: Path) -> None:
+    leftovers = [*output_dir.glob(".pipeline.partial*"), *(output_dir / CHECKPOINTS_DIR).glob(".step_*.partial*")]
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _distributed_without_gpu() -> bool:
@@ -392,29 +811,39 @@ def _sample_grid(
 
 
 def _log_grid(accelerator: Accelerator, grid: Any, step: int) -> None:
+    """Log the sample grid to every tracker through its own image API; a tracker without one is skipped with one
+    warning (the grids are in `samples/` anyway)."""
     image = np.asarray(grid)
     for tracker in accelerator.trackers:
-        if hasattr(tracker, "log_images"):
-            tracker.log_images({"samples": image[None]}, step=step, dataformats="NHWC")
+        name = getattr(tracker, "name", type(tracker).__name__)
+        if isinstance(tracker, JSONLTracker) or name in _TRACKERS_WITHOUT_IMAGES:
+            continue
+        try:
+            if name == "tensorboard":
+                tracker.log_images({"samples": image[None]}, step=step, dataformats="NHWC")
+            elif name in ("wandb", "swanlab"):  # a list of images per key
+                tracker.log_images({"samples": [image]}, step=step)
+            elif name in ("aim", "clearml"):  # one image per key
+                tracker.log_images({"samples": image}, step=step)
+            elif name == "comet_ml":
+                tracker.writer.log_image(image, name="samples", step=step)
+            elif name == "mlflow":
+                import mlflow  # lazy: only with --log-with mlflow
+
+                mlflow.log_image(image, key="samples", step=step)
+            else:
+                raise NotImplementedError
+        except Exception as exc:
+            _TRACKERS_WITHOUT_IMAGES.add(name)
+            reason = "it has no image API genzoo knows" if isinstance(exc, NotImplementedError) else str(exc)
+            warnings.warn(
+                f"Not logging sample grids to tracker {name!r} ({reason}); they are saved under samples/.",
+                stacklevel=2,
+            )
 
 
-def _save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, total_limit: int | None) -> None:
-    """`save_state` into a temporary folder, renamed only once complete, so no half-written checkpoint remains."""
-    final = output_dir / CHECKPOINTS_DIR / f"step_{step:06d}"
-    partial = final.with_name(final.name + ".partial")
-    if accelerator.is_main_process and partial.exists():
-        shutil.rmtree(partial)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial), safe_serialization=True)
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(partial, final)
-        if total_limit:
-            for old in sorted(final.parent.glob("step_*[0-9]"), key=_checkpoint_step)[:-total_limit]:
-                shutil.rmtree(old)
-    accelerator.wait_for_everyone()
+# Trackers that failed to take an image once are not asked again (one warning each).
+_TRACKERS_WITHOUT_IMAGES: set[str] = set()
 
 
 def _save_pipeline(
@@ -425,10 +854,12 @@ def _save_pipeline(
     latents: torch.Tensor,
     labels: torch.Tensor | None,
     real_images: tuple[torch.Tensor, torch.Tensor | None],
+    token: str,
 ) -> None:
     """Write the pipeline, run config, final grid, model card and the pipeline's figures of real images (if any) to
-    a staging folder, then move them into place."""
-    staging = output_dir / ".pipeline.partial"
+    a staging folder, then move them into place: folders swapped whole (never a moment without `model/`), and
+    `model_index.json` last, so the folder only reads as a pipeline once everything it names is in place."""
+    staging = output_dir / f".pipeline.partial-{token}"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
@@ -443,11 +874,8 @@ def _save_pipeline(
         for name, figure in pipeline.real_image_grids(images.to(model.device, model.dtype), **extra).items():
             figure.save(staging / f"{name}.png")
     finish_folder(staging, sample_grid=grid)  # the card last, from the finished folder
-    for entry in staging.iterdir():
-        target = output_dir / entry.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        os.replace(entry, target)
+    for entry in sorted(staging.iterdir(), key=lambda p: (p.name == "model_index.json", p.is_file(), p.name)):
+        swap_into_place(entry, output_dir / entry.name)
     staging.rmdir()
 
 

@@ -10,6 +10,7 @@ overrides `regularise` (calling `super()`). The step itself is `discriminator_st
 """
 
 import inspect
+import math
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -100,8 +101,12 @@ class AdversarialObjective(Objective):
         self.n_critic = self.default_n_critic if n_critic is None else int(n_critic)
         self.gradient_penalty = self.default_gradient_penalty if gradient_penalty is None else float(gradient_penalty)
         self.r1_gamma = float(r1_gamma)
-        if self.n_critic < 1 or self.lr <= 0 or self.lr_d <= 0 or len(self.betas) != 2:
-            raise ConfigError("Objective needs lr > 0, lr_d > 0, n_critic >= 1 and two Adam betas.")
+        finite = math.isfinite(self.lr) and math.isfinite(self.lr_d)
+        if self.n_critic < 1 or not finite or self.lr <= 0 or self.lr_d <= 0 or len(self.betas) != 2:
+            raise ConfigError(
+                f"Objective needs finite lr > 0, lr_d > 0, n_critic >= 1 and two Adam betas; got lr={self.lr}, "
+                f"lr_d={self.lr_d}, n_critic={self.n_critic}, betas={list(self.betas)}."
+            )
         try:
             self.augment = parse_policy(augment)
         except ValueError as exc:
