@@ -77,7 +77,7 @@ def test_unknown_key_suggests_the_closest():
     [
         ({"batch_size": "abc"}, "batch_size expects an integer, got 'abc'"),
         ({"batch_size": 0}, "batch_size must be at least 1"),
-        ({"mixed_precision": "fp8"}, "mixed_precision must be 'no', 'bf16' or 'fp16'"),
+        ({"mixed_precision": "fp8"}, "mixed_precision must be 'no', 'bf16', 'fp16' or null"),
         ({"ema_decay": 1.5}, "ema_decay must lie in"),
         ({"overwrite_output_dir": "maybe"}, "overwrite_output_dir expects true or false"),
         ({"model_args": [1]}, "model_args expects a mapping"),

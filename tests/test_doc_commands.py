@@ -65,9 +65,9 @@ def test_documented_command_parses(doc, command, tmp_path, monkeypatch):
         pytest.skip("a template (MODEL, DIR, a|b), not a command")
     args = build_parser().parse_args(words)
     if args.command == "train":
-        if args.config:  # the docs show the flags, not the file: an empty config stands in for it
+        if args.config:  # the docs show the flags, not the file: a config naming only the model stands in for it
             Path(args.config).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.config).write_text("{}\n")
+            Path(args.config).write_text("{}\n" if args.model else "model: dcgan\n")
         if args.model == "sngan" and "sngan" not in models():
             pytest.skip("the tutorial's third-party plugin is not installed (tests/test_third_party_plugin.py is)")
         config = resolve_train_config(args)  # checks every --set key and value against the run config
