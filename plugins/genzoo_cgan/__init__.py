@@ -4,11 +4,14 @@ adversarial objectives of genzoo's core (hinge loss by default).
 It registers through the `genzoo` entry-point group, exactly as a third-party plugin would.
 """
 
+import importlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from genzoo import hookimpl
 
-from .modeling_cgan import CGANGenerator, CGANPipeline, ConditionalBatchNorm2d, ProjectionDiscriminator
+if TYPE_CHECKING:
+    from .modeling_cgan import CGANGenerator, CGANPipeline, ConditionalBatchNorm2d, ProjectionDiscriminator
 
 __all__ = [
     "OBJECTIVE_DEFAULTS",
@@ -18,6 +21,7 @@ __all__ = [
     "ConditionalBatchNorm2d",
     "ProjectionDiscriminator",
 ]
+_EXPORTS = {name: ".modeling_cgan" for name in __all__ if not name.isupper()}
 
 #: What `genzoo train cgan` uses unless a config file, a flag or `--set` says otherwise. Tuned on mnist-5k so that
 #: the run takes about 6 minutes of one CPU core (well under 10 minutes on 2 cores) and draws the requested digit
@@ -44,11 +48,21 @@ OBJECTIVE_DEFAULTS = {"hinge": _TUNED_ADAM, "gan": _TUNED_ADAM}
 def register_models(register: Callable) -> None:
     register(
         "cgan",
-        CGANGenerator,
-        pipeline_class=CGANPipeline,
-        discriminator_class=ProjectionDiscriminator,
+        "genzoo_cgan.modeling_cgan:CGANGenerator",
+        pipeline_class="genzoo_cgan.modeling_cgan:CGANPipeline",
+        discriminator_class="genzoo_cgan.modeling_cgan:ProjectionDiscriminator",
         default_objective="hinge",
         training_defaults=TRAINING_DEFAULTS,
         objective_defaults=OBJECTIVE_DEFAULTS,
         description="Conditional GAN: conditional-batch-norm generator, projection discriminator with spectral norm",
     )
+
+
+def __getattr__(name: str) -> Any:
+    # The classes are re-exported lazily: importing this entry module (which `genzoo plugins` does) must not import
+    # torch and diffusers; registrations name the classes by import string for the same reason.
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value

@@ -3,13 +3,17 @@
 It registers through the `genzoo` entry-point group, exactly as a third-party plugin would.
 """
 
+import importlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from genzoo import hookimpl
 
-from .modeling_dcgan import DCGANDiscriminator, DCGANGenerator
+if TYPE_CHECKING:
+    from .modeling_dcgan import DCGANDiscriminator, DCGANGenerator
 
 __all__ = ["OBJECTIVE_DEFAULTS", "TRAINING_DEFAULTS", "DCGANDiscriminator", "DCGANGenerator"]
+_EXPORTS = {"DCGANDiscriminator": ".modeling_dcgan", "DCGANGenerator": ".modeling_dcgan"}
 
 #: What `genzoo train dcgan` uses unless a config file, a flag or `--set` says otherwise: the README's main job.
 #: With the hinge recipe below, 2,000 steps on mnist-5k draw every digit (each class 6.2-14.0 % of 5,000 samples,
@@ -38,10 +42,20 @@ OBJECTIVE_DEFAULTS = {
 def register_models(register: Callable) -> None:
     register(
         "dcgan",
-        DCGANGenerator,
-        discriminator_class=DCGANDiscriminator,
+        "genzoo_gan.modeling_dcgan:DCGANGenerator",
+        discriminator_class="genzoo_gan.modeling_dcgan:DCGANDiscriminator",
         default_objective="hinge",
         training_defaults=TRAINING_DEFAULTS,
         objective_defaults=OBJECTIVE_DEFAULTS,
         description="DCGAN (Radford et al. 2016): transposed-convolution generator, strided-convolution critic",
     )
+
+
+def __getattr__(name: str) -> Any:
+    # The classes are re-exported lazily: importing this entry module (which `genzoo plugins` does) must not import
+    # torch and diffusers; registrations name the classes by import string for the same reason.
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value

@@ -4,24 +4,27 @@ objective.
 It registers through the `genzoo` entry-point group, exactly as a third-party plugin would.
 """
 
+import importlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from genzoo import hookimpl
 from genzoo.registry import MetricOption
 
-from .modeling_vae import (
-    CVAEGenerator,
-    CVAEPipeline,
-    VAEGenerator,
-    VAEOutput,
-    VAEPipeline,
-    bernoulli_log_likelihood,
-    diagonal_gaussian_log_prob,
-    gaussian_kl,
-    gaussian_log_likelihood,
-    reparameterize,
-)
-from .objectives import ELBOObjective
+if TYPE_CHECKING:
+    from .modeling_vae import (
+        CVAEGenerator,
+        CVAEPipeline,
+        VAEGenerator,
+        VAEOutput,
+        VAEPipeline,
+        bernoulli_log_likelihood,
+        diagonal_gaussian_log_prob,
+        gaussian_kl,
+        gaussian_log_likelihood,
+        reparameterize,
+    )
+    from .objectives import ELBOObjective
 
 __all__ = [
     "CVAEGenerator",
@@ -36,6 +39,7 @@ __all__ = [
     "gaussian_log_likelihood",
     "reparameterize",
 ]
+_EXPORTS = {name: ".objectives" if name == "ELBOObjective" else ".modeling_vae" for name in __all__}
 
 # `genzoo train vae` with no other flags: measured on mnist-5k on 2 shared CPU cores (see docs/models/vae.md).
 TRAINING_DEFAULTS = {
@@ -51,16 +55,16 @@ TRAINING_DEFAULTS = {
 def register_models(register: Callable) -> None:
     register(
         "vae",
-        VAEGenerator,
-        pipeline_class=VAEPipeline,
+        "genzoo_vae.modeling_vae:VAEGenerator",
+        pipeline_class="genzoo_vae.modeling_vae:VAEPipeline",
         default_objective="elbo",
         training_defaults=TRAINING_DEFAULTS,
         description="Convolutional VAE (Kingma & Welling 2014): encode, decode, reconstruct, interpolate, NLL",
     )
     register(
         "cvae",
-        CVAEGenerator,
-        pipeline_class=CVAEPipeline,
+        "genzoo_vae.modeling_vae:CVAEGenerator",
+        pipeline_class="genzoo_vae.modeling_vae:CVAEPipeline",
         default_objective="elbo",
         training_defaults=TRAINING_DEFAULTS,
         description="Conditional VAE (Sohn et al. 2015): the VAE with encoder and decoder given the class",
@@ -69,7 +73,11 @@ def register_models(register: Callable) -> None:
 
 @hookimpl
 def register_objectives(register: Callable) -> None:
-    register("elbo", ELBOObjective, description="The ELBO with a β-weighted KL term (Bernoulli/Gaussian likelihood)")
+    register(
+        "elbo",
+        "genzoo_vae.objectives:ELBOObjective",
+        description="The ELBO with a β-weighted KL term (Bernoulli/Gaussian likelihood)",
+    )
 
 
 @hookimpl
@@ -94,3 +102,13 @@ def register_metrics(register: Callable) -> None:
         aliases=("reconstruction_mse", "recon"),
         description="Mean squared reconstruction error in [0, 1] on held-out images",
     )
+
+
+def __getattr__(name: str) -> Any:
+    # The classes are re-exported lazily: importing this entry module (which `genzoo plugins` does) must not import
+    # torch and diffusers; registrations name the classes by import string for the same reason.
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value

@@ -11,33 +11,72 @@ __all__ = ["register_datasets", "register_feature_extractors", "register_metrics
 
 @hookimpl
 def register_objectives(register: Callable) -> None:
-    # Imported on first use like the other built-ins: torch is slow to import and `genzoo --help` needs none of it.
-    from .objectives import GANObjective, HingeObjective, WGANGPObjective
-
-    register("gan", GANObjective, aliases=("bce", "non-saturating"))
-    register("hinge", HingeObjective)
-    register("wgan-gp", WGANGPObjective, aliases=("wgangp",))
+    # Import strings: each class (and torch) is imported when the objective is first used, not to list the names.
+    module = "genzoo.objectives.adversarial"
+    register(
+        "gan",
+        f"{module}:GANObjective",
+        aliases=("bce", "non-saturating"),
+        description="The original GAN loss with a non-saturating generator loss; Adam(2e-4, betas=(0.5, 0.999)).",
+    )
+    register(
+        "hinge",
+        f"{module}:HingeObjective",
+        description="Hinge loss (Lim & Ye 2017; Miyato et al. 2018); Adam(2e-4, betas=(0.5, 0.999)).",
+    )
+    register(
+        "wgan-gp",
+        f"{module}:WGANGPObjective",
+        aliases=("wgangp",),
+        description="Wasserstein loss with gradient penalty 10 and 5 critic steps per generator step (Gulrajani et "
+        "al. 2017); Adam(1e-4, betas=(0.0, 0.9)).",
+    )
 
 
 @hookimpl
 def register_datasets(register: Callable) -> None:
-    # lazy: `datasets` takes a second to import, and a lookup of models alone must not pay for it
-    from .data import load_hub_dataset, load_imagefolder, load_mnist_5k, load_parquet
-
-    register("mnist-5k", load_mnist_5k, aliases=("mnist5k",))
-    register("imagefolder", load_imagefolder)
-    register("parquet", load_parquet)
-    register("hf", load_hub_dataset, aliases=("hub",))
+    # Import strings: `datasets` takes a second to import, and listing or looking up names must not pay for it.
+    module = "genzoo.data"
+    register(
+        "mnist-5k",
+        f"{module}:load_mnist_5k",
+        aliases=("mnist5k",),
+        description="The 5,000 real MNIST digits embedded in genzoo: 4,500 for `train`, 500 held out for `test`.",
+    )
+    register("imagefolder", f"{module}:load_imagefolder", description="Images in a folder; sub-folders are classes.")
+    register(
+        "parquet", f"{module}:load_parquet", description="A parquet file (or glob of files) with an image column."
+    )
+    register(
+        "hf",
+        f"{module}:load_hub_dataset",
+        aliases=("hub",),
+        description="A dataset from the Hugging Face Hub (cached datasets load offline with HF_DATASETS_OFFLINE=1).",
+    )
 
 
 @hookimpl
 def register_feature_extractors(register: Callable) -> None:
-    # lazy: only an evaluation needs the extractors
-    from .metrics.extractors import Dinov2Extractor, InceptionExtractor, MNISTClassifierExtractor
-
-    register("mnist-classifier", MNISTClassifierExtractor, aliases=("mnist",))
-    register("inception", InceptionExtractor, aliases=("inception-v3", "fid-inception"))
-    register("dinov2", Dinov2Extractor, aliases=("dino-v2",))
+    # Import strings: only an evaluation needs the extractors (and torch).
+    module = "genzoo.metrics.extractors"
+    register(
+        "mnist-classifier",
+        f"{module}:MNISTClassifierExtractor",
+        aliases=("mnist",),
+        description="The domain classifier trained on genzoo's embedded digits: 128-d features, 10 logits, 28x28.",
+    )
+    register(
+        "inception",
+        f"{module}:InceptionExtractor",
+        aliases=("inception-v3", "fid-inception"),
+        description="The standard FID Inception-v3 (the 2015-12-05 TensorFlow graph): 2048-d pool features, 299x299.",
+    )
+    register(
+        "dinov2",
+        f"{module}:Dinov2Extractor",
+        aliases=("dino-v2",),
+        description="DINOv2 features for FD-DINOv2 (Stein et al. 2023): the normalised CLS token.",
+    )
 
 
 @hookimpl

@@ -228,9 +228,10 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from .training import train
+    config = resolve_train_config(args)  # first: a mistyped name or flag is reported before torch is imported
+    from .training import train  # lazy: the trainer imports torch, diffusers, accelerate and datasets
 
-    train(resolve_train_config(args))
+    train(config)
 
 
 def _export(args: argparse.Namespace) -> None:

@@ -184,7 +184,8 @@ def read_pipeline_folder(folder: str | Path) -> PipelineFolder:
         )
 
     registrations = list(models())
-    generator_classes = {(r.generator_class.__module__, r.generator_class.__name__): r for r in registrations}
+    # Compared by name, without importing anything: a registration made with an import string stays unimported.
+    generator_classes = {r.reference(): r for r in registrations}
     components = {key: value for key, value in index.items() if not key.startswith("_")}
     if not components:
         raise GenzooError(f"{index_path} names no components.")
@@ -193,7 +194,9 @@ def read_pipeline_folder(folder: str | Path) -> PipelineFolder:
         if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
             raise GenzooError(f"{index_path}: component {component!r} must be [module, class], got {value!r}.")
         module, class_name = value
-        registration = generator_classes.get((module, class_name))
+        registration = generator_classes.get((module, class_name)) or _reexported_match(
+            registrations, module, class_name
+        )
         if registration is None:
             top_level = module.split(".")[0]
             raise UnsafePipelineError(
@@ -228,10 +231,24 @@ def read_pipeline_folder(folder: str | Path) -> PipelineFolder:
     )
 
 
+def _reexported_match(registrations: list[ModelRegistration], module: str, name: str) -> ModelRegistration | None:
+    """The registration whose class is `module.name` although its import string names another module (a plugin
+    that registers `"pkg:Generator"` for a class defined in `pkg.modeling`). Only registered classes of that name
+    are imported, never `module` itself."""
+    for registration in registrations:
+        given = registration.given()
+        if isinstance(given, str) and registration.reference()[1] == name:
+            imported = registration.generator_class
+            if (imported.__module__, imported.__name__) == (module, name):
+                return registration
+    return None
+
+
 def _registered_pipeline_class(name: Any, registrations: list[ModelRegistration]) -> type | None:
     for registration in registrations:
-        if registration.pipeline_class is not None and registration.pipeline_class.__name__ == name:
-            return registration.pipeline_class
+        reference = registration.reference("pipeline_class")
+        if reference is not None and reference[1] == name:
+            return registration.pipeline_class  # imported only now: a registered plugin's class, and needed to load
     return None
 
 

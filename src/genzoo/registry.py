@@ -4,8 +4,13 @@ Each hook receives a `register` callback; the registry records which plugin regi
 two registrations claim, and answers unknown names with the available ones and the closest match.
 """
 
+import ast
+import dataclasses
 import difflib
 import importlib
+import importlib.machinery
+import importlib.util
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -36,20 +41,108 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+_NO_DEFAULT = object()
+
+
+def is_import_string(value: Any) -> bool:
+    """Whether `value` is an import string `"module:attribute"`, which registrations accept in place of objects."""
+    return isinstance(value, str) and ":" in value
+
+
+def import_string(reference: str, owner: str = "A registration") -> Any:
+    """The object an import string `"package.module:attribute"` names (the attribute may be dotted).
+
+    Raises:
+        `GenzooError`: naming `owner` and the string, when the module or the attribute cannot be imported.
+    """
+    module_name, _, attribute = reference.partition(":")
+    try:
+        value: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as exc:
+        raise GenzooError(f"{owner} names {reference!r}, which cannot be imported: {exc}") from exc
+    return value
+
+
+class ImportedOnRead:
+    """A registration field that holds an object or an import string `"module:attribute"`.
+
+    Reading the field imports the string's object the first time and keeps it, so registering and listing names
+    (`genzoo plugins`, unknown-name errors, the folder safety check) imports no model code, and so no torch or
+    diffusers: a plugin registers `"genzoo_cgan.modeling_cgan:CGANGenerator"`, and the module is imported when the
+    class is first used, as llm loads its plugins. An object given directly (a class, a function) is returned as is.
+    `Registration.given(field)` and `Registration.reference(field)` read either without importing anything.
+    """
+
+    def __init__(self, default: Any = _NO_DEFAULT) -> None:
+        self.default = default
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:  # how dataclasses read a field's default; AttributeError means it has none
+            if self.default is _NO_DEFAULT:
+                raise AttributeError(self.name)
+            return self.default
+        loaded = instance.__dict__.get(("loaded", self.name), _NO_DEFAULT)
+        if loaded is not _NO_DEFAULT:
+            return loaded
+        value = instance.__dict__[("given", self.name)]
+        if is_import_string(value):
+            value = import_string(value, f"{instance.name!r} of plugin {instance.plugin!r}")
+            instance.__dict__[("loaded", self.name)] = value
+        return value
+
+    def __set__(self, instance: Any, value: Any) -> None:  # only the dataclass __init__ gets here: they are frozen
+        instance.__dict__[("given", self.name)] = value
+
+
+@dataclass(frozen=True, repr=False)
 class Registration:
-    """One registered name: the object behind it and the plugin that registered it."""
+    """One registered name: the object behind it and the plugin that registered it.
+
+    `obj` may be registered as an import string `"module:attribute"`: reading `registration.obj` imports it on first
+    use (see `ImportedOnRead`), while `registration.reference()` names it without importing anything.
+    """
 
     name: str
-    obj: Any
+    obj: Any = ImportedOnRead()
     plugin: str
     aliases: tuple[str, ...] = ()
     description: str = ""
 
+    def given(self, field_name: str = "obj") -> Any:
+        """What was registered as `field_name`, an object or an import string, without importing anything."""
+        return self.__dict__[("given", field_name)]
 
-@dataclass(frozen=True)
+    def reference(self, field_name: str = "obj") -> tuple[str, str] | None:
+        """`(module, name)` of what `field_name` holds, read without importing it: from the import string, or from
+        the object's `__module__` and `__name__` (what diffusers writes in `model_index.json`); `None` when it holds
+        `None` or a nameless object."""
+        value = self.given(field_name)
+        if is_import_string(value):
+            module, _, attribute = value.partition(":")
+            return module, attribute.rpartition(".")[2]
+        module, name = getattr(value, "__module__", None), getattr(value, "__name__", None)
+        return (module, name) if isinstance(module, str) and isinstance(name, str) else None
+
+    def __repr__(self) -> str:  # import strings as given: printing a registration must not import its classes
+        fields = ", ".join(
+            f"{each.name}={self.__dict__.get(('given', each.name), self.__dict__.get(each.name))!r}"
+            for each in dataclasses.fields(self)
+        )
+        return f"{type(self).__name__}({fields})"
+
+
+@dataclass(frozen=True, repr=False)  # Registration.__repr__: import strings shown as given
 class ModelRegistration(Registration):
     """A model family: its generator class, the pipeline that samples it and what trains it.
+
+    The three classes may be registered as import strings (`"genzoo_cgan.modeling_cgan:CGANPipeline"`) and are then
+    imported when first read; `reference("obj" | "pipeline_class" | "discriminator_class")` names them without
+    importing (the folder safety check compares those names with `model_index.json`).
 
     Attributes:
         pipeline_class: The `GenPipeline` subclass saved as `_class_name` and used for sampling; `None` for
@@ -64,8 +157,8 @@ class ModelRegistration(Registration):
     Plain data: `genzoo.config.resolve_train_config` decides how these defaults combine with a run's own values.
     """
 
-    pipeline_class: type | None = None
-    discriminator_class: type | None = None
+    pipeline_class: type | None = ImportedOnRead(None)
+    discriminator_class: type | None = ImportedOnRead(None)
     default_objective: str | None = None
     training_defaults: Mapping[str, Any] = field(default_factory=dict)
     objective_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -129,7 +222,7 @@ class MetricOption:
         return parsed
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class MetricRegistration(Registration):
     """An evaluation metric: `obj` is its compute function (or an import string `"module:function"`).
 
@@ -155,15 +248,7 @@ class MetricRegistration(Registration):
     @property
     def compute(self) -> Callable[..., Mapping[str, Any]]:
         """The compute function, imported on first use when it was registered as `"module:function"`."""
-        if not isinstance(self.obj, str):
-            return self.obj
-        module, _, attr = self.obj.partition(":")
-        try:
-            return getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
-            raise GenzooError(
-                f"Metric {self.name!r} of plugin {self.plugin!r} names {self.obj!r}, which cannot be imported: {exc}"
-            ) from exc
+        return self.obj
 
     @property
     def higher_is_better(self) -> bool:
@@ -249,10 +334,10 @@ class Registry(Generic[T]):
 
 def _register_model(
     name: str,
-    generator_class: type,
+    generator_class: type | str,
     *,
-    pipeline_class: type | None = None,
-    discriminator_class: type | None = None,
+    pipeline_class: type | str | None = None,
+    discriminator_class: type | str | None = None,
     default_objective: str | None = None,
     training_defaults: Mapping[str, Any] | None = None,
     objective_defaults: Mapping[str, Mapping[str, Any]] | None = None,
@@ -260,6 +345,9 @@ def _register_model(
     description: str = "",
     plugin: str,
 ) -> ModelRegistration:
+    _check_reference(generator_class, f"The generator class of model {name!r} of plugin {plugin!r}")
+    for role, value in (("pipeline", pipeline_class), ("discriminator", discriminator_class)):
+        _check_reference(value, f"The {role} class of model {name!r} of plugin {plugin!r}", optional=True)
     return ModelRegistration(
         name,
         generator_class,
@@ -277,6 +365,7 @@ def _register_model(
 def _register_plain(
     name: str, obj: Any, *, aliases: tuple[str, ...] | list[str] = (), description: str = "", plugin: str
 ) -> Registration:
+    _check_reference(obj, f"What {name!r} of plugin {plugin!r} registers")
     return Registration(name, obj, plugin, tuple(aliases), description or _first_doc_line(obj))
 
 
@@ -326,9 +415,48 @@ def _register_metric(
     )
 
 
+def _check_reference(value: Any, what: str, optional: bool = False) -> None:
+    """A string given for an object must be an import string: `"module:attribute"`."""
+    if isinstance(value, str) and not (is_import_string(value) and all(value.partition(":")[::2])):
+        raise ValueError(f"{what} must be an object or an import string 'module:attribute', got {value!r}.")
+    if value is None and not optional:
+        raise ValueError(f"{what} is None.")
+
+
 def _first_doc_line(obj: Any) -> str:
-    doc = getattr(obj, "__doc__", None) or ""
+    """The first line of the docstring of `obj`, or of what an import string names, read without importing it."""
+    doc = _docstring_without_import(obj) if is_import_string(obj) else getattr(obj, "__doc__", None) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def _docstring_without_import(reference: str) -> str:
+    """The docstring of a module-level class or function named by an import string, parsed from its source file
+    (plugins should pass `description=`; this keeps listing names free of imports when they do not)."""
+    module_name, _, attribute = reference.partition(":")
+    try:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            return getattr(import_string(reference), "__doc__", None) or ""
+        # Find the source file without importing the module or its parent packages (a parent's __init__ may import
+        # torch): the top-level package through every finder, then each sub-package's search locations.
+        parts = module_name.split(".")
+        spec = importlib.util.find_spec(parts[0])
+        for depth in range(1, len(parts)):
+            if spec is None or spec.submodule_search_locations is None:
+                return ""
+            spec = importlib.machinery.PathFinder.find_spec(
+                ".".join(parts[: depth + 1]), list(spec.submodule_search_locations)
+            )
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            return ""
+        with open(spec.origin, encoding="utf-8") as file:
+            tree = ast.parse(file.read())
+    except (GenzooError, ImportError, OSError, SyntaxError, ValueError):
+        return ""
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.name == attribute:
+            return ast.get_docstring(node) or ""
+    return ""
 
 
 # hook name -> (kind shown in messages, factory turning register(...) arguments into a registration)
