@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -116,9 +117,20 @@ def test_ema_weights_are_saved(tiny_train_config, tmp_path):
     assert not torch.equal(weights(plain)["net.0.weight"], weights(ema)["net.0.weight"])
 
 
-def test_bf16_mixed_precision_trains_on_cpu(tiny_train_config):
-    run = train(tiny_train_config(mixed_precision="bf16"))
+def test_bf16_mixed_precision_trains_on_cpu(tiny_train_config, monkeypatch, tmp_path):
+    """bf16 trains on any CPU; on one without native bf16 (no AVX512-BF16 or AMX) it warns once, in one line, that it
+    is about 16x slower than float32 and names the alternative."""
+    import genzoo.training
+
+    monkeypatch.setattr(genzoo.training, "cpu_has_native_bf16", lambda: False)
+    with pytest.warns(RuntimeWarning, match=r"no AVX512-BF16 or AMX-BF16.*--mixed-precision no") as caught:
+        run = train(tiny_train_config(mixed_precision="bf16"))
     assert all(torch.isfinite(t).all() for t in weights(run).values())
+    assert sum("bf16" in str(each.message) for each in caught) == 1
+    monkeypatch.setattr(genzoo.training, "cpu_has_native_bf16", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        train(tiny_train_config(mixed_precision="bf16", output_dir=str(tmp_path / "native")))
 
 
 def test_tensorboard_tracker(tiny_train_config):
