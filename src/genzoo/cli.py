@@ -1,4 +1,4 @@
-"""The `genzoo` command line: train, export, sample, interpolate, restore, explore, evaluate, push, plugins.
+"""The `genzoo` command line: train, export, sample, interpolate, restore, explore, evaluate, demo, push, plugins.
 
 Errors in what the user typed end in one line on stderr and exit status 1 (set `GENZOO_DEBUG=1` for the
 traceback); Ctrl-C exits with 130. The same entry point runs under `accelerate launch -m genzoo train ...`.
@@ -178,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.set_defaults(handler=_push)
 
     add_evaluate_parser(commands)
+    add_demo_parser(commands)
 
     plugins = commands.add_parser("plugins", help="list installed plugins and what they register")
     plugins.add_argument("--json", action="store_true", help="print JSON")
@@ -580,3 +581,54 @@ def _evaluate(args: argparse.Namespace) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=2) + "\n")
         print(f"Wrote {path}")
+
+
+def add_demo_parser(commands: Any) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="serve a web demo (Gradio) of a saved pipeline, or export it as a Hugging Face Space",
+        description="Serve a Gradio app with a tab for each thing the pipeline supports (sample, interpolate, "
+        "explore, restore, about). Needs the demo extra: pip install 'genzoo[demo]'.",
+    )
+    demo.add_argument("pipeline", help="pipeline folder or Hub repo id")
+    demo.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    demo.add_argument("--port", type=int, help="port to serve on (default: the first free one from 7860)")
+    demo.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
+    demo.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    demo.add_argument("--revision", help="Hub revision")
+    demo.add_argument(
+        "--export-space",
+        metavar="DIR",
+        help="write a Hugging Face Space (app.py, requirements.txt) instead of serving",
+    )
+    demo.add_argument(
+        "--repo-id", help="Hub repo the exported Space loads the model from (default: PIPELINE, when it is a repo id)"
+    )
+    demo.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty --export-space DIR")
+    demo.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from . import demo
+    from .pipeline import GenPipeline
+
+    if args.port is not None and not 0 < args.port < 65536:
+        raise ValueError(f"--port must be between 1 and 65535, got {args.port}.")
+    if args.export_space:
+        repo_id = args.repo_id or (None if Path(args.pipeline).is_dir() else args.pipeline)
+        if repo_id is None:
+            raise ValueError(
+                f"{args.pipeline} is a local folder: pass --repo-id, the Hub repo the Space loads the model from "
+                f"(publish the folder with `genzoo push {args.pipeline} ORG/NAME` first)."
+            )
+        pipe = GenPipeline.from_pretrained(args.pipeline, revision=args.revision)  # the Space must be able to load it
+        folder = demo.export_space(repo_id, args.export_space, requirements=demo.plugin_requirements(pipe),
+                                   overwrite=args.overwrite)  # fmt: skip
+        print(f"Wrote a Space for {repo_id} to {folder}: run it with `cd {folder} && python app.py`")
+        return
+    demo._gradio()  # a missing extra fails before the (slow) loading
+    pipe = GenPipeline.from_pretrained(args.pipeline, revision=args.revision)
+    app = demo.build_app(demo.DemoSession(pipe, device=args.device))
+    demo.launch(app, host=args.host, port=args.port, share=args.share)
