@@ -685,7 +685,7 @@ def load_dataset(
 
     Raises:
         `GenzooError`: a one-line reason for an unknown source or source argument, a missing path, unreadable data,
-        bad labels or an unreachable Hub dataset.
+            bad labels or an unreachable Hub dataset.
     """
     sources = dataset_sources()
     name, argument = spec, None

@@ -17,7 +17,9 @@ from collections.abc import Callable
 import pluggy
 
 hookspec = pluggy.HookspecMarker("genzoo")
+"""Marks the hook specifications below (genzoo's own; plugins do not need it)."""
 hookimpl = pluggy.HookimplMarker("genzoo")
+"""Decorates a plugin's hook functions (`from genzoo import hookimpl`), such as `register_models` below."""
 
 
 @hookspec

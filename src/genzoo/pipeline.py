@@ -582,7 +582,7 @@ class GenPipeline(DiffusionPipeline):
 
         Raises:
             `GenzooError`: a one-line reason when the folder or repo cannot be loaded; `UnsafePipelineError` (a
-            subclass) when it names unregistered code or holds Python or pickle files.
+                subclass) when it names unregistered code or holds Python or pickle files.
         """
         for forbidden in ("custom_pipeline", "trust_remote_code"):
             if kwargs.pop(forbidden, None):

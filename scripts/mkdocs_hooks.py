@@ -1,0 +1,66 @@
+"""mkdocs hooks (mkdocs.yml `hooks:`) that generate two parts of the documentation site at build time, so they
+cannot drift from the code:
+
+- `cli.md`: the marker `<!-- cli-reference -->` becomes the `--help` of `genzoo` and of every subcommand, from the
+  real argparse parser (`genzoo.cli.build_parser`);
+- `api/<module>.md`: one API page per public module of genzoo and of the built-in plugins, rendered by mkdocstrings
+  from the docstrings (the names in each module's `__all__`), added to the nav under "API reference".
+"""
+
+import argparse
+import os
+import pkgutil
+from pathlib import Path
+
+from mkdocs.structure.files import File, Files
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI_MARKER = "<!-- cli-reference -->"
+PACKAGES = ("genzoo", "genzoo_gan", "genzoo_cgan", "genzoo_vae")
+SKIPPED = {"genzoo.__main__", "genzoo.cli"}  # the CLI has its own reference page
+
+
+def api_modules() -> list[str]:
+    """The documented modules: each package and its public submodules (no leading underscore)."""
+    modules = []
+    for package in PACKAGES:
+        base = ROOT / ("src" if package == "genzoo" else "plugins") / package
+        modules.append(package)
+        for info in pkgutil.walk_packages([str(base)], prefix=f"{package}."):
+            if not any(part.startswith("_") for part in info.name.split(".")) and info.name not in SKIPPED:
+                modules.append(info.name)
+    return modules
+
+
+def on_config(config):
+    for entry in config.nav or []:
+        if isinstance(entry, dict) and "API reference" in entry:
+            entry["API reference"] += [{name: f"api/{name}.md"} for name in api_modules()]
+    return config
+
+
+def on_files(files: Files, config) -> Files:
+    for name in api_modules():
+        content = f"# `{name}`\n\n::: {name}\n    options:\n      show_root_heading: false\n      heading_level: 2\n"
+        files.append(File.generated(config, f"api/{name}.md", content=content))
+    return files
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    if CLI_MARKER in markdown:
+        markdown = markdown.replace(CLI_MARKER, cli_reference())
+    return markdown
+
+
+def cli_reference() -> str:
+    """`genzoo --help` and each subcommand's `--help`, as Markdown sections."""
+    from genzoo.cli import build_parser
+
+    os.environ["COLUMNS"] = "100"  # argparse wraps help at the terminal width: fix it for the page
+    parser = build_parser()
+    sections = [f"## genzoo\n\n```text\n{parser.format_help()}```\n"]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, subparser in action.choices.items():
+                sections.append(f"## genzoo {name}\n\n```text\n{subparser.format_help()}```\n")
+    return "\n".join(sections)
