@@ -359,6 +359,8 @@ class DemoSession:
         return self.pipe.model.sample_latents(1, generator=torch.Generator().manual_seed(seed), device="cpu")[0]
 
     def _show(self, image: PIL.Image.Image) -> PIL.Image.Image:
+        if self.channels == 1:  # grids come back as RGB: show (and serve) grayscale as grayscale
+            image = image.convert("L")
         scale = self.display_scale
         if scale == 1:
             return image
