@@ -65,7 +65,8 @@ class TrainConfig:
     Accelerate's own setting (`accelerate launch --mixed_precision`, `accelerate config`), else `no`; the saved
     config records the precision the run used. The stability guard checks every step's losses and gradient norms:
     on a non-finite value the run stops (`on_nonfinite: stop`) or rolls back to its last checkpoint with the learning
-    rates multiplied by `rollback_lr_factor`, at most `max_rollbacks` times (`on_nonfinite: rollback`).
+    rates multiplied by `rollback_lr_factor`, at most `max_rollbacks` times (`on_nonfinite: rollback`). `license` is
+    the license the model card declares for the trained weights (a Hub license id such as `apache-2.0` or `mit`).
     """
 
     model: str = "dcgan"
@@ -100,6 +101,7 @@ class TrainConfig:
     on_nonfinite: str = "stop"
     rollback_lr_factor: float = 0.5
     max_rollbacks: int = 3
+    license: str = "apache-2.0"
 
     def __init__(self, **values: Any) -> None:
         known = {f.name: f for f in dataclasses.fields(self)}

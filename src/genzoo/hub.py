@@ -36,6 +36,8 @@ __all__ = [
 ]
 
 CARD_TEMPLATE = Path(__file__).parent / "assets" / "model_card_template.md"
+# The license a card declares when the run config names none: genzoo's own (the weights are the user's to relicense).
+DEFAULT_LICENSE = "apache-2.0"
 # Built-in dataset specs and the Hub dataset they come from.
 _BUILTIN_HUB_DATASETS = {"mnist-5k": "ylecun/mnist", "mnist5k": "ylecun/mnist"}
 
@@ -116,7 +118,9 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
     model_name = repo_id.split("/")[-1] if repo_id else registration.name
     task = "class-conditional-image-generation" if num_classes else "unconditional-image-generation"
     task_name = "Class-conditional image generation" if num_classes else "Unconditional image generation"
+    license = str(run_config.get("license") or DEFAULT_LICENSE)
     card_data = ModelCardData(
+        license=license,
         library_name="genzoo",
         tags=model_card_tags(registration, checked.pipeline_class, num_classes, objective),
         pipeline_tag=None if num_classes else "unconditional-image-generation",
@@ -163,6 +167,8 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
         metric_rows=[(_metric_label(name), f"{value:.4g}") for name, value in metrics.items()],
         eval_context=", ".join(f"{key} {value}" for key, value in eval_context.items()),
         genzoo_version=_genzoo_version(),
+        license=license,
+        limitations=_limitations(registration, config, run_config, num_classes),
     )
 
 
@@ -337,6 +343,43 @@ def _training_rows(run_config: dict[str, Any], objective: str | None) -> list[tu
         if run_config.get(key) is not None:
             rows.append((key.replace("_", " "), str(run_config[key])))
     return rows
+
+
+def _limitations(
+    registration: ModelRegistration, config: dict[str, Any], run_config: dict[str, Any], num_classes: int
+) -> list[str]:
+    """What the model was trained on, at what resolution, and the failure modes of its kind of model."""
+    size = config.get("image_size")
+    channels = config.get("num_channels")
+    resolution = f"{size} × {size}" + (" grayscale" if channels == 1 else " colour" if channels == 3 else "")
+    dataset = run_config.get("dataset")
+    if dataset:
+        trained = f"It was trained on `{dataset}` only"
+        if dataset in _BUILTIN_HUB_DATASETS:
+            trained += " (5,000 real MNIST digits embedded in genzoo, 4,500 of them for training)"
+        trained += ", so it draws images like those and nothing else."
+    else:
+        trained = (
+            "The folder has no run configuration, so its training data is unknown; it draws what it was trained on."
+        )
+    lines = [trained, f"It makes {resolution} images{'' if size else ' (resolution unknown)'}; larger outputs need "
+             "resizing, which adds no detail."]  # fmt: skip
+    if registration.discriminator_class is not None:
+        lines.append(
+            "As a GAN it can miss parts of the training distribution (mode collapse: too little variety, some "
+            "classes rarer than in the data) and draw malformed images; check a grid of samples, not one image."
+        )
+    else:
+        lines.append("Likelihood models such as VAEs cover the data well but draw blurrier images than GANs.")
+    if num_classes:
+        lines.append(
+            f"It is conditioned on {num_classes} classes; an image can still look like another class, so measure "
+            "class accuracy with a classifier (`genzoo evaluate`) before relying on the labels."
+        )
+    lines.append(
+        "The evaluation figures in this card, if any, are the only measurements; fairness and safety were not tested."
+    )
+    return lines
 
 
 def _distribution(registration: ModelRegistration) -> str:
