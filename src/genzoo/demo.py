@@ -91,7 +91,8 @@ def supported_tasks(pipe: "GenPipeline") -> frozenset[str]:
     tasks |= {task for task, name in _TASK_METHODS.items() if callable(getattr(pipe, name, None))}
     if pipe.model.num_classes:
         tasks.add("class_labels")
-    if "truncation" in inspect.signature(pipe.__call__).parameters:
+    gaussian = getattr(pipe.model, "latent_prior", "gaussian") == "gaussian"  # truncation redraws Gaussian components
+    if gaussian and "truncation" in inspect.signature(pipe.__call__).parameters:
         tasks.add("truncation")
     return frozenset(tasks)
 
@@ -169,12 +170,13 @@ class DemoSession:
             num_images (`int`): images in the grid (1 to 64).
             class_name (`str`, *optional*): for a conditional model, one class's name, or `None` (or `""`) for
                 one column per class.
-            truncation (`float`, *optional*): ψ for pipelines that support truncation; 1 (or `None`) turns it off.
+            truncation (`float`, *optional*): the truncation threshold (`GenPipeline.__call__`'s `truncation`) for
+                pipelines that support it; 0 (or `None`) turns it off.
 
         Returns:
             `PIL.Image.Image`: the grid, enlarged for the page.
         """
-        from .pipeline import grid_shape
+        from .grids import grid_shape
 
         seed, count = _whole(seed, "seed"), _whole(num_images, "number of images")
         if not 1 <= count <= 64:
@@ -186,7 +188,7 @@ class DemoSession:
                 kwargs["class_labels"] = [self.class_index(class_name)] * count
             else:
                 columns_per_class = self.num_classes
-        if truncation is not None and float(truncation) < 1.0:
+        if truncation is not None and float(truncation) > 0:
             if "truncation" not in self.tasks:
                 raise ValueError(f"{type(self.pipe).__name__} does not support truncation.")
             kwargs["truncation"] = float(truncation)
@@ -492,7 +494,7 @@ def build_app(session: DemoSession, title: str | None = None) -> "gr.Blocks":
                     sample_class = class_picker("class", "one column per class")
                     sample_class.elem_id = "sample-class"
                     psi = gr.Slider(
-                        0.05, 1.0, value=1.0, step=0.05, label="truncation ψ (1 = off)",
+                        0, 3, value=0, step=0.1, label="truncation (0 = off; lower = less variety, cleaner images)",
                         visible="truncation" in tasks, elem_id="sample-truncation",
                     )  # fmt: skip
                 generate = gr.Button("Generate", variant="primary", elem_id="sample-generate")

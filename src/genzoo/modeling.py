@@ -100,7 +100,7 @@ class Generator(ModelMixin, ConfigMixin):
 
         Raises:
             `ValueError`: for a non-positive `truncation`, a prior that is not Gaussian, or a threshold so small
-            that `max_truncation_rounds` redraws do not meet it.
+                that `max_truncation_rounds` redraws do not meet it.
         """
         shape = (batch_size, *self.latent_shape)
         device = torch.device(device) if device is not None else self.device
