@@ -219,7 +219,10 @@ class DemoSession:
             size = int(np.prod(self.pipe.model.latent_shape))
             k = min(EXPLORE_SLIDERS, size)
             if "directions" in self.tasks:
-                found = self.pipe.find_directions(method="sefa", num_directions=k)
+                try:  # SeFa needs a linear first layer on the latent; a model with an encoder has KL-ranked dims
+                    found = self.pipe.find_directions(method="sefa", num_directions=k)
+                except GenzooError:
+                    found = self.pipe.find_directions(method="dims", num_directions=k)
                 vectors = torch.as_tensor(found.directions, dtype=torch.float32).reshape(-1, size)[:k]
                 strengths = [float(s) for s in torch.as_tensor(found.strengths).flatten()[:k]]
                 labels = [f"direction {i + 1} (strength {s:.3g})" for i, s in enumerate(strengths)]
