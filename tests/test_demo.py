@@ -158,6 +158,19 @@ def test_the_class_picker_lists_class_names_and_draws_that_class(tmp_path):
     np.testing.assert_array_equal(np.asarray(dogs)[::4, ::4][:, :28], np.asarray(expected[0]))
 
 
+def test_without_a_class_the_grid_has_one_column_per_class():
+    from genzoo_cgan.modeling_cgan import CGANGenerator, CGANPipeline
+
+    torch.manual_seed(0)
+    pipe = CGANPipeline(model=CGANGenerator(latent_dim=8, base_channels=8, num_classes=3).eval())
+    grid = np.asarray(demo.DemoSession(pipe, device="cpu").sample(0, 6))[::4, ::4]
+    expected = pipe(class_labels=[0, 1, 2, 0, 1, 2], generator=torch.Generator().manual_seed(0)).images
+    assert grid.shape == (2 * 28, 3 * 28)
+    for index, image in enumerate(expected):
+        row, column = divmod(index, 3)
+        np.testing.assert_array_equal(grid[row * 28 : (row + 1) * 28, column * 28 : (column + 1) * 28], image)
+
+
 def test_a_missing_model_gives_a_page_that_says_why(tmp_path):
     app = demo.load_app(str(tmp_path / "nowhere"))
     texts = [block.value for block in app.blocks.values() if isinstance(block, gr.Markdown)]

@@ -186,14 +186,15 @@ class DemoSession:
         if self.num_classes:
             if class_name:
                 kwargs["class_labels"] = [self.class_index(class_name)] * count
-            else:
+            elif count % self.num_classes == 0:  # row by row, one column per class
+                kwargs["class_labels"] = [i % self.num_classes for i in range(count)]
                 columns_per_class = self.num_classes
         if truncation is not None and float(truncation) > 0:
             if "truncation" not in self.tasks:
                 raise ValueError(f"{type(self.pipe).__name__} does not support truncation.")
             kwargs["truncation"] = float(truncation)
         images = self.pipe(batch_size=count, generator=torch.Generator().manual_seed(seed), **kwargs).images
-        rows, columns = grid_shape(count, columns_per_class if count % max(columns_per_class, 1) == 0 else 0)
+        rows, columns = grid_shape(count, columns_per_class)
         return self._show(_grid(images, rows, columns))
 
     # -- Interpolate -----------------------------------------------------------------------------------------------
