@@ -25,6 +25,11 @@ DOCS = [
     "docs/publish-and-load.md",
     "docs/restoration.md",
     "docs/interpretability.md",
+    "docs/index.md",
+    "docs/demo.md",
+    "docs/training-on-a-gpu.md",
+    "docs/checkpoints.md",
+    "docs/troubleshooting.md",
 ]
 SHELL_BLOCK = re.compile(r"```bash\n(.*?)```", re.DOTALL)
 INLINE = re.compile(r"`(genzoo [^`]*--[^`]*)`", re.DOTALL)  # inline commands with at least one flag
