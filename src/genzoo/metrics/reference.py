@@ -315,7 +315,7 @@ def load_reference_stats(path: str | os.PathLike, extractor: "FeatureExtractor |
 
     Raises:
         `GenzooError`: a one-line reason for a missing or unreadable file, missing arrays, wrong shapes, or a
-        dimension that does not match the extractor.
+            dimension that does not match the extractor.
     """
     path = Path(path)
     if not path.is_file():
