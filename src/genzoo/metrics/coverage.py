@@ -32,12 +32,12 @@ def class_coverage(logits: torch.Tensor | np.ndarray) -> dict[str, Any]:
         - `class_counts` (`list[int]`): samples whose most probable class is c, for every class c;
         - `class_shares` (`list[float]`): the same as fractions of `n`;
         - `coverage_min_share` (`float`): the smallest share (1 / num_classes when perfectly even, 0 when a class is
-          never drawn);
+            never drawn);
         - `coverage_entropy` (`float`): the entropy of the shares divided by log(num_classes): 1 for an even spread,
-          0 when every sample is one class;
+            0 when every sample is one class;
         - `coverage_classes` (`int`): classes drawn at least once;
         - `mean_top_probability` (`float`): the classifier's mean confidence in its top class, low when many
-          samples lie between classes.
+            samples lie between classes.
 
     Raises:
         `GenzooError`: for anything but a non-empty 2-d array with at least two classes.
