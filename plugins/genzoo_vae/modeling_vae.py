@@ -298,8 +298,8 @@ class CVAEGenerator(VAEGenerator):
     VAE's, given the class. It samples like the CGAN: `pipe(class_labels=[3, "7"])`.
 
     Args:
-        latent_dim, image_size, num_channels, base_channels, hidden_dim, likelihood, gaussian_std,
-            learn_gaussian_std: as in `VAEGenerator`.
+        latent_dim, image_size, num_channels, base_channels, hidden_dim, likelihood, gaussian_std, learn_gaussian_std:
+            as in `VAEGenerator`.
         num_classes (`int`, defaults to 10): classes; labels are integers in `[0, num_classes)`.
         embedding_dim (`int`, defaults to 16): size of the class embedding.
         class_names (`list[str]`, *optional*): a name per class (the training set's), so that the pipeline takes
