@@ -120,7 +120,7 @@ class _RecordingInpaint(GenPipeline):
 def test_a_pipeline_with_inpaint_gets_the_restore_tab_and_the_drawn_mask(trained_dcgan):
     pipe = GenPipeline.from_pretrained(trained_dcgan)
     session = demo.DemoSession(_RecordingInpaint(model=pipe.model), device="cpu")
-    assert "inpaint" in session.tasks and session.restore_tasks == ["inpaint"]
+    assert "inpaint" in session.tasks and "inpaint" in session.restore_tasks
     assert "Restore" in _tab_labels(demo.build_app(session))
     image = PIL.Image.fromarray(np.arange(28 * 28, dtype=np.uint8).reshape(28, 28) % 200, mode="L")
     canvas = image.resize((112, 112), PIL.Image.Resampling.NEAREST).convert("RGBA")
