@@ -524,7 +524,9 @@ def add_evaluate_parser(commands: Any) -> None:
     )
     evaluate.add_argument("--num-reference", type=int, metavar="N", help="cap on real images (default: the split)")
     evaluate.add_argument(
-        "--features", default="mnist-classifier", help="a registered feature extractor (see `genzoo plugins`), e.g. mnist-classifier, inception"
+        "--features",
+        default="mnist-classifier",
+        help="a registered feature extractor (see `genzoo plugins`), e.g. mnist-classifier, inception",
     )
     evaluate.add_argument("--features-path", metavar="PATH", help="the extractor's weights file or folder")
     evaluate.add_argument("--json", metavar="FILE", help="also write the results as flat JSON")
