@@ -84,6 +84,9 @@ def test_unknown_key_suggests_the_closest():
         ({"seed": None}, "seed cannot be null"),
         ({"checkpoints_total_limit": 0}, "checkpoints_total_limit must be at least 1 .or null to keep all"),
         ({"dataloader_num_workers": -1}, "dataloader_num_workers must be 0 or more"),
+        ({"lr_scheduler": "step"}, "lr_scheduler must be one of constant, constant_with_warmup, linear, cosine"),
+        ({"lr_warmup_steps": -1}, "lr_warmup_steps must be 0 or more"),
+        ({"lr_scheduler": "cosine", "lr_warmup_steps": 3, "max_steps": 3}, "must be fewer than the run's 3 steps"),
     ],
 )
 def test_invalid_values_are_rejected_with_the_reason(values, message):
@@ -245,3 +248,11 @@ def test_python_train_writes_the_same_run_config_as_genzoo_train(tmp_path, tiny_
     ]
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+
+
+def test_lr_schedulers_are_diffusers_schedules():
+    from diffusers.optimization import SchedulerType
+
+    from genzoo.config import LR_SCHEDULERS
+
+    assert set(LR_SCHEDULERS) <= {kind.value for kind in SchedulerType}

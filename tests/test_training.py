@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -103,6 +104,30 @@ def test_gradient_accumulation_epochs_and_resume(tiny_train_config, tiny_parquet
     resumed = train(tiny_train_config(output_dir=str(tmp_path / "resumed"), max_steps=None, epochs=2, resume="latest",
                                       **common))  # fmt: skip
     assert_same_weights(straight, resumed)
+
+
+def test_lr_schedule_steps_once_per_optimizer_step(tiny_train_config, tiny_parquet):
+    """diffusers' linear schedule after 2 warm-up steps, over 6 steps of 2 accumulated batches each: the logged
+    learning rate of both networks follows the optimisation steps, not the batches."""
+    run = train(tiny_train_config(dataset=f"parquet:{tiny_parquet}", max_steps=6, gradient_accumulation_steps=2,
+                                  lr_scheduler="linear", lr_warmup_steps=2))  # fmt: skip
+    logged = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
+    expected = [2e-4 * factor for factor in (0.5, 1.0, 0.75, 0.5, 0.25, 0.0)]
+    for name in ("lr/model", "lr/discriminator"):
+        np.testing.assert_allclose([row[name] for row in logged], expected, atol=1e-12)
+
+
+def test_resume_restores_the_lr_schedule(tiny_train_config, tmp_path):
+    """Resuming a cosine-decayed run from its step-3 checkpoint reproduces the uninterrupted run bit for bit: the
+    schedule's position comes back with the checkpoint (from step 0 the learning rate would be higher)."""
+    common = {"max_steps": 6, "checkpoint_every": 3, "checkpoints_total_limit": None, "lr_scheduler": "cosine"}
+    straight = train(tiny_train_config(output_dir=str(tmp_path / "straight"), **common))
+    (tmp_path / "resumed" / "checkpoints").mkdir(parents=True)
+    shutil.copytree(straight / "checkpoints" / "step_000003", tmp_path / "resumed" / "checkpoints" / "step_000003")
+    resumed = train(tiny_train_config(output_dir=str(tmp_path / "resumed"), resume="latest", **common))
+    assert_same_weights(straight, resumed)
+    plain = train(tiny_train_config(output_dir=str(tmp_path / "constant"), max_steps=6))
+    assert not torch.equal(weights(plain)["net.0.weight"], weights(straight)["net.0.weight"])
 
 
 def test_checkpoints_keep_the_newest_and_no_partial_folders(tiny_train_config, tmp_path):
@@ -214,7 +239,7 @@ def test_two_processes_with_accelerate_launch(tmp_path):
          "--sample-every", "3", *TINY, "--objective", "wgan-gp", "--set", "objective_args.n_critic=3",
          "--set", "objective_args.r1_gamma=1.0", "--set", "objective_args.spectral_norm=true",
          "--set", "log_every=1", "--set", "eval_every=3", "--set", "eval_num_samples=151",
-         "--set", "eval_metrics=[fid]"],
+         "--set", "eval_metrics=[fid]", "--set", "lr_scheduler=linear"],
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -238,6 +263,9 @@ def test_two_processes_with_accelerate_launch(tmp_path):
     assert evaluated["fid"] == pytest.approx(expected, rel=1e-6)
     logged = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in logged if "loss_g" in row] == [3]  # n_critic=3: after three critic updates
+    # The schedule follows the global step: stepped once per step, not once per process.
+    lrs = [row["lr/model"] for row in logged if "loss_d" in row]
+    np.testing.assert_allclose(lrs, [1e-4 * 2 / 3, 1e-4 / 3, 0.0], atol=1e-12)
     assert all({"gradient_penalty", "r1_penalty"} <= set(row) for row in logged if "loss_d" in row)
     assert all(np.isfinite(value) for row in logged for value in row.values())
     assert result.stdout.count("Saved the pipeline") == 1

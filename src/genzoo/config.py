@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 ARG_SECTIONS = ("model_args", "objective_args", "dataset_args")
+#: Learning-rate schedules (names of `diffusers.optimization.get_scheduler`); `lr_warmup_steps` applies to each.
+LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
 
 
 @dataclass(init=False)
@@ -59,7 +61,9 @@ class TrainConfig:
 
     `model_args` go to the generator's `__init__`, `objective_args` to the objective's (including
     `discriminator: {...}` for adversarial objectives), `dataset_args` to `genzoo.load_dataset` (`split`,
-    `image_column`, `label_column`) and the transform (`random_flip`). The `eval_*` keys set up evaluation during
+    `image_column`, `label_column`) and the transform (`random_flip`). `lr_scheduler` (one of `LR_SCHEDULERS`, after
+    `lr_warmup_steps` of linear warm-up) scales every optimizer's learning rate over the run's steps. The `eval_*`
+    keys set up evaluation during
     training (see `genzoo.metrics.training_eval`). A run that sets neither `max_steps` nor `epochs` trains for 10
     epochs; `checkpoints_total_limit: null` keeps every checkpoint. `mixed_precision: null` (the default) takes
     Accelerate's own setting (`accelerate launch --mixed_precision`, `accelerate config`), else `no`; the saved
@@ -83,6 +87,8 @@ class TrainConfig:
     mixed_precision: str | None = None  # None: Accelerate's own setting (launcher, `accelerate config`), else "no"
     gradient_accumulation_steps: int = 1
     ema_decay: float | None = None
+    lr_scheduler: str = "constant"
+    lr_warmup_steps: int = 0
     log_with: list[str] = field(default_factory=list)
     log_every: int = 50
     sample_every: int = 500
@@ -150,6 +156,12 @@ class TrainConfig:
             raise ConfigError(f"checkpoints_total_limit must be at least 1 (or null to keep all), got {limit}.")
         if self.dataloader_num_workers < 0:
             raise ConfigError(f"dataloader_num_workers must be 0 or more, got {self.dataloader_num_workers}.")
+        if self.lr_scheduler not in LR_SCHEDULERS:
+            raise ConfigError(f"lr_scheduler must be one of {', '.join(LR_SCHEDULERS)}, got {self.lr_scheduler!r}.")
+        if self.lr_warmup_steps < 0:
+            raise ConfigError(f"lr_warmup_steps must be 0 or more, got {self.lr_warmup_steps}.")
+        if self.max_steps is not None:
+            check_warmup(self.lr_scheduler, self.lr_warmup_steps, self.max_steps)
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must lie in (0, 1), got {self.ema_decay}.")
 
@@ -261,6 +273,15 @@ def _tuned_objective_args(registration: ModelRegistration, objective: str) -> di
         if key == objective or (key in objectives() and objectives().get(key).name == objective):
             return copy.deepcopy(dict(tuned))
     return {}
+
+
+def check_warmup(lr_scheduler: str, warmup_steps: int, total_steps: int) -> None:
+    """Refuse a warm-up that leaves a decaying schedule no steps to decay in."""
+    if warmup_steps >= total_steps and lr_scheduler not in ("constant", "constant_with_warmup"):
+        raise ConfigError(
+            f"lr_warmup_steps ({warmup_steps}) must be fewer than the run's {total_steps} steps for the "
+            f"{lr_scheduler!r} schedule, which decays after the warm-up."
+        )
 
 
 def read_yaml_config(path: str | Path) -> dict[str, Any]:

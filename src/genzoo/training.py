@@ -45,7 +45,7 @@ from .checkpointing import (
     verify_pickles,
     write_checkpoint_state,
 )
-from .config import TrainConfig, resolve_train_config
+from .config import TrainConfig, check_warmup, resolve_train_config
 from .data import load_dataset, split_dataset_args
 from .errors import ConfigError, GenzooError
 from .folder import RUN_CONFIG
@@ -241,7 +241,7 @@ def _train(
 
     # 5. Prepare networks, optimizers and data for the processes and devices at hand.
     names = list(objective.networks)
-    optimizers = objective.configure_optimizers()
+    optimizers = raw_optimizers = objective.configure_optimizers()
     prepared = accelerator.prepare(*objective.networks.values(), *(optimizers[name] for name in names), dataloader)
     networks = dict(zip(names, prepared[: len(names)], strict=True))
     optimizers = dict(zip(names, prepared[len(names) : 2 * len(names)], strict=True))
@@ -260,6 +260,7 @@ def _train(
     # Accelerate also steps the optimizers on an epoch's last, shorter accumulation, so an epoch has ceil(n / k) steps.
     steps_per_epoch = 0 if dataset.streaming else math.ceil(len(dataloader) / config.gradient_accumulation_steps)
     total_steps = config.max_steps or (config.epochs or DEFAULT_EPOCHS) * steps_per_epoch
+    lr_schedulers = run.lr_schedulers = _lr_schedulers(config, raw_optimizers, total_steps)
 
     # 6. Resume: weights, optimizers, EMA, step counter and RNG states from a checkpoint.
     if resume_from is not None:
@@ -322,11 +323,13 @@ def _train(
                 logs.update(norms)
                 state.step += 1
                 progress.update(1)
+                _step_lr_schedulers(lr_schedulers)
                 if ema is not None:
                     ema.step(generator_module.parameters())
 
                 if state.step % config.log_every == 0 or state.step == total_steps:
                     scalars = _mean_over_processes(accelerator, logs)
+                    scalars.update({f"lr/{name}": sched.get_last_lr()[0] for name, sched in lr_schedulers.items()})
                     scalars["steps_per_second"] = (state.step - start_step) / (time.perf_counter() - started)
                     progress.set_postfix({k: f"{v:.3g}" for k, v in scalars.items() if k.startswith("loss")})
                     accelerator.log(scalars, step=state.step)
@@ -398,6 +401,8 @@ class _Run:
         self.generator, self.ema, self.state = generator, ema, state
         self.optimizers, self.base_lrs, self.token = optimizers, base_lrs, token
         self._saved_step: int | None = None
+        #: The learning-rate schedules, one per optimizer (set once the run's length is known).
+        self.lr_schedulers: dict[str, torch.optim.lr_scheduler.LambdaLR] = {}
 
     def saved_at(self, step: int) -> bool:
         return self._saved_step == step
@@ -461,6 +466,7 @@ class _Run:
             "data_batches": self.state.data_batches,
             "rollbacks": self.state.rollbacks,
             "lr_scale": self.state.lr_scale,
+            "lr_schedulers": {name: scheduler.state_dict() for name, scheduler in self.lr_schedulers.items()},
             "num_processes": self.accelerator.num_processes,
             "ema": ema,
             "run_config": self.config.to_dict() | {"resume": None, "overwrite_output_dir": False},
@@ -495,9 +501,24 @@ class _Run:
                 ema_state["shadow_params"] = [shadow[str(i)] for i in range(len(shadow))]
                 self.ema.load_state_dict(ema_state)
                 self.ema.to(accelerator.device)
+            for name, scheduler_state in (saved.get("lr_schedulers") or {}).items():
+                if name in self.lr_schedulers:
+                    self.lr_schedulers[name].load_state_dict(scheduler_state)
+        self._set_learning_rates()
+
+    def _set_learning_rates(self) -> None:
+        """Every optimizer's learning rate: the run's own times the stability guard's scale, at the schedule's
+        current step (the schedule's base rates carry the scale, so it lasts through the following steps)."""
         for name, optimizer in self.optimizers.items():
-            for group, lr in zip(optimizer.param_groups, self.base_lrs[name], strict=True):
-                group["lr"] = lr * self.state.lr_scale
+            base = [lr * self.state.lr_scale for lr in self.base_lrs[name]]
+            scheduler = self.lr_schedulers.get(name)
+            if scheduler is not None:
+                scheduler.base_lrs = base
+                scheduler._last_lr = base = [
+                    lr * factor(scheduler.last_epoch) for lr, factor in zip(base, scheduler.lr_lambdas, strict=True)
+                ]
+            for group, lr in zip(optimizer.param_groups, base, strict=True):
+                group["lr"] = lr
 
     # --- the stability guard -----------------------------------------------------------------------------------
     def diverged(self, step: int, values: Mapping[str, torch.Tensor]) -> None:
@@ -514,9 +535,7 @@ class _Run:
             rollbacks, scale = self.state.rollbacks + 1, self.state.lr_scale * config.rollback_lr_factor
             self.load_checkpoint(last_good)
             self.state.rollbacks, self.state.lr_scale = rollbacks, scale
-            for name, optimizer in self.optimizers.items():
-                for group, lr in zip(optimizer.param_groups, self.base_lrs[name], strict=True):
-                    group["lr"] = lr * scale
+            self._set_learning_rates()
             self._saved_step = self.state.step
             if self.accelerator.is_main_process:
                 _truncate_log(self.accelerator, self.state.step)
@@ -782,6 +801,39 @@ def _build_generator(registration: ModelRegistration, model_args: dict[str, Any]
         return generator_class(**kwargs)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"Cannot build {registration.name!r} with {kwargs}: {exc}") from exc
+
+
+def _lr_schedulers(
+    config: TrainConfig, optimizers: dict[str, torch.optim.Optimizer], total_steps: int
+) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
+    """One `diffusers.optimization.get_scheduler` schedule per optimizer, over the run's optimisation steps.
+
+    They are built on the bare optimizers and stepped by the trainer once per completed step, not prepared by
+    Accelerate: Accelerate's wrapper steps a schedule once per process on every call (the diffusers examples multiply
+    their step counts by the number of processes to make up for it), whereas here the learning rate is a function
+    of the global step alone, on one process or eight, with or without gradient accumulation. A generator updated
+    every `n_critic` steps follows the same curve, so its learning rate at its k-th update is the schedule's value at
+    step k·n_critic. `"constant"` with warm-up steps is diffusers' `"constant_with_warmup"`.
+    """
+    from diffusers.optimization import get_scheduler
+
+    name = config.lr_scheduler
+    if name == "constant" and config.lr_warmup_steps:
+        name = "constant_with_warmup"
+    check_warmup(name, config.lr_warmup_steps, total_steps)  # an epoch-based run knows its length only now
+    return {
+        key: get_scheduler(name, optimizer, num_warmup_steps=config.lr_warmup_steps, num_training_steps=total_steps)
+        for key, optimizer in optimizers.items()
+    }
+
+
+def _step_lr_schedulers(schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler]) -> None:
+    """Advance every schedule by one step; an optimizer that skipped this step (a generator between its n_critic
+    updates) still follows the global step, so PyTorch's order warning does not apply."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
+        for scheduler in schedulers.values():
+            scheduler.step()
 
 
 def _step_generator(seed: int, step: int, micro_step: int, accelerator: Accelerator) -> torch.Generator:
