@@ -1,4 +1,5 @@
-"""The `genzoo` command line: train, export, sample, interpolate, restore, explore, evaluate, demo, push, plugins.
+"""The `genzoo` command line: train, export, sample, interpolate, restore, explore, evaluate, demo, push, recipes,
+plugins.
 
 Errors in what the user typed end in one line on stderr and exit status 1 (set `GENZOO_DEBUG=1` for the
 traceback); Ctrl-C exits with 130. The same entry point runs under `accelerate launch -m genzoo train ...`.
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         "parquet file; default mnist-5k",
     )
     train.add_argument("--objective", help="training objective (default: the model's own; see `genzoo plugins`)")
+    train.add_argument("--recipe", help="shipped run config of a published protocol (see `genzoo recipes`)")
     train.add_argument("--config", help="YAML run config; command-line flags and --set override it")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
     train.add_argument("--output-dir", help="where the pipeline, samples and checkpoints go")
@@ -180,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_parser(commands)
     add_demo_parser(commands)
 
+    recipes = commands.add_parser(
+        "recipes", help="list the shipped recipes (genzoo train --recipe NAME) with the figure each aims at"
+    )
+    recipes.add_argument("--json", action="store_true", help="print JSON, with each recipe's run config")
+    recipes.set_defaults(handler=_recipes)
+
     plugins = commands.add_parser("plugins", help="list installed plugins and what they register")
     plugins.add_argument("--json", action="store_true", help="print JSON")
     plugins.set_defaults(handler=_plugins)
@@ -195,14 +203,16 @@ _TRAIN_FLAGS = (
 
 def resolve_train_config(args: argparse.Namespace) -> Any:
     """The run config of `genzoo train`: the flags as one layer of `genzoo.config.resolve_train_config`, between the
-    `--config` file and `--set`."""
+    `--config` file and `--set`; `--recipe` is the layer below the file."""
     from .config import parse_override, read_yaml_config
     from .config import resolve_train_config as resolve
     from .errors import ConfigError
     from .registry import models
 
-    chosen_elsewhere = (args.config and "model" in read_yaml_config(args.config)) or any(
-        text.partition("=")[0].strip() == "model" for text in args.set
+    chosen_elsewhere = (
+        args.recipe
+        or (args.config and "model" in read_yaml_config(args.config))
+        or any(text.partition("=")[0].strip() == "model" for text in args.set)
     )
     if args.model is None and not chosen_elsewhere:
         raise ConfigError(
@@ -225,7 +235,7 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
         if args.resolution < 1:
             raise ValueError(f"--resolution must be a positive number of pixels, got {args.resolution}.")
         flags["model_args"] = {"image_size": args.resolution}
-    return resolve(flags, config_file=args.config, overrides=args.set)
+    return resolve(flags, recipe=args.recipe, config_file=args.config, overrides=args.set)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -445,6 +455,25 @@ def _push(args: argparse.Namespace) -> None:
         create_pr=args.create_pr,
     )
     print(f"Pushed {args.pipeline} to {commit.pr_url or commit.commit_url}")
+
+
+def _recipes(args: argparse.Namespace) -> None:
+    from .recipes import recipes
+
+    shipped = recipes()
+    if args.json:
+        payload = [
+            {"name": r.name, "description": r.description, "anchor": r.anchor, "notes": r.notes, "config": r.config}
+            for r in shipped.values()
+        ]
+        print(json.dumps(payload, indent=2))
+        return
+    for recipe in shipped.values():
+        anchor = recipe.anchor
+        figure = f"{anchor['metric']} {anchor['value']}" if anchor["value"] is not None else "no published figure"
+        print(f"{recipe.name}: {recipe.description}")
+        print(f"  aims at: {figure} ({' '.join(anchor['protocol'].split())})")
+        print(f"  source: {' '.join(anchor['source'].split())}")
 
 
 def _plugins(args: argparse.Namespace) -> None:

@@ -6,9 +6,10 @@ From lowest to highest precedence, a run's values come from:
 1. `TrainConfig`'s own defaults (the dataclass fields below);
 2. the model family's `training_defaults` (its registration);
 3. the family's `objective_defaults` for the run's objective;
-4. a YAML file (`--config run.yaml`);
-5. the values given directly: command-line flags, or the keys set on a `TrainConfig` built in Python;
-6. `--set key=value` overrides.
+4. a recipe (`--recipe NAME`: a shipped run config of a published protocol, see `genzoo.recipes`);
+5. a YAML file (`--config run.yaml`);
+6. the values given directly: command-line flags, or the keys set on a `TrainConfig` built in Python;
+7. `--set key=value` overrides.
 
 Each layer is a plain dict of the keys it sets. Sections (`model_args`, `objective_args`, `dataset_args`) merge key
 by key, and the run length is one choice: a layer that sets `max_steps` or `epochs` replaces both of the layers
@@ -34,6 +35,7 @@ from typing import Any, Union, get_args, get_origin
 import yaml
 
 from .errors import ConfigError
+from .recipes import get_recipe
 from .registry import ModelRegistration, get_model, get_objective, objectives
 
 __all__ = [
@@ -189,6 +191,7 @@ class TrainConfig:
 def resolve_train_config(
     values: "TrainConfig | Mapping[str, Any] | None" = None,
     *,
+    recipe: str | None = None,
     config_file: str | Path | None = None,
     overrides: Sequence[str] = (),
 ) -> TrainConfig:
@@ -200,6 +203,7 @@ def resolve_train_config(
     Args:
         values (`TrainConfig` or `dict`, *optional*): the values given directly: a `TrainConfig` (its
             `explicit_keys` only) or a mapping such as the command-line flags.
+        recipe (`str`, *optional*): a shipped recipe's name (`genzoo recipes`), below the YAML run config.
         config_file (`str` or `Path`, *optional*): a YAML run config, below `values`.
         overrides (`list[str]`, *optional*): `key=value` strings (`--set`), above `values`.
 
@@ -213,8 +217,9 @@ def resolve_train_config(
     """
     if isinstance(values, TrainConfig):
         values = values.explicit_values()
-    # What the user chose, lowest precedence first. A recipe (a named, shipped run config) goes first in this list.
+    # What the user chose, lowest precedence first: a recipe (a named, shipped run config), the file, ...
     chosen = [
+        get_recipe(recipe).config_values() if recipe else {},
         read_yaml_config(config_file) if config_file else {},
         dict(values or {}),
         apply_overrides({}, overrides),
