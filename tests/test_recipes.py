@@ -70,7 +70,7 @@ def test_recipe_layer_sits_between_family_defaults_and_the_config_file(tmp_path)
 
 
 def test_unknown_recipe_names_the_shipped_ones(tmp_path, capsys):
-    with pytest.raises(UnknownNameError, match="Unknown recipe 'sngan'. Available recipes: cgan-pd-cifar10"):
+    with pytest.raises(UnknownNameError, match=r"Unknown recipe 'sngan'\. Available recipes: cgan-pd-cifar10"):
         get_recipe("sngan")
     with pytest.raises(SystemExit):
         main(["train", "--recipe", "nope", "--output-dir", str(tmp_path)])
@@ -94,7 +94,8 @@ def _image_folder(root, size, classes):
     for label in classes:
         (root / label).mkdir(parents=True)
         for index in range(4):
-            PIL.Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(root / label / f"{index}.png")
+            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            PIL.Image.fromarray(pixels).save(root / label / f"{index}.png")
     return root
 
 
