@@ -36,7 +36,7 @@ from PIL import Image, ImageDraw
 from genzoo import GenPipeline
 from genzoo.cli import main as genzoo_main
 from genzoo.metrics.extractors import FeatureExtractor, load_feature_extractor
-from genzoo.metrics.functional import frechet_distance
+from genzoo.metrics.functional import frechet_distance, kernel_inception_distance
 
 # Per model: run-config values on top of the family's defaults; "{n_critic}" is filled in from the command line.
 SCALES: dict[str, dict[str, dict[str, Any]]] = {
@@ -162,8 +162,17 @@ def main() -> None:
         started = time.perf_counter()
         generated = _generated_features(extractor, pipe, args.num_samples, args.seed)
         fid = _fid(reference, generated)
+        kid, kid_std = kernel_inception_distance(
+            reference,
+            generated,
+            num_subsets=100,
+            subset_size=min(len(reference), len(generated), 1000),
+            seed=args.seed,
+        )
         results["models"][model] = {
             "fid": fid,
+            "kid": kid,
+            "kid_std": kid_std,
             "generator_steps": args.steps,
             "trainer_steps": config["max_steps"],
             "train_seconds": round(train_seconds, 1),
@@ -172,7 +181,10 @@ def main() -> None:
             "config": config,
         }
         (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        print(f"{model}: FID {fid:.2f} after {args.steps} generator steps ({train_seconds:.0f} s)")
+        print(
+            f"{model}: FID {fid:.2f}, KID {kid:.4f} ± {kid_std:.4f} after {args.steps} generator steps "
+            f"({train_seconds:.0f} s)"
+        )
         images = pipe(batch_size=64, generator=torch.Generator().manual_seed(args.seed)).images
         grids.append((model, make_image_grid(images, 8, 8)))
 
@@ -185,7 +197,7 @@ def main() -> None:
         fid = results["models"][model]["fid"]
         ImageDraw.Draw(canvas).text((x + 4, 4), f"{model}: FID {fid:.1f}, {args.steps} G steps", fill="black")
     canvas.save(out / "grids.png")
-    print(json.dumps({m: r["fid"] for m, r in results["models"].items()}))
+    print(json.dumps({m: {"fid": r["fid"], "kid": r["kid"]} for m, r in results["models"].items()}))
 
 
 if __name__ == "__main__":
