@@ -22,6 +22,7 @@ DOCS = [
     "docs/models/dcgan.md",
     "docs/models/cgan.md",
     "docs/models/vae.md",
+    "docs/models/resnet.md",
     "docs/publish-and-load.md",
     "docs/restoration.md",
     "docs/interpretability.md",
