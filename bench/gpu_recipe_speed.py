@@ -102,7 +102,7 @@ def main() -> None:
     out = Path(args.out)
     data = make_images(out / "images", args.images)
     results = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": " ".join(["python", os.path.relpath(sys.argv[0]), *sys.argv[1:]]),
         "device": torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__,
         "runs": [],
