@@ -1,22 +1,24 @@
 """genzoo's ResNet GAN plugin: the SNGAN/cGAN-PD residual generator and spectrally normalised residual discriminator
-for 32 to 128 pixels, trained with the registered `hinge` objective.
+for 32 to 128 pixels, trained with genzoo's core `hinge` objective.
 
 It registers through the `genzoo` entry-point group, exactly as a third-party plugin would.
 """
 
+import importlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from genzoo import hookimpl
-from genzoo_cgan.modeling_cgan import CGANPipeline
 
-from .modeling_resnet import (
-    DiscriminatorBlock,
-    GeneratorBlock,
-    ResNetDiscriminator,
-    ResNetGenerator,
-    default_discriminator_layout,
-    default_generator_layout,
-)
+if TYPE_CHECKING:
+    from .modeling_resnet import (
+        DiscriminatorBlock,
+        GeneratorBlock,
+        ResNetDiscriminator,
+        ResNetGenerator,
+        default_discriminator_layout,
+        default_generator_layout,
+    )
 
 __all__ = [
     "OBJECTIVE_DEFAULTS",
@@ -28,6 +30,7 @@ __all__ = [
     "default_discriminator_layout",
     "default_generator_layout",
 ]
+_EXPORTS = {name: ".modeling_resnet" for name in __all__ if not name.isupper()}
 
 #: What `genzoo train resnet` uses unless a recipe, a config file, a flag or `--set` says otherwise: SNGAN's
 #: CIFAR-10 batch size and a linearly decaying learning rate (Miyato et al. 2018; mimicry).
@@ -46,11 +49,11 @@ OBJECTIVE_DEFAULTS = {"hinge": {"lr": 2e-4, "betas": [0.0, 0.9], "n_critic": 5}}
 def register_models(register: Callable) -> None:
     register(
         "resnet",
-        ResNetGenerator,
+        "genzoo_resnet.modeling_resnet:ResNetGenerator",
         # The class-aware pipeline: class names and per-class grids when the model is conditional; it samples an
         # unconditional one exactly like GenPipeline.
-        pipeline_class=CGANPipeline,
-        discriminator_class=ResNetDiscriminator,
+        pipeline_class="genzoo_cgan.modeling_cgan:CGANPipeline",
+        discriminator_class="genzoo_resnet.modeling_resnet:ResNetDiscriminator",
         default_objective="hinge",
         training_defaults=TRAINING_DEFAULTS,
         objective_defaults=OBJECTIVE_DEFAULTS,
@@ -60,3 +63,13 @@ def register_models(register: Callable) -> None:
             "residual projection discriminator, 32-128 px"
         ),
     )
+
+
+def __getattr__(name: str) -> Any:
+    # The classes are re-exported lazily: importing this entry module (which `genzoo plugins` does) must not import
+    # torch and diffusers; the registration names the classes by import string for the same reason.
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value
