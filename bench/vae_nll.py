@@ -56,7 +56,7 @@ def main() -> None:
     # 2. Analytic-KL ELBO and reconstruction error of the posterior-mean reconstructions.
     with torch.no_grad():
         output = pipe.model(images=images, generator=torch.Generator().manual_seed(args.seed))
-        reconstructions = pipe.reconstruct(images).images  # [0, 1]
+        reconstructions = pipe.reconstruct(images, output_type="pt").images  # [0, 1]
     targets = (images + 1) / 2
     mse = (reconstructions - targets).pow(2).mean().item()
     results.update(

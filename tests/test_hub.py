@@ -515,3 +515,43 @@ def test_push_without_network_is_one_clear_line(tmp_path, capsys, monkeypatch):
         "Could not reach the Hub to push to 'org/tiny' (ConnectionError: [Errno 111] Connection refused); "
         "check the network."
     )
+
+
+@pytest.mark.parametrize("link", ["samples.png", "extra.png", "run_config.yaml"])
+def test_push_refuses_links_to_files_outside_the_folder(tmp_path, fake_hub, link):
+    folder = save_tiny_pipeline(tmp_path / "tiny")
+    private = tmp_path / f"private{Path(link).suffix}"  # real content: only its place is wrong
+    private.write_bytes((folder / "samples.png").read_bytes() if link.endswith(".png") else b"seed: 0\n")
+    (folder / link).unlink(missing_ok=True)
+    (folder / link).symlink_to(private)
+    with pytest.raises(GenzooError, match="outside the pipeline folder") as caught:
+        push_folder(folder, "org/tiny")
+    assert "\n" not in str(caught.value) and fake_hub.calls == []
+
+
+def test_push_refuses_a_linked_component_folder_outside(tmp_path, fake_hub):
+    folder = save_tiny_pipeline(tmp_path / "tiny")
+    outside = tmp_path / "elsewhere"
+    (folder / "model").rename(outside)
+    (folder / "model").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(GenzooError, match="outside the pipeline folder"):
+        push_folder(folder, "org/tiny")
+    assert fake_hub.calls == []
+
+
+def test_push_accepts_a_link_inside_the_folder(tmp_path, fake_hub):
+    folder = save_tiny_pipeline(tmp_path / "tiny")
+    (folder / "extra.png").symlink_to(folder / "samples.png")
+    push_folder(folder, "org/tiny")
+    uploads = fake_hub.call("create_commit")["uploads"]
+    assert uploads["extra.png"] == (folder / "samples.png").read_bytes()
+
+
+def test_push_refuses_a_figure_that_is_not_an_image(tmp_path, fake_hub, capsys):
+    folder = save_tiny_pipeline(tmp_path / "tiny")
+    (folder / "extra.png").write_bytes(b"#!/bin/sh\necho not an image\n")
+    with pytest.raises(SystemExit):
+        cli.main(["push", str(folder), "org/tiny"])
+    err = capsys.readouterr().err
+    assert err.startswith("genzoo: error: ") and "extra.png is not a valid image" in err and err.count("\n") == 1
+    assert fake_hub.calls == []

@@ -261,3 +261,99 @@ def test_cli_prints_refusals_as_one_line(copy, tmp_path, capsys):
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith("genzoo: error: ") and "not a valid safetensors file" in err and err.count("\n") == 1
+
+
+# --- component names are folder names ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["../outside_weights", "/etc", "../../../../etc", "model/../../x", "a b", "model."])
+def test_component_names_that_are_not_identifiers_are_refused_before_reading(copy, tmp_path, name, monkeypatch):
+    # A complete pipeline outside the folder, where the name points: it must never be read.
+    outside = copy.parent / "outside_weights"
+    shutil.copytree(copy / "model", outside)
+    (copy / "model_index.json").write_text(
+        json.dumps({"_class_name": "GenPipeline", name: ["genzoo_gan.modeling_dcgan", "DCGANGenerator"]})
+    )
+    opened = []
+    real_open = open
+
+    def spy(path, *args, **kwargs):
+        opened.append(str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", spy)
+    message = refusal(copy, UnsafePipelineError)
+    assert repr(name) in message and "plain identifier" in message
+    assert not any("outside_weights" in path or path.startswith("/etc") for path in opened), opened
+
+
+def test_an_index_without_the_component_the_pipeline_needs_is_refused_in_genzoos_words(copy):
+    shutil.copytree(copy / "model", copy / "vae")
+    (copy / "model_index.json").write_text(
+        json.dumps({"_class_name": "GenPipeline", "vae": ["genzoo_gan.modeling_dcgan", "DCGANGenerator"]})
+    )
+    message = refusal(copy)
+    assert "'vae'" in message and "needs 'model'" in message and "expected" not in message
+
+
+# --- non-finite weights -----------------------------------------------------------------------------------------
+def test_nan_weights_load_with_one_warning_and_the_cli_says_so(copy, tmp_path, capsys):
+    weights = load_file(copy / WEIGHTS)
+    name = next(key for key, value in weights.items() if value.is_floating_point())
+    weights[name].view(-1)[0] = float("nan")
+    save_file(weights, copy / WEIGHTS)
+    with pytest.warns(UserWarning, match="NaN or Inf") as caught:
+        GenPipeline.from_pretrained(copy)
+    messages = [str(w.message) for w in caught if "NaN or Inf" in str(w.message)]
+    assert len(messages) == 1 and "\n" not in messages[0] and name in messages[0]
+
+    cli.main(["sample", str(copy), "-n", "2", "-o", str(tmp_path / "grid.png")])
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("genzoo: warning:")]
+    assert len(warnings) == 1 and "NaN or Inf" in warnings[0]
+
+
+def test_finite_weights_load_without_a_warning(saved, recwarn):
+    GenPipeline.from_pretrained(saved)
+    assert not [w for w in recwarn if "NaN" in str(w.message)]
+
+
+# --- the size of the weights ------------------------------------------------------------------------------------
+def write_sparse_safetensors(path: Path, shapes: dict[str, list[int]]) -> None:
+    """A safetensors file whose header describes `shapes` (float32) and whose data is a hole: tiny on disk."""
+    header, offset = {}, 0
+    for name, shape in shapes.items():
+        size = int(np.prod(shape)) * 4
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    encoded = json.dumps(header).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    with open(path, "wb") as file:
+        file.write(len(encoded).to_bytes(8, "little") + encoded)
+        file.truncate(8 + len(encoded) + offset)
+
+
+def test_weights_larger_than_the_cap_are_refused_before_allocating(copy, monkeypatch):
+    """A config that agrees with its (sparse) weights: 10 million latent dims would map 31 GB."""
+    latent_dim = 10_000_000
+    edit_json(copy / "model" / "config.json", latent_dim=latent_dim)
+    with torch.device("meta"):
+        shapes = {
+            k: list(v.shape) for k, v in DCGANGenerator(latent_dim=latent_dim, base_channels=8).state_dict().items()
+        }
+    write_sparse_safetensors(copy / WEIGHTS, shapes)
+    assert (copy / WEIGHTS).stat().st_blocks * 512 < 2**20  # a hole on disk
+    monkeypatch.delenv("GENZOO_MAX_WEIGHTS_GB", raising=False)
+    message = refusal(copy)
+    assert "GB" in message and "GENZOO_MAX_WEIGHTS_GB" in message
+    monkeypatch.setenv("GENZOO_MAX_WEIGHTS_GB", "0.000001")  # the cap applies to small pipelines too
+    assert "GENZOO_MAX_WEIGHTS_GB=0.000001" in refusal(copy.parent / "copy")
+
+
+def test_the_weights_cap_can_be_raised(saved, monkeypatch):
+    monkeypatch.setenv("GENZOO_MAX_WEIGHTS_GB", "0.000001")
+    with pytest.raises(GenzooError, match="take"):
+        GenPipeline.from_pretrained(saved)
+    monkeypatch.setenv("GENZOO_MAX_WEIGHTS_GB", "1")
+    GenPipeline.from_pretrained(saved)
+    monkeypatch.setenv("GENZOO_MAX_WEIGHTS_GB", "lots")
+    with pytest.raises(GenzooError, match="must be a number of GB"):
+        GenPipeline.from_pretrained(saved)

@@ -314,7 +314,7 @@ def test_encode_gives_the_posterior_mean_or_a_sample():
 def test_decode_and_reconstruct_shapes_and_ranges():
     pipe, images = tiny_pipeline(), random_images(3)
     decoded = pipe.decode(pipe.encode(images), output_type="pt").images
-    reconstructed = pipe.reconstruct(images).images  # "pt" by default
+    reconstructed = pipe.reconstruct(images, output_type="pt").images
     assert reconstructed.shape == (3, 1, 28, 28)
     assert reconstructed.min() >= 0 and reconstructed.max() <= 1
     torch.testing.assert_close(reconstructed, decoded)
@@ -322,8 +322,8 @@ def test_decode_and_reconstruct_shapes_and_ranges():
     assert pipe.reconstruct(images, output_type="np").images.shape == (3, 28, 28, 1)
     pil = pipe.reconstruct(images, output_type="pil").images
     assert len(pil) == 3 and pil[0].size == (28, 28)
-    assert pipe.reconstruct(images[0]).images.shape == (1, 1, 28, 28)
-    sampled = pipe.reconstruct(images, generator=torch.Generator().manual_seed(0)).images
+    assert pipe.reconstruct(images[0], output_type="pt").images.shape == (1, 1, 28, 28)
+    sampled = pipe.reconstruct(images, output_type="pt", generator=torch.Generator().manual_seed(0)).images
     assert not torch.allclose(sampled, reconstructed)
 
 
@@ -331,8 +331,10 @@ def test_pil_images_are_accepted_like_training_data():
     pipe = tiny_pipeline()
     digits = [row["image"] for row in load_dataset("mnist-5k", split="test").data.select(range(3))]
     as_tensor = torch.stack([torch.from_numpy(np.asarray(d, dtype=np.float32) / 127.5 - 1)[None] for d in digits])
-    torch.testing.assert_close(pipe.reconstruct(digits).images, pipe.reconstruct(as_tensor).images)
-    assert pipe.reconstruct(digits[0]).images.shape == (1, 1, 28, 28)
+    torch.testing.assert_close(
+        pipe.reconstruct(digits, output_type="pt").images, pipe.reconstruct(as_tensor, output_type="pt").images
+    )
+    assert pipe.reconstruct(digits[0], output_type="pt").images.shape == (1, 1, 28, 28)
     rgb = PIL.Image.new("RGB", (56, 40), (255, 255, 255))  # converted and resized
     assert pipe.encode(rgb).shape == (1, 4)
 
@@ -356,7 +358,7 @@ def test_interpolate_between_images():
     pipe, images = tiny_pipeline(), random_images(2)
     path = pipe.interpolate(images[0], images[1], steps=5, output_type="pt").images
     assert path.shape == (5, 1, 28, 28) and path.min() >= 0 and path.max() <= 1
-    ends = pipe.reconstruct(images).images
+    ends = pipe.reconstruct(images, output_type="pt").images
     torch.testing.assert_close(path[0], ends[0], atol=1e-5, rtol=0)
     torch.testing.assert_close(path[-1], ends[1], atol=1e-5, rtol=0)
     # Latents pass through as they are, and missing ends come from the prior (the base class's behaviour).

@@ -6,7 +6,7 @@ from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from genzoo import Generator, GenPipeline, dcgan_init
-from genzoo.modeling import class_embedding, resolution_plan
+from genzoo.modeling import check_sizes, class_embedding, resolution_plan
 from genzoo.pipeline import ClassConditionalMixin
 
 __all__ = ["CGANGenerator", "CGANPipeline", "ConditionalBatchNorm2d", "ProjectionDiscriminator"]
@@ -85,6 +85,10 @@ class CGANGenerator(Generator):
             raise ValueError(f"conditioning must be one of {', '.join(CONDITIONING_MODES)}, got {conditioning!r}.")
         if class_names is not None and len(class_names) != num_classes:
             raise ValueError(f"class_names has {len(class_names)} names for {num_classes} classes.")
+        sizes = {"latent_dim": latent_dim, "num_channels": num_channels, "base_channels": base_channels}
+        check_sizes(
+            type(self).__name__, **sizes, **({"embedding_dim": embedding_dim} if conditioning == "concat" else {})
+        )
         size, num_layers = resolution_plan(image_size)
         channels = base_channels * 2 ** (num_layers - 1)
         self.start = (channels, size)
@@ -159,6 +163,7 @@ class ProjectionDiscriminator(nn.Module):
         spectral_norm: bool = True,
     ) -> None:
         super().__init__()
+        check_sizes(type(self).__name__, num_channels=num_channels, base_channels=base_channels)
         size, num_layers = resolution_plan(image_size)
         channels = base_channels
         layers: list[nn.Module] = [nn.Conv2d(num_channels, channels, 4, 2, 1), nn.LeakyReLU(0.2)]

@@ -5,7 +5,7 @@ from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from genzoo import Generator, dcgan_init
-from genzoo.modeling import resolution_plan
+from genzoo.modeling import check_sizes, resolution_plan
 
 __all__ = ["DCGANDiscriminator", "DCGANGenerator"]
 
@@ -35,6 +35,7 @@ class DCGANGenerator(Generator):
     @register_to_config
     def __init__(self, latent_dim: int = 100, image_size: int = 28, num_channels: int = 1, base_channels: int = 64):
         super().__init__()
+        check_sizes(type(self).__name__, latent_dim=latent_dim, num_channels=num_channels, base_channels=base_channels)
         size, num_layers = resolution_plan(image_size)
         channels = base_channels * 2 ** (num_layers - 1)
         layers: list[nn.Module] = [
@@ -79,6 +80,7 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         if num_classes:
             raise ValueError("DCGANDiscriminator is unconditional; use the cgan model for class labels.")
+        check_sizes(type(self).__name__, num_channels=num_channels, base_channels=base_channels)
         size, num_layers = resolution_plan(image_size)
         channels = base_channels
         layers: list[nn.Module] = [nn.Conv2d(num_channels, channels, 4, 2, 1), nn.LeakyReLU(0.2, True)]

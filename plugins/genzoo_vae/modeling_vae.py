@@ -29,7 +29,7 @@ from torch import nn
 
 from genzoo import Generator, GenPipeline
 from genzoo.data import image_to_tensor
-from genzoo.modeling import class_embedding, resolution_plan
+from genzoo.modeling import check_sizes, class_embedding, resolution_plan
 from genzoo.pipeline import ClassConditionalMixin
 
 __all__ = [
@@ -144,8 +144,13 @@ class VAEGenerator(Generator):
         config = self.config
         latent_dim, base_channels, hidden_dim = config.latent_dim, config.base_channels, config.hidden_dim
         num_channels = config.num_channels
-        if latent_dim < 1 or base_channels < 1 or hidden_dim < 1:
-            raise ValueError("latent_dim, base_channels and hidden_dim must be positive.")
+        check_sizes(
+            type(self).__name__,
+            latent_dim=latent_dim,
+            num_channels=num_channels,
+            base_channels=base_channels,
+            hidden_dim=hidden_dim,
+        )
         if not config.gaussian_std > 0:
             raise ValueError(f"gaussian_std must be positive, got {config.gaussian_std}.")
         size, num_layers = resolution_plan(config.image_size)
@@ -453,7 +458,7 @@ class VAEPipeline(GenPipeline):
     def reconstruct(
         self,
         images: ImageInput,
-        output_type: str = "pt",
+        output_type: str = "pil",
         generator: torch.Generator | None = None,
         return_dict: bool = True,
         class_labels: Any = None,
@@ -462,8 +467,8 @@ class VAEPipeline(GenPipeline):
 
         Args:
             images: tensors in [-1, 1] or PIL images (see `preprocess`).
-            output_type (`str`, defaults to `"pt"`): `"pt"` (NCHW floats in [0, 1]), `"np"` (NHWC floats in [0, 1]) or
-                `"pil"`.
+            output_type (`str`, defaults to `"pil"`, like `__call__` and `decode`): `"pil"`, `"pt"` (NCHW floats in
+                [0, 1]), `"np"` (NHWC floats in [0, 1]) or `"latent"` (the encoded latents).
             generator (`torch.Generator`, *optional*): decode a posterior sample drawn with it instead of the mean.
             return_dict (`bool`, defaults to `True`): return an `ImagePipelineOutput` rather than a tuple.
             class_labels (*optional*): the images' classes, for a conditional model (encoded and decoded with them).

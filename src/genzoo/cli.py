@@ -19,10 +19,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the `genzoo` command line with `argv` (defaults to `sys.argv[1:]`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .errors import GenzooError
+    import warnings
+
+    from .errors import GenzooError, GenzooWarning
 
     try:
-        args.handler(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", GenzooWarning)
+            warnings.showwarning = _show_warning
+            args.handler(args)
     except (GenzooError, ValueError, OSError) as exc:  # OSError: unwritable -o/--json paths, network failures
         if os.environ.get("GENZOO_DEBUG"):
             raise
@@ -32,6 +37,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("genzoo: interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """genzoo's own warnings as one line, `genzoo: warning: ...`; others as Python shows them."""
+    from .errors import GenzooWarning
+
+    if issubclass(category, GenzooWarning):
+        print(f"genzoo: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    else:
+        import warnings
+
+        print(warnings.formatwarning(message, category, *args[:2]), end="", file=sys.stderr)
+
+
+# The dtypes --dtype takes, as names of torch attributes.
+_DTYPES = ("float32", "float16", "bfloat16")
+
+
+def _add_loading_options(parser: argparse.ArgumentParser, dtype: bool = True) -> None:
+    """--device, --dtype and --revision, the options of every command that loads a pipeline to sample it."""
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    if dtype:
+        parser.add_argument("--dtype", choices=_DTYPES, help="load the weights in this dtype (default: as saved)")
+    parser.add_argument("--revision", help="Hub revision")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,8 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--batch-size", type=int, default=256, help="images generated at once (default 256)")
     sample.add_argument("--class-label", type=int, help="class to draw (conditional models)")
     sample.add_argument("--rows", type=int, help="grid rows (default: near-square)")
-    sample.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    sample.add_argument("--revision", help="Hub revision")
+    _add_loading_options(sample)
     sample.set_defaults(handler=_sample)
 
     interpolate = commands.add_parser(
@@ -120,8 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     interpolate.add_argument("--seed", type=int, default=0)
     interpolate.add_argument("--class-label", type=int, help="class of every row (conditional models)")
     interpolate.add_argument("-o", "--output", default="interpolation.png", help="PNG file for the grid")
-    interpolate.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    interpolate.add_argument("--revision", help="Hub revision")
+    _add_loading_options(interpolate)
     interpolate.set_defaults(handler=_interpolate)
 
     restore = commands.add_parser(
@@ -148,8 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--steps", type=int, default=200, help="optimisation steps (default: 200)")
     restore.add_argument("--restarts", type=int, default=4, help="starting points per image and class (default: 4)")
     restore.add_argument("--seed", type=int, default=0)
-    restore.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    restore.add_argument("--revision", help="Hub revision")
+    _add_loading_options(restore, dtype=False)  # the inversion optimises in float32
     restore.set_defaults(handler=_restore)
 
     explore = commands.add_parser(
@@ -165,8 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--seed", type=int, default=0)
     explore.add_argument("--class-label", help="class of every row (conditional models)")
     explore.add_argument("-o", "--output", default="directions.png", help="PNG file for the grid")
-    explore.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    explore.add_argument("--revision", help="Hub revision")
+    _add_loading_options(explore)
     explore.set_defaults(handler=_explore)
 
     push = commands.add_parser("push", help="publish a saved pipeline folder to the Hugging Face Hub")
@@ -252,6 +277,50 @@ def _export(args: argparse.Namespace) -> None:
     print(f"Exported {args.checkpoint} to {folder}; load it with GenPipeline.from_pretrained({str(folder)!r}).")
 
 
+def resolve_device(name: str | None) -> str:
+    """The torch device a command runs on: `name` checked (one line for `nonsense`, or `cuda` without CUDA), or
+    cuda when available, else cpu."""
+    import torch
+
+    if name is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"--device {name!r} is not a torch device; use cpu, cuda, cuda:1, mps, ...") from exc
+    if device.type == "meta":
+        raise ValueError("--device meta holds no data, so it cannot sample; use cpu or cuda.")
+    if device.type == "cpu":
+        return name
+    backend = getattr(torch, device.type, None)
+    available = getattr(backend, "is_available", None)
+    if available is None or not available():
+        raise ValueError(
+            f"--device {name!r}: this machine has no {device.type} device (or torch was built without it); "
+            "use --device cpu."
+        )
+    count = getattr(backend, "device_count", None)
+    if device.index is not None and count is not None and device.index >= count():
+        raise ValueError(f"--device {name!r}: this machine has {count()} {device.type} device(s), numbered from 0.")
+    return name
+
+
+def load_pipeline(args: argparse.Namespace) -> Any:
+    """The pipeline a command names, loaded with its --revision (and --dtype) and moved to its --device, which is
+    checked before the slow loading."""
+    import torch
+    from diffusers.utils import logging as diffusers_logging
+
+    from .pipeline import GenPipeline
+
+    device = resolve_device(args.device)
+    diffusers_logging.disable_progress_bar()  # one component loads in an instant; keep stderr for what matters
+    options: dict[str, Any] = {"revision": args.revision}
+    if getattr(args, "dtype", None):
+        options["dtype"] = getattr(torch, args.dtype)
+    return GenPipeline.from_pretrained(args.pipeline, **options).to(device)
+
+
 # The largest grid `genzoo sample` builds (its pixels, in bytes): a bigger one is not viewable, and its memory grows
 # with -n; --format folder streams any number of images to disk instead.
 _MAX_GRID_BYTES = 256 * 2**20
@@ -265,7 +334,6 @@ def _sample(args: argparse.Namespace) -> None:
     from tqdm.auto import tqdm
 
     from .grids import grid_shape, image_grid
-    from .pipeline import GenPipeline
 
     n = args.num_images
     if n < 1 or args.batch_size < 1:
@@ -278,15 +346,14 @@ def _sample(args: argparse.Namespace) -> None:
         )
     if not folder:
         grid_shape(n, rows=args.rows)  # checks --rows before the (slow) sampling
-    pipe = GenPipeline.from_pretrained(args.pipeline, revision=args.revision)
+        check_output_path(str(output))
+    pipe = load_pipeline(args)
     config = pipe.model.config
     if not folder and n * int(config.num_channels) * int(config.image_size) ** 2 > _MAX_GRID_BYTES:
         raise ValueError(
             f"A grid of {n} images of {config.image_size}x{config.image_size} would exceed "
             f"{_MAX_GRID_BYTES // 2**20} MB; write one PNG per image with --format folder -o DIR, or lower -n."
         )
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     # Class labels of all n images, as one call would spread them, so batching does not change which class each gets.
     num_classes = pipe.model.num_classes
@@ -330,12 +397,10 @@ def _sample(args: argparse.Namespace) -> None:
 def _interpolate(args: argparse.Namespace) -> None:
     import torch
 
-    from .pipeline import GenPipeline
-
     if args.rows < 1 or args.steps < 2:  # before the (slow) loading
         raise ValueError(f"--rows must be at least 1 and --steps at least 2, got {args.rows} and {args.steps}.")
-    pipe = GenPipeline.from_pretrained(args.pipeline, revision=args.revision)
-    pipe.to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    check_output_path(args.output)
+    pipe = load_pipeline(args)
     generator = torch.Generator().manual_seed(args.seed)
     grid = pipe.interpolation_grid(args.rows, args.steps, generator=generator, class_labels=args.class_label)
     _save_image(grid, args.output)
@@ -355,7 +420,6 @@ def _restore(args: argparse.Namespace) -> None:
     import PIL.Image
     import torch
 
-    from .pipeline import GenPipeline
     from .restoration import Downsample, GaussianNoise, Mask, restoration_figure, to_mask, to_pixels
 
     if (args.mask is None) == (args.task == "inpaint"):
@@ -368,8 +432,12 @@ def _restore(args: argparse.Namespace) -> None:
     if args.mask:
         with PIL.Image.open(args.mask) as opened:
             mask = to_mask(opened.copy())
-    pipe = GenPipeline.from_pretrained(args.pipeline, revision=args.revision)
-    pipe.to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    figure_path = (
+        Path(args.figure) if args.figure else Path(args.output).with_name(Path(args.output).stem + "-figure.png")
+    )
+    check_output_path(args.output)
+    check_output_path(str(figure_path))
+    pipe = load_pipeline(args)
     degradation = {"inpaint": lambda: Mask(mask), "super-resolve": lambda: Downsample(args.scale),
                    "denoise": lambda: GaussianNoise(args.noise_std)}[args.task]()  # fmt: skip
     pixels = to_pixels(image, pipe.model.config.num_channels, name="input")
@@ -391,9 +459,6 @@ def _restore(args: argparse.Namespace) -> None:
         observed, degradation, class_labels=_class_label(args.class_label), num_steps=args.steps,
         num_restarts=args.restarts, generator=generator, output_type="pt",
     ).images  # fmt: skip
-    figure_path = (
-        Path(args.figure) if args.figure else Path(args.output).with_name(Path(args.output).stem + "-figure.png")
-    )
     figure = restoration_figure(
         pixels if not args.simulate else None, degradation.display(observed, size), restored, original
     )
@@ -407,16 +472,14 @@ def _restore(args: argparse.Namespace) -> None:
 def _explore(args: argparse.Namespace) -> None:
     import torch
 
-    from .pipeline import GenPipeline
-
     try:
         low, high = (float(v) for v in args.values.split(","))
     except ValueError:
         raise ValueError(f"--values must be MIN,MAX such as -3,3, got {args.values!r}.") from None
     if args.steps < 2 or args.num_directions < 1:
         raise ValueError(f"--steps must be at least 2 and -k at least 1, got {args.steps} and {args.num_directions}.")
-    pipe = GenPipeline.from_pretrained(args.pipeline, revision=args.revision)
-    pipe.to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    check_output_path(args.output)
+    pipe = load_pipeline(args)
     generator = torch.Generator().manual_seed(args.seed)
     options = {"generator": generator} if args.method == "dims" else {}
     directions = pipe.find_directions(method=args.method, num_directions=args.num_directions, **options)
@@ -561,18 +624,37 @@ def add_evaluate_parser(commands: Any) -> None:
     evaluate.add_argument("--json", metavar="FILE", help="also write the results as flat JSON")
     evaluate.add_argument("--batch-size", type=int, default=250)
     evaluate.add_argument("--seed", type=int, default=0, help="seeds the latents and the metrics' subsets")
-    evaluate.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    evaluate.add_argument("--revision", help="Hub revision")
+    _add_loading_options(evaluate)
     evaluate.add_argument("--no-cache", action="store_true", help="recompute the reference statistics")
     evaluate.add_argument("--image-column", help="dataset column holding the images")
     evaluate.add_argument("--label-column", help="dataset column holding class labels")
     evaluate.set_defaults(handler=_evaluate)
 
 
-def _save_image(image: Any, output: str) -> None:
-    """Save a grid to `-o`, creating its folder as `--json` does (PIL's error for an unknown suffix is one line)."""
+def check_output_path(output: str) -> None:
+    """Refuse an `-o` path that cannot take an image (a folder, a path under a file, a suffix PIL does not know),
+    before the slow loading and sampling."""
     from pathlib import Path
 
+    import PIL.Image
+
+    path = Path(output)
+    if path.is_dir():
+        raise ValueError(f"-o {output!r} is a folder; pass a file name such as {str(path / 'grid.png')!r}.")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"-o {output!r}: {str(parent)!r} is a file, not a folder; choose another path.")
+            break
+    if path.suffix.lower() not in PIL.Image.registered_extensions():
+        raise ValueError(f"-o {output!r} has no image suffix PIL can write, such as .png or .jpg.")
+
+
+def _save_image(image: Any, output: str) -> None:
+    """Save a grid to `-o`, creating its folder as `--json` does."""
+    from pathlib import Path
+
+    check_output_path(output)
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
@@ -582,10 +664,10 @@ def _evaluate(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from .metrics.evaluation import EvaluationOptions, evaluate_images, evaluate_pipeline, format_results
-    from .pipeline import GenPipeline
 
     if (args.pipeline is None) == (args.images is None):
         raise ValueError("Give either a pipeline (folder or Hub repo id) or --images DIR to evaluate, not both.")
+    resolve_device(args.device)
     options = EvaluationOptions(
         dataset=args.dataset,
         num_samples=args.num_samples,
@@ -604,7 +686,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     if args.images is not None:
         results = evaluate_images(args.images, args.metrics, args.metric_arg, options)
     else:
-        pipe = GenPipeline.from_pretrained(args.pipeline, revision=args.revision)
+        pipe = load_pipeline(args)
         results = evaluate_pipeline(pipe, args.metrics, args.metric_arg, options)
     print(format_results(results))
     if args.json:

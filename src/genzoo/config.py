@@ -25,7 +25,6 @@ has every key explicit, so resolving it again changes nothing.
 import contextlib
 import copy
 import dataclasses
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any, Union, get_args, get_origin
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 from .recipes import get_recipe
 from .registry import ModelRegistration, get_model, get_objective, objectives
 
@@ -350,11 +349,7 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
 
 
 def _unknown_key_message(key: str, known: set[str]) -> str:
-    message = f"Unknown config key {key!r}."
-    close = difflib.get_close_matches(key, sorted(known), n=1)
-    if close:
-        message += f" Did you mean {close[0]!r}?"
-    return message + f" Valid keys: {', '.join(sorted(known))}."
+    return f"Unknown config key {key!r}.{did_you_mean(key, known)} Valid keys: {', '.join(sorted(known))}."
 
 
 def _coerce(name: str, value: Any, annotation: Any) -> Any:

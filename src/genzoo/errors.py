@@ -1,6 +1,8 @@
 """Exceptions that genzoo raises for bad input. The CLI prints them as one line and exits non-zero."""
 
+import difflib
 import sys
+from collections.abc import Iterable
 
 
 class GenzooError(Exception):
@@ -23,6 +25,14 @@ class UnsafePipelineError(GenzooError):
     """A saved pipeline names code that no installed plugin registered."""
 
 
+class GenzooWarning(UserWarning):
+    """A problem genzoo can work past but the user should know about; the CLI prints it as one line."""
+
+
+class NonFiniteWeightsWarning(GenzooWarning):
+    """A loaded pipeline's weights hold NaN or Inf values (the run that made them diverged)."""
+
+
 def network_errors() -> tuple[type[BaseException], ...]:
     """Connection and HTTP failures of whichever client huggingface_hub and datasets use (requests, httpx, httpx2),
     for `except` clauses that turn them into one-line errors. `OSError` covers `HfHubHTTPError` and
@@ -33,3 +43,9 @@ def network_errors() -> tuple[type[BaseException], ...]:
         if isinstance(error, type) and issubclass(error, BaseException):
             errors.append(error)
     return tuple(errors)
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`" Did you mean 'lr'?"` for the known name closest to a mistyped `name`, or `""` when none is close."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""

@@ -17,6 +17,7 @@ them (never Python code, pickle files, checkpoints, logs or intermediate grids).
 checks a folder once, before anything it names is imported.
 """
 
+import inspect
 import json
 import math
 import os
@@ -41,6 +42,8 @@ __all__ = [
     "SAMPLE_GRID",
     "PipelineFolder",
     "check_component_weights",
+    "check_weights_size",
+    "index_components",
     "pipeline_file_patterns",
     "pipeline_files",
     "read_model_index",
@@ -65,6 +68,10 @@ WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 # fnmatch's `*` crosses `/`, so figures are allowed as `*.png` and those in sub-folders (intermediate training
 # grids under `samples/`) are then ignored.
 PIPELINE_IGNORE_PATTERNS = ["*/*.png"]
+# The most bytes of weights a pipeline may hold before loading is refused (the free memory caps it further);
+# GENZOO_MAX_WEIGHTS_GB overrides both, for a model that really is that large.
+MAX_WEIGHTS_ENV_VAR = "GENZOO_MAX_WEIGHTS_GB"
+DEFAULT_MAX_WEIGHTS_BYTES = 16 * 2**30
 # Keys of eval_results.json that describe the measurement rather than being a metric.
 _EVAL_CONTEXT_KEYS = ("features", "dataset", "split", "seed")  # and every num_* key
 
@@ -85,13 +92,35 @@ def pipeline_files(folder: str | Path, *, include_card: bool = False) -> dict[st
     from huggingface_hub.utils import filter_repo_objects
 
     folder = Path(folder)
-    components = [key for key in read_model_index(folder) if not key.startswith("_")]
+    components = index_components(read_model_index(folder), folder / MODEL_INDEX)
     local = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
-    patterns = pipeline_file_patterns(components)
+    patterns = pipeline_file_patterns(list(components))
     if not include_card:
         patterns.remove(MODEL_CARD)
-    kept = filter_repo_objects(local, allow_patterns=patterns, ignore_patterns=PIPELINE_IGNORE_PATTERNS)
+    kept = list(filter_repo_objects(local, allow_patterns=patterns, ignore_patterns=PIPELINE_IGNORE_PATTERNS))
+    root = folder.resolve()
+    # A link to a private file would upload its target's bytes (and a linked component folder is not listed at all).
+    for path in [*(folder / name for name in kept), *(folder / name for name in components)]:
+        if path.exists() and not path.resolve().is_relative_to(root):
+            raise GenzooError(
+                f"{path} is a link to {path.resolve()}, outside the pipeline folder; genzoo uploads only files "
+                "inside it, so copy the file in (or remove the link)."
+            )
     return {name: folder / name for name in kept}
+
+
+def index_components(index: dict[str, Any], index_path: Path) -> dict[str, Any]:
+    """The components of a parsed `model_index.json` (its keys not starting with `_`), each name checked to be a
+    plain identifier: a name is used as a folder name, so `../elsewhere` or `/etc` would read outside the pipeline
+    folder."""
+    components = {key: value for key, value in index.items() if not key.startswith("_")}
+    for name in components:
+        if not name.isidentifier():
+            raise UnsafePipelineError(
+                f"{index_path} names a component {name!r}; a component name must be a plain identifier such as "
+                "'model' (it names the component's folder), so genzoo refuses to read it."
+            )
+    return components
 
 
 @dataclass
@@ -186,7 +215,7 @@ def read_pipeline_folder(folder: str | Path) -> PipelineFolder:
     registrations = list(models())
     # Compared by name, without importing anything: a registration made with an import string stays unimported.
     generator_classes = {r.reference(): r for r in registrations}
-    components = {key: value for key, value in index.items() if not key.startswith("_")}
+    components = index_components(index, index_path)
     if not components:
         raise GenzooError(f"{index_path} names no components.")
     matched: dict[str, ModelRegistration] = {}
@@ -220,6 +249,15 @@ def read_pipeline_folder(folder: str | Path) -> PipelineFolder:
         raise UnsafePipelineError(
             f"{index_path} asks for pipeline class {class_name!r}, which no installed genzoo plugin registered."
         )
+    # diffusers would ignore components the class does not take and then fail on the missing ones in its own terms.
+    expected = _expected_components(pipeline_class)
+    missing = [name for name in expected if name not in matched]
+    if missing:
+        names = ", ".join(map(repr, matched))
+        raise GenzooError(
+            f"{index_path} names the component(s) {names}, but {class_name} needs {', '.join(map(repr, missing))}; "
+            "re-save the pipeline (genzoo pipelines name their generator 'model')."
+        )
     return PipelineFolder(
         path=folder,
         index=index,
@@ -242,6 +280,20 @@ def _reexported_match(registrations: list[ModelRegistration], module: str, name:
             if (imported.__module__, imported.__name__) == (module, name):
                 return registration
     return None
+
+
+def _expected_components(pipeline_class: type | None) -> list[str]:
+    """The components a pipeline class's `__init__` requires (`GenPipeline`'s when `None`)."""
+    if pipeline_class is None:
+        return ["model"]
+    parameters = inspect.signature(pipeline_class.__init__).parameters
+    return [
+        name
+        for name, parameter in parameters.items()
+        if name != "self"
+        and parameter.default is inspect.Parameter.empty
+        and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+    ]
 
 
 def _registered_pipeline_class(name: Any, registrations: list[ModelRegistration]) -> type | None:
@@ -314,7 +366,7 @@ def resolve_pipeline_folder(
         )
         if not (index_folder / "model_index.json").is_file():
             raise GenzooError(f"Hub repo {name!r} is not a genzoo pipeline: it has no model_index.json.")
-        components = [key for key in read_model_index(index_folder) if not key.startswith("_")]
+        components = list(index_components(read_model_index(index_folder), index_folder / MODEL_INDEX))
         return Path(
             snapshot_download(
                 name,
@@ -386,10 +438,14 @@ def check_component_weights(directory: Path, generator_class: type, variant: str
         others = [repr(v) if v else "the default" for v in weight_variants(directory) if v != variant]
         hint = f"it has {' and '.join(others)} weights, pass variant= to match" if others else "re-save the pipeline"
         raise GenzooError(f"{directory} has no safetensors weights ({wanted}); {hint}.")
-    found: dict[str, tuple[tuple[int, ...], Path]] = {}
     for file in files:
         if not file.is_file():
             raise GenzooError(f"{file} is missing (listed in the shard index); re-download or re-save the pipeline.")
+    # Sparse files can describe tensors far larger than they are on disk, and even opening one maps it all: total
+    # the sizes from the headers alone first.
+    check_weights_size(sum(_safetensors_bytes(file) for file in files), directory)
+    found: dict[str, tuple[tuple[int, ...], Path]] = {}
+    for file in files:
         try:
             with safe_open(str(file), framework="pt") as weights:
                 for key in weights.keys():  # noqa: SIM118  (safe_open is not a mapping)
@@ -430,6 +486,61 @@ def check_component_weights(directory: Path, generator_class: type, variant: str
             f"The weights in {directory} do not match its config.json: {problems[0]}{more}. The weights and the "
             "config come from different models; re-save the pipeline."
         )
+
+
+_MAX_HEADER_BYTES = 100_000_000  # the limit the safetensors library itself applies
+# Bytes per element of each safetensors dtype (an unknown one counts as 8, to err on the large side).
+_DTYPE_BYTES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+    "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
+}  # fmt: skip
+
+
+def check_weights_size(num_bytes: int, directory: Path) -> None:
+    """Refuse weights larger than the cap (`GENZOO_MAX_WEIGHTS_GB`, else 16 GB or the free memory, whichever is
+    smaller) before anything allocates them, in one line naming the size and the override."""
+    override = os.environ.get(MAX_WEIGHTS_ENV_VAR)
+    if override:
+        try:
+            limit = int(float(override) * 2**30)
+        except ValueError as exc:
+            raise GenzooError(f"{MAX_WEIGHTS_ENV_VAR} must be a number of GB, got {override!r}.") from exc
+        where = f"{MAX_WEIGHTS_ENV_VAR}={override}"
+    else:
+        import psutil  # lazy: only loading needs it (an Accelerate dependency)
+
+        available = psutil.virtual_memory().available
+        limit = min(DEFAULT_MAX_WEIGHTS_BYTES, available)
+        where = "the free memory" if available < DEFAULT_MAX_WEIGHTS_BYTES else "genzoo's default cap"
+    if num_bytes > limit:
+        raise GenzooError(
+            f"The weights in {directory} take {_gigabytes(num_bytes)}, more than {where} ({_gigabytes(limit)}); "
+            f"if the model really is that large, set {MAX_WEIGHTS_ENV_VAR} to a larger number of GB."
+        )
+
+
+def _safetensors_bytes(file: Path) -> int:
+    """The bytes of the tensors a safetensors file describes, from its header alone (an 8-byte length, then JSON)."""
+    try:
+        with open(file, "rb") as stream:
+            length = int.from_bytes(stream.read(8), "little")
+            if not 0 < length <= _MAX_HEADER_BYTES:
+                raise ValueError(f"a header of {length} bytes")
+            header = json.loads(stream.read(length))
+        return sum(
+            math.prod(entry["shape"]) * _DTYPE_BYTES.get(entry["dtype"], 8)
+            for key, entry in header.items()
+            if key != "__metadata__"
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # JSONDecodeError is a ValueError
+        raise GenzooError(
+            f"{file} is not a valid safetensors file ({' '.join(str(exc).split())}): it is corrupt or truncated; "
+            "re-download or re-save it."
+        ) from exc
+
+
+def _gigabytes(num_bytes: int) -> str:
+    return f"{num_bytes / 2**30:.3g} GB"
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -249,6 +249,15 @@ def push_folder(
     checked = read_pipeline_folder(folder)
     checked.check_weights(all_variants=True)
     files = publishable_files(folder)
+    for name, path in files.items():  # a figure must be an image: the card shows it, and the Hub serves it as one
+        if name.endswith(".png"):
+            try:
+                with PIL.Image.open(path) as image:
+                    image.verify()
+            except (OSError, SyntaxError) as exc:  # PIL reports some broken PNGs as SyntaxError
+                raise GenzooError(
+                    f"{path} is not a valid image ({' '.join(str(exc).split())}); remove it or save the figure again."
+                ) from exc
     generated: dict[str, bytes] = {}
     if SAMPLE_GRID not in files and pipeline is not None:
         buffer = io.BytesIO()

@@ -11,6 +11,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 __all__ = [
     "Generator",
+    "check_sizes",
     "class_embedding",
     "dcgan_init",
     "resolution_plan",
@@ -241,6 +242,22 @@ def _orthogonal_direction(unit: torch.Tensor) -> torch.Tensor:
     basis[unit.abs().argmin()] = 1.0
     direction = basis - torch.dot(basis, unit) * unit
     return direction / direction.norm()
+
+
+def check_sizes(owner: str, **sizes: Any) -> None:
+    """Refuse a network size that is not a positive integer (`latent_dim=0`, `base_channels=-1`), in one line, when
+    the network is built: torch would build such a layer and fail only at the first step.
+
+    Args:
+        owner (`str`): the class being built, for the message.
+        sizes: the sizes to check, by argument name.
+
+    Raises:
+        `ValueError`: naming the first bad size.
+    """
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{owner} needs {name} to be a positive integer, got {value!r}.")
 
 
 def resolution_plan(image_size: int) -> tuple[int, int]:

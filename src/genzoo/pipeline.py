@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.image_processor import VaeImageProcessor
 
 from . import hub
-from .errors import GenzooError
+from .errors import GenzooError, NonFiniteWeightsWarning
 from .folder import EVAL_RESULTS, RUN_CONFIG, read_pipeline_folder, resolve_pipeline_folder
 from .grids import grid_shape, image_grid
 from .modeling import Generator
@@ -25,6 +26,13 @@ if TYPE_CHECKING:
 
 # grid_shape and resolve_pipeline_folder live in genzoo.grids and genzoo.folder; re-exported for older imports.
 __all__ = ["ClassConditionalMixin", "GenPipeline", "grid_shape", "pipeline_class_of", "resolve_pipeline_folder"]
+
+OUTPUT_TYPES = ("pil", "np", "pt", "latent")
+# Options of iterative (diffusion) pipelines that diffusers users pass by habit; a GAN or VAE has no steps.
+STEP_OPTIONS = (
+    "num_inference_steps", "timesteps", "sigmas", "callback", "callback_steps", "callback_on_step_end",
+    "callback_on_step_end_tensor_inputs",
+)  # fmt: skip
 
 
 class GenPipeline(DiffusionPipeline):
@@ -54,8 +62,8 @@ class GenPipeline(DiffusionPipeline):
                 f"`latents` must have shape (batch, {', '.join(map(str, self.model.latent_shape))}), "
                 f"got {tuple(latents.shape)}."
             )
-        if output_type not in ("pil", "np", "pt"):
-            raise ValueError(f"`output_type` must be 'pil', 'np' or 'pt', got {output_type!r}.")
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"`output_type` must be 'pil', 'np', 'pt' or 'latent', got {output_type!r}.")
 
     def prepare_latents(
         self,
@@ -81,6 +89,12 @@ class GenPipeline(DiffusionPipeline):
         Returns:
             `torch.Tensor`: latents of shape `(batch_size, *latent_shape)` on the execution device.
         """
+        steps = [name for name in kwargs if name in STEP_OPTIONS]
+        if steps:
+            raise ValueError(
+                f"{type(self).__name__} got `{steps[0]}`, but a GAN or VAE samples in one step (one pass of its "
+                "generator), so there are no inference steps to set or call back on; drop it."
+            )
         if kwargs:
             raise ValueError(
                 f"{type(self).__name__} got unexpected argument(s) {', '.join(map(repr, kwargs))}; "
@@ -101,7 +115,8 @@ class GenPipeline(DiffusionPipeline):
         self, class_labels: int | list[int] | torch.Tensor | None, batch_size: int
     ) -> torch.Tensor | None:
         """Class labels as a `(batch,)` long tensor: spread evenly over the classes when omitted, a single label
-        repeated, or the given list. Unconditional models take none."""
+        repeated, or the given list, repeated as a whole when `batch_size` is a multiple of its length
+        (`[0, 1]` for 4 images is `[0, 1, 0, 1]`); any other count is refused. Unconditional models take none."""
         num_classes = self.model.num_classes
         if num_classes == 0:
             if class_labels is not None:
@@ -113,6 +128,13 @@ class GenPipeline(DiffusionPipeline):
             labels = torch.full((batch_size,), class_labels)
         else:
             labels = torch.as_tensor(class_labels).flatten().long().cpu()
+            if len(labels) != batch_size:
+                if not len(labels) or batch_size % len(labels):
+                    raise ValueError(
+                        f"Got {len(labels)} class labels for {batch_size} images; pass one label per image, or a "
+                        f"batch_size that is a multiple of {len(labels)} (the labels then repeat)."
+                    )
+                labels = labels.repeat(batch_size // len(labels))
         bad = labels[(labels < 0) | (labels >= num_classes)]
         if len(bad):
             raise ValueError(f"Class label {int(bad[0])} is out of range: valid labels are 0 to {num_classes - 1}.")
@@ -141,25 +163,31 @@ class GenPipeline(DiffusionPipeline):
         r"""Generate images.
 
         Args:
-            batch_size (`int`, defaults to 1): how many images; ignored when `latents` or a list of
-                `class_labels` give the count.
+            batch_size (`int`, defaults to 1): how many images; ignored when `latents` give the count. A list of
+                `n` class labels gives `n` images when `batch_size` is left at 1; with a `batch_size` that is a
+                multiple of `n` the labels repeat (`class_labels=[0, 1], batch_size=4` draws classes 0, 1, 0, 1),
+                and any other `batch_size` is refused.
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*): makes sampling deterministic.
             latents (`torch.Tensor`, *optional*): latents to decode instead of drawing new ones.
             class_labels (`int`, `list[int]` or `torch.Tensor`, *optional*): classes for a conditional model;
                 spread evenly over the classes when omitted (pipelines with class names take names too).
-            output_type (`str`, defaults to `"pil"`): `"pil"`, `"np"` (floats in [0, 1], NHWC) or `"pt"` (floats
-                in [0, 1], NCHW).
-            return_dict (`bool`, defaults to `True`): return an `ImagePipelineOutput` rather than a tuple.
+            output_type (`str`, defaults to `"pil"`): `"pil"`, `"np"` (floats in [0, 1], NHWC), `"pt"` (floats
+                in [0, 1], NCHW) or `"latent"` (the latents that were drawn or given, as a tensor of shape
+                `(batch, *latent_shape)`, without running the generator), as in diffusers.
+            return_dict (`bool`, defaults to `True`): return an `ImagePipelineOutput` rather than a tuple
+                `(images,)`.
             truncation (`float`, *optional*): the truncation trick of BigGAN (Brock et al., 2019): every latent
                 component whose absolute value exceeds `truncation` is redrawn from the prior N(0, 1), until all lie
                 in [-truncation, truncation], so each component follows the standard normal truncated to that
                 interval. Smaller values trade variety for fidelity; `None` (the default) samples the plain prior.
                 It must be positive, applies only to drawn latents (not together with `latents`), and only to
                 families with a Gaussian prior (`Generator.latent_prior == "gaussian"`; the DCGAN, CGAN and VAE).
-            kwargs: further sampling options that a pipeline subclass takes in its `prepare_latents`.
+            kwargs: further sampling options that a pipeline subclass takes in its `prepare_latents`. A GAN or VAE
+                samples in one step, so the options of diffusion pipelines (`num_inference_steps`,
+                `callback_on_step_end`, ...) are refused with an error saying so.
 
         Returns:
-            `ImagePipelineOutput` (or a one-element tuple) holding the images.
+            `ImagePipelineOutput` (or a one-element tuple) holding the images (the latents for `"latent"`).
 
         Examples:
             ```py
@@ -172,8 +200,8 @@ class GenPipeline(DiffusionPipeline):
         class_labels = self.class_indices(class_labels)
         if latents is not None:
             batch_size = latents.shape[0]
-        elif class_labels is not None and not isinstance(class_labels, int):
-            batch_size = len(torch.as_tensor(class_labels).flatten())
+        elif class_labels is not None and not isinstance(class_labels, int) and batch_size == 1:
+            batch_size = len(torch.as_tensor(class_labels).flatten())  # the labels give the count
 
         # 1. Check inputs
         self.check_inputs(batch_size, latents, output_type)
@@ -186,11 +214,13 @@ class GenPipeline(DiffusionPipeline):
         if labels is not None and len(labels) != batch_size:
             raise ValueError(f"Got {len(labels)} class labels for {batch_size} latents.")
 
-        # 3. Generate images in [-1, 1]
-        images = self.model(latents, labels) if labels is not None else self.model(latents)
-
-        # 4. Post-process to the requested output type
-        images = self.postprocess(images, output_type)
+        if output_type == "latent":  # as in diffusers: the latents, without decoding them
+            images = latents
+        else:
+            # 3. Generate images in [-1, 1]
+            images = self.model(latents, labels) if labels is not None else self.model(latents)
+            # 4. Post-process to the requested output type
+            images = self.postprocess(images, output_type)
         self.maybe_free_model_hooks()
 
         if not return_dict:
@@ -578,7 +608,11 @@ class GenPipeline(DiffusionPipeline):
                 id such as `"org/dcgan-cifar"`.
             revision, cache_dir, token, local_files_only, force_download: Hub download options, passed to
                 `huggingface_hub.snapshot_download` (set `HF_HUB_OFFLINE=1` to resolve from the cache only).
-            kwargs: other diffusers loading options such as `dtype` or `variant`.
+            kwargs: other diffusers loading options, such as `dtype=torch.bfloat16` (the weights are cast to it on
+                loading, as in diffusers; `torch_dtype` is its older name) or `variant="fp16"`.
+
+        A pipeline whose weights hold NaN or Inf values (saved from a run that diverged) loads, with a one-line
+        `genzoo.errors.NonFiniteWeightsWarning`: it would only draw blank images.
 
         Raises:
             `GenzooError`: a one-line reason when the folder or repo cannot be loaded; `UnsafePipelineError` (a
@@ -603,7 +637,7 @@ class GenPipeline(DiffusionPipeline):
         checked.check_weights(kwargs.get("variant"))
         pipeline_class = checked.pipeline_class or GenPipeline
         try:
-            return DiffusionPipeline.from_pretrained.__func__(
+            pipe = DiffusionPipeline.from_pretrained.__func__(
                 pipeline_class, str(folder), use_safetensors=True, trust_remote_code=False, **kwargs
             )
         except (OSError, ValueError) as exc:  # diffusers reports unreadable files as OSError with a multi-line message
@@ -617,6 +651,8 @@ class GenPipeline(DiffusionPipeline):
                     "genzoo.Generator (which provides it) or `from diffusers import ModelMixin` in that module"
                 )
             raise GenzooError(f"Could not load the pipeline in {folder}: {message}") from exc
+        _warn_if_not_finite(pipe, pretrained_model_name_or_path)
+        return pipe
 
     def save_pretrained(
         self,
@@ -787,6 +823,23 @@ class ClassConditionalMixin:
             batch_size=len(labels), generator=generator, latents=latents, class_labels=labels, output_type="pil"
         ).images
         return image_grid(images, rows=images_per_class)
+
+
+def _warn_if_not_finite(pipe: GenPipeline, source: Any) -> None:
+    """One warning when a loaded component's parameters or buffers hold NaN or Inf values."""
+    for name, component in pipe.components.items():
+        if not isinstance(component, torch.nn.Module):
+            continue
+        for tensor_name, tensor in [*component.named_parameters(), *component.named_buffers()]:
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                warnings.warn(
+                    f"The weights of {source} hold NaN or Inf values ({name}.{tensor_name} and maybe others): the run "
+                    "that saved them diverged, so the images will be blank or noise; retrain with a lower learning "
+                    "rate or load an earlier checkpoint.",
+                    NonFiniteWeightsWarning,
+                    stacklevel=3,
+                )
+                return
 
 
 def pipeline_class_of(registration: "ModelRegistration") -> type[GenPipeline]:

@@ -307,8 +307,8 @@ class Registry(Generic[T]):
         available = sorted(self.entries)
         message = f"Unknown {self.kind} {name!r}."
         close = difflib.get_close_matches(name, [*available, *self.aliases], n=1)
-        if close:
-            message += f" Did you mean {close[0]!r}?"
+        if close:  # an alias that matches best suggests the name it stands for, the one the docs use
+            message += f" Did you mean {self.aliases.get(close[0], close[0])!r}?"
         listed = ", ".join(available) if available else "none (is a plugin installed?)"
         message = f"{message} Available {self.kind}s: {listed}."
         skipped = skipped_plugins()

@@ -47,7 +47,7 @@ from .checkpointing import (
 )
 from .config import TrainConfig, check_warmup, resolve_train_config
 from .data import load_dataset, split_dataset_args
-from .errors import ConfigError, GenzooError
+from .errors import ConfigError, GenzooError, did_you_mean
 from .folder import RUN_CONFIG
 from .grids import image_grid
 from .hub import finish_folder
@@ -776,7 +776,8 @@ def _checked_kwargs(target: Any, kwargs: dict[str, Any], section: str, skip: int
     if unknown:
         name = getattr(target, "__name__", str(target))
         raise ConfigError(
-            f"{section} has unknown key(s) {', '.join(unknown)} for {name}; valid keys: {', '.join(accepted)}."
+            f"{section} has unknown key(s) {', '.join(unknown)} for {name}.{did_you_mean(unknown[0], accepted)} "
+            f"Valid keys: {', '.join(accepted)}."
         )
     return dict(kwargs)
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from .augment import diff_augment, parse_policy
 from .base import Objective
 
@@ -140,9 +140,10 @@ class AdversarialObjective(Objective):
             unknown = sorted(set(options) - set(parameters))
             if unknown:
                 valid = ", ".join(name for name in parameters if name not in _SET_BY_OBJECTIVE)
+                hint = did_you_mean(unknown[0], [name for name in parameters if name not in _SET_BY_OBJECTIVE])
                 raise ConfigError(
                     f"objective_args.discriminator has unknown key(s) {', '.join(unknown)} for "
-                    f"{discriminator_class.__name__}; valid: {valid}."
+                    f"{discriminator_class.__name__}.{hint} Valid: {valid}."
                 )
         try:
             return discriminator_class(

@@ -1,0 +1,214 @@
+"""The command line's bad-input sweep: every case runs through the real `genzoo` entry point (`cli.main`, in
+process, so the sweep stays fast) and must end in exactly one line on stderr starting `genzoo: error:`, a non-zero
+exit, no traceback, and nothing written or overwritten in the folder it ran in.
+
+Add a case to `CASES` for every new refusal. `{tmp}` is the test's folder (also the working directory), `{pipe}` a
+fresh copy of a tiny saved pipeline that a case's `setup` may damage, `{file}` a plain file and `{grid}` an existing
+PNG that no failing command may overwrite.
+"""
+
+import hashlib
+import json
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from genzoo import GenPipeline, cli
+from genzoo_gan import DCGANGenerator
+
+WEIGHTS = "model/diffusion_pytorch_model.safetensors"
+# A tiny, fast DCGAN run; the cases below break one thing about it.
+TRAIN = [
+    "train", "dcgan", "--output-dir", "{tmp}/run", "--max-steps", "1", "--batch-size", "4",
+    "--set", "model_args.latent_dim=8", "--set", "model_args.base_channels=8",
+    "--set", "objective_args.discriminator.base_channels=8", "--sample-every", "0",
+]  # fmt: skip
+
+
+@dataclass
+class Case:
+    id: str
+    argv: list[str]
+    message: str  # a part of the one-line error
+    setup: Callable[[Path], None] | None = None
+
+
+def write(name: str, text: str) -> Callable[[Path], None]:
+    def setup(tmp: Path) -> None:
+        (tmp / name).write_text(text)
+
+    return setup
+
+
+def damage_pipeline(change: Callable[[Path], None]) -> Callable[[Path], None]:
+    return lambda tmp: change(tmp / "pipe")
+
+
+def truncate(pipe: Path) -> None:
+    weights = pipe / WEIGHTS
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+
+
+def index_only(pipe: Path) -> None:  # a save killed after model_index.json and the config
+    (pipe / WEIGHTS).unlink()
+
+
+def weights_only(pipe: Path) -> None:  # a save killed before model_index.json
+    (pipe / "model_index.json").unlink()
+
+
+def rename_component(name: str) -> Callable[[Path], None]:
+    def change(pipe: Path) -> None:
+        index = json.loads((pipe / "model_index.json").read_text())
+        index[name] = index.pop("model")
+        (pipe / "model_index.json").write_text(json.dumps(index))
+        if name.isidentifier():
+            shutil.copytree(pipe / "model", pipe / name)
+        else:  # where the name points, a complete component that must never be read
+            shutil.copytree(pipe / "model", pipe.parent / "outside_weights")
+
+    return change
+
+
+SAMPLE = ["sample", "{pipe}", "-n", "2", "-o", "{grid}"]
+INTERPOLATE = ["interpolate", "{pipe}", "-o", "{grid}"]
+CONFIG = [*TRAIN, "--config", "{tmp}/run.yaml"]
+
+CASES = [
+    # --- configs -------------------------------------------------------------------------------------------------
+    Case("yaml-malformed", CONFIG, "not valid YAML", write("run.yaml", "a: [1,\n")),
+    Case("yaml-not-a-mapping", CONFIG, "must hold a mapping", write("run.yaml", "- 1\n")),
+    Case("yaml-unknown-key", CONFIG, "Did you mean 'seed'", write("run.yaml", "sed: 1\n")),
+    Case("yaml-wrong-type", CONFIG, "batch_size expects an integer",
+         write("run.yaml", "batch_size: many\n")),
+    Case("yaml-missing", [*TRAIN, "--config", "{tmp}/nope.yaml"], "does not exist"),
+    Case("yaml-negative-steps", [*CONFIG, "--max-steps", "-1"], "max_steps must be at least 1",
+         write("run.yaml", "seed: 1\n")),
+    Case("zero-steps", [*TRAIN, "--max-steps", "0"], "max_steps must be at least 1"),
+    Case("zero-epochs", [*TRAIN[:4], "--epochs", "0", *TRAIN[6:]], "epochs must be at least 1"),
+    Case("zero-batch", [*TRAIN, "--batch-size", "0"], "batch_size must be at least 1"),
+    Case("negative-batch", [*TRAIN, "--set", "batch_size=-8"], "batch_size must be at least 1"),
+    Case("set-without-value", [*TRAIN, "--set", "batch_size"], "expects key=value"),
+    Case("set-unknown-top-level", [*TRAIN, "--set", "sed=3"], "Did you mean 'seed'"),
+    Case("set-nested-objective-typo", [*TRAIN, "--set", "objective_args.lrr=0.1"], "Did you mean 'lr'"),
+    Case("set-nested-model-typo", [*TRAIN, "--set", "model_args.latent_dimm=8"], "Did you mean 'latent_dim'"),
+    Case("set-nested-discriminator-typo", [*TRAIN, "--set", "objective_args.discriminator.base_channel=8"],
+         "Did you mean 'base_channels'"),
+    Case("dataset-near-miss", [*TRAIN, "--dataset", "mnist"], "Did you mean 'mnist-5k'"),
+    Case("model-unknown", ["train", "dcgann", "--output-dir", "{tmp}/run"], "Did you mean 'dcgan'"),
+    Case("latent-dim-zero", [*TRAIN, "--set", "model_args.latent_dim=0"], "latent_dim to be a positive integer"),
+    Case("base-channels-negative", [*TRAIN, "--set", "model_args.base_channels=-4"], "base_channels to be a positive"),
+    Case("discriminator-width-zero", [*TRAIN, "--set", "objective_args.discriminator.base_channels=0"],
+         "base_channels to be a positive integer"),
+    Case("no-output-dir", TRAIN[:2] + TRAIN[4:], "No output directory"),
+    # --- output paths --------------------------------------------------------------------------------------------
+    Case("train-output-is-a-file", [*TRAIN[:3], "{file}", *TRAIN[4:]], "is a file"),
+    Case("train-output-under-a-file", [*TRAIN[:3], "{file}/run", *TRAIN[4:]], "file"),
+    Case("sample-output-under-a-file", [*SAMPLE[:-1], "{file}/grid.png"], "is a file, not a folder"),
+    Case("sample-output-is-a-folder", [*SAMPLE[:-1], "{tmp}"], "is a folder"),
+    Case("sample-output-unknown-format", [*SAMPLE[:-1], "{tmp}/grid.xyz"], "image suffix"),
+    Case("interpolate-output-under-a-file", [*INTERPOLATE[:-1], "{file}/i.png"], "is a file, not a folder"),
+    # --- pipelines -----------------------------------------------------------------------------------------------
+    Case("pipeline-missing", ["sample", "{tmp}/nope", "-o", "{grid}"], "neither a pipeline folder nor"),
+    Case("pipeline-empty-folder", ["sample", "{tmp}/empty", "-o", "{grid}"], "no model_index.json",
+         lambda tmp: (tmp / "empty").mkdir()),
+    Case("pipeline-index-without-weights", SAMPLE, "has no safetensors weights", damage_pipeline(index_only)),
+    Case("pipeline-weights-without-index", SAMPLE, "no model_index.json", damage_pipeline(weights_only)),
+    Case("pipeline-truncated-weights", SAMPLE, "corrupt or truncated", damage_pipeline(truncate)),
+    Case("pipeline-config-missing", SAMPLE, "config.json",
+         damage_pipeline(lambda pipe: (pipe / "model" / "config.json").unlink())),
+    Case("pipeline-index-not-json", SAMPLE, "not valid JSON",
+         damage_pipeline(lambda pipe: (pipe / "model_index.json").write_text("{"))),
+    Case("pipeline-component-escapes", SAMPLE, "plain identifier",
+         damage_pipeline(rename_component("../outside_weights"))),
+    Case("pipeline-component-absolute", SAMPLE, "plain identifier", damage_pipeline(rename_component("/etc"))),
+    Case("pipeline-component-unusable", SAMPLE, "needs 'model'", damage_pipeline(rename_component("vae"))),
+    Case("evaluate-not-a-pipeline", ["evaluate", "{tmp}/empty", "--json", "{tmp}/r.json"], "no model_index.json",
+         lambda tmp: (tmp / "empty").mkdir()),
+    Case("push-not-a-pipeline", ["push", "{tmp}/empty", "org/name"], "no model_index.json",
+         lambda tmp: (tmp / "empty").mkdir()),
+    # --- sampling options ----------------------------------------------------------------------------------------
+    Case("sample-zero-images", [*SAMPLE[:2], "-n", "0", "-o", "{grid}"], "-n must be at least 1"),
+    Case("interpolate-zero-rows", [*INTERPOLATE, "--rows", "0"], "--rows must be at least 1"),
+    Case("sample-labels-unconditional", [*SAMPLE, "--class-label", "3"], "unconditional"),
+    # --- devices -------------------------------------------------------------------------------------------------
+    Case("sample-device-nonsense", [*SAMPLE, "--device", "nonsense"], "not a torch device"),
+    Case("interpolate-device-nonsense", [*INTERPOLATE, "--device", "gpu0"], "not a torch device"),
+    Case("evaluate-device-nonsense", ["evaluate", "{pipe}", "--device", "nonsense"], "not a torch device"),
+]  # fmt: skip
+
+if not torch.cuda.is_available():  # the machines this suite runs on; a GPU machine has CUDA to refuse nothing
+    CASES += [
+        Case("sample-device-cuda", [*SAMPLE, "--device", "cuda"], "no cuda device"),
+        Case("interpolate-device-cuda", [*INTERPOLATE, "--device", "cuda:0"], "no cuda"),
+        Case("evaluate-device-cuda", ["evaluate", "{pipe}", "--device", "cuda"], "no cuda device"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def saved_pipeline(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("bad-input") / "pipe"
+    torch.manual_seed(0)
+    GenPipeline(model=DCGANGenerator(latent_dim=8, base_channels=8)).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def workdir(tmp_path, saved_pipeline, monkeypatch) -> Path:
+    shutil.copytree(saved_pipeline, tmp_path / "pipe")
+    (tmp_path / "file").write_text("a plain file\n")
+    shutil.copy(saved_pipeline / "samples.png", tmp_path / "grid.png")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file and folder under `folder`, with a digest of each file's bytes."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        for path in sorted(folder.rglob("*"))
+    }
+
+
+def is_progress(line: str) -> bool:
+    """A progress bar (tqdm, from the datasets library's first load) or what is left of one, not an error line."""
+    return not line.strip() or bool(re.search(r"(it|examples)/s\]$", line))
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_bad_input_is_one_line_and_writes_nothing(case, workdir, capsys):
+    if case.setup is not None:
+        case.setup(workdir)
+    before = snapshot(workdir)
+    argv = [arg.format(tmp=workdir, pipe=workdir / "pipe", file=workdir / "file", grid=workdir / "grid.png")
+            for arg in case.argv]  # fmt: skip
+    code, out, err = run_cli(argv, capsys)
+    assert code == 1, (code, err)
+    assert "Traceback" not in out + err
+    errors = [line for line in err.splitlines() if not line.startswith("genzoo: warning:") and not is_progress(line)]
+    assert len(errors) == 1 and errors[0].startswith("genzoo: error: "), err
+    assert case.message in errors[0], errors[0]
+    assert snapshot(workdir) == before, "a refused command changed the folder"
+
+
+def test_output_paths_with_spaces_and_unicode_work(workdir, capsys):
+    out = workdir / "sortie été" / "grille n°1.png"
+    cli.main(["sample", str(workdir / "pipe"), "-n", "4", "-o", str(out)])
+    assert out.is_file()
+    run = workdir / "runs ü" / "dcgan ñ"
+    cli.main([arg.format(tmp=workdir) for arg in TRAIN[:3]] + [str(run)] + TRAIN[4:])
+    pipe = GenPipeline.from_pretrained(run)
+    assert len(pipe(batch_size=2).images) == 2
+    capsys.readouterr()
