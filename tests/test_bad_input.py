@@ -133,7 +133,9 @@ CASES = [
     Case("push-not-a-pipeline", ["push", "{tmp}/empty", "org/name"], "no model_index.json",
          lambda tmp: (tmp / "empty").mkdir()),
     # --- sampling options ----------------------------------------------------------------------------------------
-    Case("sample-zero-images", [*SAMPLE[:2], "-n", "0", "-o", "{grid}"], "-n must be at least 1"),
+    Case("sample-zero-images", [*SAMPLE[:2], "-n", "0", "-o", "{grid}"], "must be at least 1, got 0"),
+    Case("sample-zero-batch", [*SAMPLE, "--batch-size", "0"], "must be at least 1"),
+    Case("explore-output-is-a-folder", ["explore", "{pipe}", "-o", "{tmp}"], "is a folder"),
     Case("interpolate-zero-rows", [*INTERPOLATE, "--rows", "0"], "--rows must be at least 1"),
     Case("sample-labels-unconditional", [*SAMPLE, "--class-label", "3"], "unconditional"),
     # --- devices -------------------------------------------------------------------------------------------------

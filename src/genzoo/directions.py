@@ -362,10 +362,10 @@ def class_interpolation(
     t = torch.linspace(0.0, 1.0, steps).view(-1, 1)
     one_hot = torch.eye(model.num_classes)[ends]
     weights = (1 - t) * one_hot[0] + t * one_hot[1]
+    path_latents = latent.expand(steps, *model.latent_shape).to(model.device, model.dtype)
+    if output_type == "latent":  # as in __call__: the latents, undecoded (one latent, repeated along the path)
+        return ImagePipelineOutput(images=path_latents) if return_dict else (path_latents,)
     with torch.no_grad(), sampling_mode(model):
-        images = model(
-            latent.expand(steps, *model.latent_shape).to(model.device, model.dtype),
-            weights.to(model.device, model.dtype),
-        )
+        images = model(path_latents, weights.to(model.device, model.dtype))
     images = pipe.postprocess(images, output_type)
     return ImagePipelineOutput(images=images) if return_dict else (images,)

@@ -445,7 +445,8 @@ class GenPipeline(DiffusionPipeline):
             image: the observations (PIL, numpy NHWC or torch NCHW in [0, 1]).
             degradation (`genzoo.restoration.Degradation`): `Mask`, `Downsample`, `GaussianNoise` or your own.
             class_labels, num_steps, generator, inversion_kwargs: as in `invert`.
-            output_type (`str`, defaults to `"pil"`): `"pil"`, `"np"` (NHWC in [0, 1]) or `"pt"` (NCHW in [0, 1]).
+            output_type (`str`, defaults to `"pil"`): `"pil"`, `"np"` (NHWC in [0, 1]), `"pt"` (NCHW in [0, 1]) or
+                `"latent"` (the latents found, `(batch, *latent_shape)`).
             return_dict (`bool`, defaults to `True`): return an `ImagePipelineOutput` rather than a tuple.
 
         Returns:

@@ -584,8 +584,8 @@ def restore(
 
     model = pipe.model
     _check_invertible(model)
-    if output_type not in ("pil", "np", "pt"):
-        raise GenzooError(f"`output_type` must be 'pil', 'np' or 'pt', got {output_type!r}.")
+    if output_type not in ("pil", "np", "pt", "latent"):
+        raise GenzooError(f"`output_type` must be 'pil', 'np', 'pt' or 'latent', got {output_type!r}.")
     if not isinstance(degradation, Degradation):
         raise GenzooError(f"`degradation` must be a genzoo.restoration.Degradation, got {type(degradation).__name__}.")
     observed = to_pixels(image, model.config.num_channels)
@@ -595,8 +595,10 @@ def restore(
         model, observed, degradation=degradation, class_labels=labels, num_steps=num_steps, generator=generator,
         **inversion_kwargs,
     )  # fmt: skip
-    restored = degradation.finalize(result.images, observed)
-    images = to_output(restored, output_type)
+    if output_type == "latent":  # the latents found, whose images (before finalize) fit the observations best
+        images = result.latents
+    else:
+        images = to_output(degradation.finalize(result.images, observed), output_type)
     return ImagePipelineOutput(images=images) if return_dict else (images,)
 
 
