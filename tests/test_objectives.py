@@ -254,7 +254,10 @@ def test_wgan_gp_refuses_batch_norm_on_the_command_line(tmp_path, capsys):
 
 
 def test_discriminator_options_are_checked():
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) channels for DCGANDiscriminator; valid: base_channels"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown key\(s\) channels for DCGANDiscriminator. Did you mean 'base_channels'\? Valid: base_channels",
+    ):
         dcgan_objective("gan", discriminator={"channels": 8})
     with pytest.raises(ConfigError, match="norm must be"):
         dcgan_objective("gan", discriminator={"norm": "instance"})

@@ -170,7 +170,10 @@ def test_tensorboard_tracker(tiny_train_config):
     [
         ({"mixed_precision": "fp16"}, "fp16 mixed precision needs a GPU"),
         ({"batch_size": 5000}, "fewer than one batch"),
-        ({"model_args": {"latent_dims": 8}}, "model_args has unknown key.*latent_dims.*valid keys: latent_dim"),
+        (
+            {"model_args": {"latent_dims": 8}},
+            "model_args has unknown key.*latent_dims.*Did you mean .latent_dim.. Valid keys: latent_dim",
+        ),
         ({"objective_args": {"learning_rate": 1}}, "objective_args has unknown key.*learning_rate"),
         ({"model_args": {"image_size": 30}}, "image_size 30 is not supported"),
         ({"objective": "nope"}, "Unknown objective 'nope'"),
