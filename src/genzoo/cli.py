@@ -45,10 +45,10 @@ def _show_warning(message: Warning | str, category: type[Warning], *args: Any, *
 
     if issubclass(category, GenzooWarning):
         print(f"genzoo: warning: {' '.join(str(message).split())}", file=sys.stderr)
-    else:
+    else:  # the default route, which a recorder (warnings.catch_warnings(record=True), pytest) may have replaced
         import warnings
 
-        print(warnings.formatwarning(message, category, *args[:2]), end="", file=sys.stderr)
+        warnings._showwarnmsg_impl(warnings.WarningMessage(message, category, *args))  # type: ignore[attr-defined]
 
 
 # The dtypes --dtype takes, as names of torch attributes.
