@@ -439,7 +439,7 @@ def test_cvae_reconstruction_and_nll_need_the_class():
     assert nll.shape == (2,) and torch.isfinite(nll).all()
     other = pipe.estimate_nll(images, num_importance_samples=4, class_labels="two", generator=torch.Generator())
     assert not torch.allclose(nll, other)  # −log p(x | y) depends on y
-    assert pipe.reconstruct(images, class_labels=[0, 1]).images.shape == (2, 1, 28, 28)
+    assert pipe.reconstruct(images, class_labels=[0, 1], output_type="pt").images.shape == (2, 1, 28, 28)
     for call in (lambda: pipe.reconstruct(images), lambda: pipe.estimate_nll(images), lambda: pipe.encode(images)):
         with pytest.raises(ValueError, match="pass class_labels"):
             call()
