@@ -504,6 +504,8 @@ def build_app(session: DemoSession, title: str | None = None) -> "gr.Blocks":
                 generate = gr.Button("Generate", variant="primary", elem_id="sample-generate")
                 samples = gr.Image(label="samples", type="pil", format="png", interactive=False, elem_id="sample-out")
                 generate.click(_in_page(session.sample), [seed, count, sample_class, psi], samples)
+                # The page opens with the default seed's samples rather than an empty frame.
+                app.load(_in_page(session.sample), [seed, count, sample_class, psi], samples)
 
             if "interpolate" in tasks:
                 with gr.Tab("Interpolate", id="interpolate"):
@@ -527,12 +529,16 @@ def build_app(session: DemoSession, title: str | None = None) -> "gr.Blocks":
                             explore_class = class_picker("class", None)
                             sliders = [gr.Slider(-5, 5, value=0, step=0.25, label=label) for label in labels]
                         with gr.Column():
-                            moved = gr.Image(label="sample", type="pil", format="png", interactive=False)
+                            moved = gr.Image(
+                                label="sample", type="pil", format="png", interactive=False, elem_id="explore-sample"
+                            )
                             direction = gr.Dropdown(
                                 choices=[(label, i) for i, label in enumerate(labels)], value=0, label="traverse"
                             )
                             traverse = gr.Button("Traverse", elem_id="explore-traverse")
-                            walk = gr.Image(label="traversal", type="pil", format="png", interactive=False)
+                            walk = gr.Image(
+                                label="traversal", type="pil", format="png", interactive=False, elem_id="explore-walk"
+                            )
 
                     def explore(seed_value: float, class_name: str | None, *amounts: float) -> PIL.Image.Image:
                         return session.explore(seed_value, *amounts, class_name=class_name)
@@ -540,6 +546,7 @@ def build_app(session: DemoSession, title: str | None = None) -> "gr.Blocks":
                     explore_inputs = [explore_seed, explore_class, *sliders]
                     for control in explore_inputs:
                         control.change(_in_page(explore), explore_inputs, moved)
+                    app.load(_in_page(explore), explore_inputs, moved)  # the sample the sliders will move
 
                     def traverse_row(seed_value: float, index: int, class_name: str | None) -> PIL.Image.Image:
                         return session.traverse(seed_value, index, class_name=class_name)
