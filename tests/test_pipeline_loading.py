@@ -9,6 +9,7 @@ import os
 import pickle
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from huggingface_hub import ModelCard
 from safetensors.torch import load_file, save_file
 
 from genzoo import GenPipeline, GenzooError, cli
-from genzoo.errors import UnsafePipelineError
+from genzoo.errors import FlatImagesWarning, UnsafePipelineError
 from genzoo_gan import DCGANGenerator
 
 
@@ -314,6 +315,25 @@ def test_nan_weights_load_with_one_warning_and_the_cli_says_so(copy, tmp_path, c
 def test_finite_weights_load_without_a_warning(saved, recwarn):
     GenPipeline.from_pretrained(saved)
     assert not [w for w in recwarn if "NaN" in str(w.message)]
+
+
+def test_a_collapsed_pipeline_warns_once_that_its_images_are_flat_and_the_cli_says_so(copy, saved, tmp_path, capsys):
+    # Every weight 0: the generator draws one grey for every latent, as a run that saturated leaves it.
+    save_file({key: torch.zeros_like(value) for key, value in load_file(copy / WEIGHTS).items()}, copy / WEIGHTS)
+    pipe = GenPipeline.from_pretrained(copy)
+    with pytest.warns(FlatImagesWarning, match="All 4 images drawn are one flat colour") as caught:
+        pipe(batch_size=4)
+        pipe(batch_size=4)
+    flat = [w for w in caught if issubclass(w.category, FlatImagesWarning)]
+    assert len(flat) == 1 and "\n" not in str(flat[0].message), "one line, once per pipeline"
+
+    cli.main(["sample", str(copy), "-n", "3", "-o", str(tmp_path / "grid.png")])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("genzoo: warning:")]
+    assert len(lines) == 1 and "one flat colour" in lines[0] and "objective_args.lr" in lines[0]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FlatImagesWarning)
+        GenPipeline.from_pretrained(saved)(batch_size=4)  # a trained (or untrained) model's images vary
 
 
 # --- the size of the weights ------------------------------------------------------------------------------------

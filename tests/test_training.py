@@ -298,3 +298,78 @@ def test_sampling_mode_swaps_in_eval_mode_and_ema_weights_and_restores_them():
         raise RuntimeError("sampling failed")
     assert model.training, "training mode comes back, also after an error"
     assert all(torch.equal(p, t) for p, t in zip(model.parameters(), trained, strict=True))
+
+
+# --- the CPU thread count -----------------------------------------------------------------------------------------
+@pytest.fixture
+def machine(monkeypatch):
+    """A machine of 4 usable cores (PyTorch's default: 8) whose load average the test sets; no OMP_NUM_THREADS."""
+    from genzoo import training
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(training.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(training, "_TORCH_THREADS", 8)
+
+    def set_load(load: float) -> None:
+        monkeypatch.setattr(training.os, "getloadavg", lambda: (load, load, load))
+
+    return set_load
+
+
+@pytest.mark.parametrize(
+    ("load", "processes", "expected"),
+    [(0.0, 1, 4), (0.4, 1, 4), (1.2, 1, 3), (2.6, 1, 1), (9.0, 1, 1), (0.0, 2, 2), (1.0, 2, 1), (0.0, 8, 1)],
+)
+def test_the_thread_count_is_the_free_cores_shared_by_the_local_processes(machine, load, processes, expected):
+    from genzoo.training import choose_num_threads
+
+    machine(load)
+    threads, why = choose_num_threads(None, processes)
+    assert threads == expected
+    assert f"4 usable cores with load {load:.1f}" in why and ("processes" in why) == (processes > 1)
+
+
+def test_num_threads_and_omp_num_threads_win_over_the_choice(machine, monkeypatch):
+    from genzoo.training import choose_num_threads
+
+    machine(3.9)
+    assert choose_num_threads(3) == (3, "set by num_threads")
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert choose_num_threads(None) == (torch.get_num_threads(), "from OMP_NUM_THREADS")
+    from genzoo.training import _TORCH_THREADS
+
+    monkeypatch.setattr("genzoo.training._TORCH_THREADS", 2)  # never more than PyTorch's own default
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    machine(0.0)
+    assert choose_num_threads(None)[0] == 2 and _TORCH_THREADS >= 1
+
+
+def test_the_num_threads_flag_and_the_chosen_count_are_logged_and_recorded(machine, tmp_path, capsys):
+    import yaml
+
+    before = torch.get_num_threads()
+    seen = []
+    from genzoo import training
+
+    inner = training._train
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return inner(*args, **kwargs)
+
+    args = ["train", "dcgan", "--max-steps", "1", "--batch-size", "8", "--sample-every", "0", *TINY]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "_train", recording)
+        main([*args, "--output-dir", str(tmp_path / "flag"), "--num-threads", "3"])
+        machine(2.6)
+        main([*args, "--output-dir", str(tmp_path / "auto")])
+    out = capsys.readouterr().out
+    assert "3 CPU thread(s) per process (set by num_threads)" in out
+    assert "1 CPU thread(s) per process (chosen from 4 usable cores with load 2.6" in out
+    assert seen == [3, 1], "the runs trained with the count chosen"
+    assert yaml.safe_load((tmp_path / "flag" / "run_config.yaml").read_text())["num_threads"] == 3
+    assert yaml.safe_load((tmp_path / "auto" / "run_config.yaml").read_text())["num_threads"] == 1
+    assert torch.get_num_threads() == before, "train() leaves the process's thread count as it found it"
+    with pytest.raises(SystemExit):
+        main([*args, "--output-dir", str(tmp_path / "zero"), "--num-threads", "0"])
+    assert "num_threads must be at least 1" in capsys.readouterr().err and not (tmp_path / "zero").exists()

@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from genzoo import GenPipeline, hookimpl
 from genzoo.checkpointing import export_checkpoint, find_checkpoint, swap_into_place
 from genzoo.cli import main
+from genzoo.config import TrainConfig
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.objectives import GANObjective
 from genzoo.training import LOCK_FILE, TrainingDivergedError, _log_grid, train
@@ -36,9 +37,20 @@ class ProbeObjective(GANObjective):
 
     output_dtypes: list[torch.dtype] = []
 
-    def __init__(self, model, registration, *, nan_at_steps=(), nan_repeats=1, signal_at_step=None, **kwargs):
+    def __init__(
+        self,
+        model,
+        registration,
+        *,
+        nan_at_steps=(),
+        nan_repeats=1,
+        signal_at_step=None,
+        flat_from_step=None,
+        **kwargs,
+    ):
         super().__init__(model, registration, **kwargs)
         self.signal_at_step = signal_at_step  # [signum, step]
+        self.flat_from_step = flat_from_step  # from this step on, the generator's last layer is zeroed after each step
         self.nan_at_steps = {int(s): int(nan_repeats) for s in nan_at_steps}  # step -> how many times to fire
         # A layer inside the generator: Accelerate casts the prepared model's own outputs back to float32.
         first = next(m for m in model.modules() if isinstance(m, torch.nn.ConvTranspose2d))
@@ -55,7 +67,13 @@ class ProbeObjective(GANObjective):
         self._step = step
         if self.signal_at_step and self.signal_at_step[1] == step:  # as if sent during this step
             os.kill(os.getpid(), self.signal_at_step[0])
-        return super().training_step(batch, step, generator)
+        logs = super().training_step(batch, step, generator)
+        if self.flat_from_step is not None and step + 1 >= self.flat_from_step:
+            # Images of one flat colour (tanh of the bias) while gradients still flow: only the image check sees it.
+            last = [m for m in self.unwrap("model").modules() if isinstance(m, torch.nn.ConvTranspose2d)][-1]
+            with torch.no_grad():
+                last.weight.zero_()
+        return logs
 
 
 class ProbePlugin:
@@ -212,6 +230,56 @@ def test_infinite_and_nan_learning_rates_are_refused_and_a_diverging_cli_run_exi
     assert excinfo.value.code == 1
     assert "Training diverged at step 1" in capsys.readouterr().err
     assert not (run / "model_index.json").exists() and not (run / "checkpoints").exists()
+
+
+def _tiny_cli(run: Path, *extra: str) -> list[str]:
+    return ["train", "dcgan", "--output-dir", str(run), *TINY, *extra]
+
+
+def test_a_saturating_learning_rate_is_caught_as_a_collapse_not_saved_as_a_flat_pipeline(tmp_path, capsys):
+    # lr 1e6 saturates the generator's tanh at once: its gradients are exactly 0 and every image is one colour, with
+    # no NaN anywhere. It used to exit 0 and save that pipeline.
+    run = tmp_path / "flat"
+    with pytest.raises(SystemExit) as excinfo:
+        main(_tiny_cli(run, "--max-steps", "40", "--set", "objective_args.lr=1e6"))
+    assert excinfo.value.code == 1
+    err = capsys.readouterr().err
+    assert "Training collapsed at step 21: the generator's gradient norm was exactly 0 for 20 steps" in err
+    assert "Traceback" not in err and len([line for line in err.splitlines() if "genzoo: error" in line]) == 1
+    assert not (run / "model_index.json").exists() and not (run / "checkpoints").exists()
+
+
+def test_a_collapse_rolls_back_like_a_nan_and_never_checkpoints_the_collapsed_weights(tmp_path, capsys):
+    run = tmp_path / "flat"
+    extra = ["--set", "objective_args.lr=1e6", "--set", "on_nonfinite=rollback", "--set", "max_rollbacks=1"]
+    with pytest.raises(SystemExit) as excinfo:  # a checkpoint due while the gradient is 0 counts as the collapse
+        main(_tiny_cli(run, "--max-steps", "40", "--checkpoint-every", "5", "--set", "collapse_steps=30", *extra))
+    assert excinfo.value.code == 1
+    captured = capsys.readouterr()
+    assert "the generator collapsed at step 5 (the generator's gradient norm is exactly 0" in captured.out
+    assert "rolled back to step_000000 with the learning rates x0.5 (rollback 1 of 1)" in captured.out
+    assert "Training collapsed at step 5" in captured.err and "after 1 rollback(s)" in captured.err
+    assert checkpoint_names(run) == ["step_000000"] and not (run / "model_index.json").exists()
+
+
+def test_a_checkpoint_whose_images_are_one_flat_colour_is_refused(probe, tiny_train_config):
+    config = tiny_train_config(
+        objective="probe", max_steps=6, checkpoint_every=2, objective_args={"flat_from_step": 4, **_tiny_d()}
+    )
+    with pytest.raises(TrainingDivergedError, match=r"collapsed at step 4: its images .* flat colour.*step_000002"):
+        train(config)
+    assert checkpoint_names(Path(config.output_dir)) == ["step_000002"]
+    assert not (Path(config.output_dir) / "model_index.json").exists()
+
+
+def test_collapse_steps_must_not_be_negative_and_zero_turns_the_step_check_off(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="collapse_steps must be 0"):
+        TrainConfig(collapse_steps=-1)
+    run = tmp_path / "off"
+    with pytest.raises(SystemExit):  # no step check: the final checkpoint's check still refuses the pipeline
+        main(_tiny_cli(run, "--max-steps", "25", "--set", "objective_args.lr=1e6", "--set", "collapse_steps=0"))
+    assert "Training collapsed at step 25" in capsys.readouterr().err
+    assert not (run / "model_index.json").exists()
 
 
 # --- interruption and the resume dead end -------------------------------------------------------------------------

@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["no", "bf16", "fp16"],
         help="default: Accelerate's own setting (accelerate launch --mixed_precision, accelerate config), else no",
     )
+    train.add_argument(
+        "--num-threads",
+        type=int,
+        metavar="N",
+        help="PyTorch CPU threads per process (default: OMP_NUM_THREADS if set, else the free cores at start)",
+    )
     train.add_argument("--log-with", action="append", metavar="TRACKER", help="extra Accelerate tracker")
     train.add_argument("--sample-every", type=int, metavar="N", help="save a sample grid every N steps (0: off)")
     train.add_argument("--checkpoint-every", type=int, metavar="N", help="save a checkpoint every N steps")
@@ -222,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Command-line flags that map one-to-one onto TrainConfig keys.
 _TRAIN_FLAGS = (
     "model", "dataset", "objective", "output_dir", "max_steps", "epochs", "batch_size", "seed", "mixed_precision",
-    "sample_every", "checkpoint_every", "resume",
+    "sample_every", "checkpoint_every", "resume", "num_threads",
 )  # fmt: skip
 
 

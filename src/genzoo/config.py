@@ -68,9 +68,14 @@ class TrainConfig:
     training (see `genzoo.metrics.training_eval`). A run that sets neither `max_steps` nor `epochs` trains for 10
     epochs; `checkpoints_total_limit: null` keeps every checkpoint. `mixed_precision: null` (the default) takes
     Accelerate's own setting (`accelerate launch --mixed_precision`, `accelerate config`), else `no`; the saved
-    config records the precision the run used. The stability guard checks every step's losses and gradient norms:
-    on a non-finite value the run stops (`on_nonfinite: stop`) or rolls back to its last checkpoint with the learning
-    rates multiplied by `rollback_lr_factor`, at most `max_rollbacks` times (`on_nonfinite: rollback`). `license` is
+    config records the precision the run used. `num_threads` is PyTorch's CPU thread count per process; unset, it is
+    `OMP_NUM_THREADS` when that is set, else the usable cores minus the load average (divided among the machine's
+    processes of the run, at least 1), and the saved config records the count used. The stability guard checks
+    every step's losses and gradient norms: on a non-finite value the run stops (`on_nonfinite: stop`) or rolls back
+    to its last checkpoint with the learning rates multiplied by `rollback_lr_factor`, at most `max_rollbacks` times
+    (`on_nonfinite: rollback`). It treats a collapse the same way: the generator's gradient norm exactly 0 for
+    `collapse_steps` steps in a row (0: off), or, at a checkpoint, a gradient norm of 0 or generated images without
+    any variation. `license` is
     the license the model card declares for the trained weights (a Hub license id such as `apache-2.0` or `mit`).
     """
 
@@ -86,6 +91,7 @@ class TrainConfig:
     batch_size: int = 64
     seed: int = 0
     mixed_precision: str | None = None  # None: Accelerate's own setting (launcher, `accelerate config`), else "no"
+    num_threads: int | None = None  # None: OMP_NUM_THREADS if set, else chosen from the free cores at start
     gradient_accumulation_steps: int = 1
     ema_decay: float | None = None
     lr_scheduler: str = "constant"
@@ -108,6 +114,7 @@ class TrainConfig:
     on_nonfinite: str = "stop"
     rollback_lr_factor: float = 0.5
     max_rollbacks: int = 3
+    collapse_steps: int = 20
     license: str = "apache-2.0"
 
     def __init__(self, **values: Any) -> None:
@@ -141,6 +148,10 @@ class TrainConfig:
             raise ConfigError(f"rollback_lr_factor must lie in (0, 1), got {self.rollback_lr_factor}.")
         if self.max_rollbacks < 0:
             raise ConfigError(f"max_rollbacks must be 0 or more, got {self.max_rollbacks}.")
+        if self.collapse_steps < 0:
+            raise ConfigError(f"collapse_steps must be 0 (off) or positive, got {self.collapse_steps}.")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ConfigError(f"num_threads must be at least 1 (or null to choose), got {self.num_threads}.")
         for name in ("batch_size", "gradient_accumulation_steps", "log_every", "num_sample_images"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}.")

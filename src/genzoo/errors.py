@@ -33,6 +33,10 @@ class NonFiniteWeightsWarning(GenzooWarning):
     """A loaded pipeline's weights hold NaN or Inf values (the run that made them diverged)."""
 
 
+class FlatImagesWarning(GenzooWarning):
+    """A pipeline drew images without any variation (one flat colour): the run that made it collapsed."""
+
+
 def network_errors() -> tuple[type[BaseException], ...]:
     """Connection and HTTP failures of whichever client huggingface_hub and datasets use (requests, httpx, httpx2),
     for `except` clauses that turn them into one-line errors. `OSError` covers `HfHubHTTPError` and

@@ -14,7 +14,7 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.image_processor import VaeImageProcessor
 
 from . import hub
-from .errors import GenzooError, NonFiniteWeightsWarning
+from .errors import FlatImagesWarning, GenzooError, NonFiniteWeightsWarning
 from .folder import EVAL_RESULTS, RUN_CONFIG, read_pipeline_folder, resolve_pipeline_folder
 from .grids import grid_shape, image_grid
 from .modeling import Generator
@@ -219,6 +219,7 @@ class GenPipeline(DiffusionPipeline):
         else:
             # 3. Generate images in [-1, 1]
             images = self.model(latents, labels) if labels is not None else self.model(latents)
+            _warn_if_flat(self, images)
             # 4. Post-process to the requested output type
             images = self.postprocess(images, output_type)
         self.maybe_free_model_hooks()
@@ -824,6 +825,35 @@ class ClassConditionalMixin:
             batch_size=len(labels), generator=generator, latents=latents, class_labels=labels, output_type="pil"
         ).images
         return image_grid(images, rows=images_per_class)
+
+
+#: Images in [-1, 1] whose every channel varies less than this over the images and pixels (standard deviation) show
+#: one flat colour: the generator collapsed (its outputs saturated or its units died). It is far below any real
+#: variation (an 8-bit grey level is 0.0078) and far above float rounding; the trainer refuses to checkpoint them.
+FLAT_IMAGE_STD = 1e-4
+
+
+def image_spread(images: torch.Tensor) -> torch.Tensor:
+    """The largest over channels of the standard deviation over images and pixels of `images` (N, C, H, W): 0 for
+    images of one flat colour, whatever the colour. A 0-dim tensor (no host sync)."""
+    return images.detach().float().transpose(0, 1).flatten(1).std(dim=1).max()
+
+
+def _warn_if_flat(pipe: GenPipeline, images: torch.Tensor) -> None:
+    """One warning (once per pipeline) when the generated images, in [-1, 1], have no variation at all: one host sync
+    per call."""
+    if getattr(pipe, "_warned_flat", False) or images.numel() < 2:
+        return
+    if float(image_spread(images)) < FLAT_IMAGE_STD:
+        pipe._warned_flat = True
+        count = images.shape[0]
+        what = f"All {count} images drawn are" if count > 1 else "The image drawn is"
+        warnings.warn(
+            f"{what} one flat colour: the model collapsed in training (for instance with too high a "
+            "learning rate); retrain it with a lower objective_args.lr, or load an earlier checkpoint.",
+            FlatImagesWarning,
+            stacklevel=3,
+        )
 
 
 def _warn_if_not_finite(pipe: GenPipeline, source: Any) -> None:

@@ -53,15 +53,16 @@ from .grids import image_grid
 from .hub import finish_folder
 from .metrics.training_eval import TrainingEvaluator
 from .modeling import sampling_mode
-from .pipeline import pipeline_class_of
+from .pipeline import FLAT_IMAGE_STD, image_spread, pipeline_class_of
 from .registry import ModelRegistration, get_model, get_objective
 from .tracking import JSONLTracker
 
-__all__ = ["TrainState", "TrainingDivergedError", "find_checkpoint", "train"]
+__all__ = ["TrainState", "TrainingDivergedError", "choose_num_threads", "find_checkpoint", "train"]
 
 SAMPLES_DIR = "samples"
 LOCK_FILE = ".genzoo-train.lock"
 DEFAULT_EPOCHS = 10  # the length of a run that sets neither max_steps nor epochs
+_TORCH_THREADS = torch.get_num_threads()  # PyTorch's own choice (physical cores, or OMP_NUM_THREADS), before ours
 
 
 class TrainState:
@@ -98,8 +99,9 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
         sample grid `samples.png`, intermediate grids under `samples/` and checkpoints under `checkpoints/`.
 
     Raises:
-        `TrainingDivergedError`: a loss, a gradient norm or the weights became NaN or infinite (and the run's
-            `on_nonfinite` setting could not roll back); nothing non-finite was saved.
+        `TrainingDivergedError`: a loss, a gradient norm or the weights became NaN or infinite, or the generator
+            collapsed (its gradient norm exactly 0 for `collapse_steps` steps, or its images without any variation at
+            a checkpoint), and the run's `on_nonfinite` setting could not roll back; nothing of it was saved.
         `KeyboardInterrupt`: on Ctrl-C or SIGTERM, after saving a checkpoint of the last completed step.
     """
     # 1. Resolve the config, the names and the output folder before any process writes anything.
@@ -133,15 +135,51 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
             RuntimeWarning,
             stacklevel=2,
         )
+    # CPU threads: ours if set, else OMP_NUM_THREADS, else the free cores shared by this machine's processes.
+    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE") or 0) or accelerator.num_processes
+    config.num_threads, threads_why = choose_num_threads(config.num_threads, local_processes)
+    previous_threads = torch.get_num_threads()
     # One trainer per output folder: a second one (or a resume of a running run) is refused before it reads anything.
     lock = _RunLock(output_dir) if accelerator.is_main_process else None
-    if lock is not None and output_dir.is_dir():
-        lock.acquire()
     try:
-        return _train(config, registration, objective_class, accelerator, output_dir, lock)
+        if lock is not None and output_dir.is_dir():
+            lock.acquire()
+        torch.set_num_threads(config.num_threads)
+        return _train(config, registration, objective_class, accelerator, output_dir, lock, threads_why)
     finally:
+        torch.set_num_threads(previous_threads)  # a train() call from Python leaves the process as it found it
         if lock is not None:
             lock.release()
+
+
+def choose_num_threads(requested: int | None = None, local_processes: int = 1) -> tuple[int, str]:
+    """PyTorch's CPU thread count for one training process, and how it was chosen.
+
+    Threads that wait on a core another job keeps busy slow every step down (on a shared 2-core machine two threads
+    ran a default run 4.5 times slower than one), so when neither the run nor `OMP_NUM_THREADS` sets the count, it is
+    the cores this process may use (`os.sched_getaffinity`) minus the 1-minute load average, rounded, divided among
+    the run's processes on this machine, at least 1 and at most PyTorch's own default.
+
+    Args:
+        requested (`int`, *optional*): the run's `num_threads` (`--num-threads`); used as given.
+        local_processes (`int`, defaults to 1): the run's processes on this machine, which share its cores.
+
+    Returns:
+        `tuple[int, str]`: the thread count and a short note on where it came from, for the log.
+    """
+    if requested is not None:
+        return requested, "set by num_threads"
+    if os.environ.get("OMP_NUM_THREADS", "").strip():
+        return torch.get_num_threads(), "from OMP_NUM_THREADS"
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform
+        load = 0.0
+    free = max(1, int(usable - load + 0.5))
+    threads = max(1, min(free // max(1, local_processes), _TORCH_THREADS))
+    shared = f" over {local_processes} processes" if local_processes > 1 else ""
+    return threads, f"chosen from {usable} usable cores with load {load:.1f}{shared}; set --num-threads to override"
 
 
 def _train(
@@ -151,6 +189,7 @@ def _train(
     accelerator: Accelerator,
     output_dir: Path,
     lock: "_RunLock | None",
+    threads_why: str = "",
 ) -> Path:
     objective_name = config.objective
     resume_from = find_checkpoint(output_dir, config.resume) if config.resume else None
@@ -255,7 +294,9 @@ def _train(
         ema = EMAModel(generator_module.parameters(), decay=config.ema_decay, foreach=True)
         ema.to(accelerator.device)
     state = TrainState()
+    fixed_latents, fixed_labels = _fixed_sample_inputs(generator_module, config.num_sample_images, config.seed)
     run = _Run(accelerator, config, output_dir, generator_module, ema, state, optimizers, base_lrs, token)
+    run.probe_inputs = (fixed_latents, fixed_labels)
 
     # Accelerate also steps the optimizers on an epoch's last, shorter accumulation, so an epoch has ceil(n / k) steps.
     steps_per_epoch = 0 if dataset.streaming else math.ceil(len(dataloader) / config.gradient_accumulation_steps)
@@ -279,12 +320,11 @@ def _train(
     accelerator.init_trackers("genzoo", config=_flat_config(config))
     if resume_from is not None and accelerator.is_main_process:
         _truncate_log(accelerator, state.step)  # the steps after the checkpoint are trained (and logged) again
-    fixed_latents, fixed_labels = _fixed_sample_inputs(generator_module, config.num_sample_images, config.seed)
     accelerator.print(
         f"Training {config.model} ({_count_parameters(generator_module):,} parameters) with objective "
         f"{objective_name} on {config.dataset} ({_size(dataset, train_data)}) for {total_steps:,} steps: "
         f"{accelerator.num_processes} process(es) x batch {config.batch_size}, {accelerator.device}, "
-        f"mixed precision {config.mixed_precision}."
+        f"mixed precision {config.mixed_precision}, {config.num_threads} CPU thread(s) per process ({threads_why})."
     )
 
     # 7. The loop.
@@ -314,9 +354,14 @@ def _train(
                 if not accelerator.sync_gradients:
                     continue
                 norms = _gradient_norms(networks) if check_gradients else {}
-                finite, interrupted = _step_status(accelerator, [*logs.values(), *norms.values()], interrupt.set)
-                if not finite:  # nothing of this step is kept: roll back (and re-enter the data) or stop
-                    run.diverged(state.step + 1, {**logs, **norms})
+                finite, interrupted, flat = _step_status(
+                    accelerator, [*logs.values(), *norms.values()], interrupt.set, norms.get("grad_norm_model")
+                )
+                run.flat_steps = run.flat_steps + 1 if flat else 0
+                collapsed = bool(config.collapse_steps) and run.flat_steps >= config.collapse_steps
+                if not finite or collapsed:  # nothing of this step is kept: roll back (and re-enter the data) or stop
+                    flat_for = f"the generator's gradient norm was exactly 0 for {run.flat_steps} steps"
+                    run.diverged(state.step + 1, {**logs, **norms}, collapse=None if not finite else flat_for)
                     progress.n = state.step
                     start_step, started = state.step, time.perf_counter()
                     break
@@ -340,7 +385,7 @@ def _train(
                 if evaluator is not None:
                     evaluator.maybe_evaluate(state.step, generator_module, ema)
                 checkpoint_due = interrupted or (config.checkpoint_every and state.step % config.checkpoint_every == 0)
-                if checkpoint_due and not run.save_checkpoint():  # the weights are not finite: rolled back (or raised)
+                if checkpoint_due and not run.save_checkpoint():  # not finite or collapsed: rolled back (or raised)
                     progress.n = state.step
                     break
                 if interrupted:
@@ -360,9 +405,13 @@ def _train(
                 state.data_epoch, state.data_batches = epoch + 1, 0
     progress.close()
 
-    # 8. Save the final checkpoint (to resume or extend the run) and the pipeline; both only with finite weights.
+    # 8. Save the final checkpoint (to resume or extend the run) and the pipeline; both only with finite weights
+    # whose images still vary.
     if not run.saved_at(state.step) and not run.save_checkpoint():
-        raise TrainingDivergedError(f"The weights are not finite at step {state.step}; nothing was saved.")
+        raise TrainingDivergedError(
+            f"The weights at step {state.step} are not finite or have collapsed, and the run rolled back at its last "
+            "step; nothing was saved. Continue with --resume latest, or lower objective_args.lr."
+        )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         if ema is not None:
@@ -378,7 +427,8 @@ def _train(
 
 
 class TrainingDivergedError(GenzooError):
-    """A loss, a gradient norm or the weights became NaN or infinite during training."""
+    """A loss, a gradient norm or the weights became NaN or infinite during training, or the generator collapsed
+    (no gradient, or images without any variation)."""
 
 
 class _Run:
@@ -401,6 +451,10 @@ class _Run:
         self.generator, self.ema, self.state = generator, ema, state
         self.optimizers, self.base_lrs, self.token = optimizers, base_lrs, token
         self._saved_step: int | None = None
+        #: Consecutive steps whose generator gradient norm was exactly 0 (the stability guard's collapse count).
+        self.flat_steps = 0
+        #: The fixed latents (and labels) of the sample grids; a checkpoint is refused when their images do not vary.
+        self.probe_inputs: tuple[torch.Tensor, torch.Tensor | None] | None = None
         #: The learning-rate schedules, one per optimizer (set once the run's length is known).
         self.lr_schedulers: dict[str, torch.optim.lr_scheduler.LambdaLR] = {}
 
@@ -409,15 +463,29 @@ class _Run:
 
     # --- checkpoints -------------------------------------------------------------------------------------------
     def save_checkpoint(self, prune: bool = True) -> bool:
-        """Save `checkpoints/step_N` if the weights are finite (else handle the divergence and return `False`).
+        """Save `checkpoints/step_N` if the weights are finite and the generator has not collapsed (else handle the
+        divergence and return `False`). Collapsed means: its gradient norm was 0 at the last step, or its images of
+        the fixed sample latents have no variation at all (`genzoo.pipeline.FLAT_IMAGE_STD`; not checked at step 0,
+        whose weights are the initialisation).
 
         `save_state` writes into a per-run temporary folder; genzoo's state (with the manifest) is written last, the
         file list is checked, and only then is the folder renamed into place, so no half-written checkpoint ever
         carries a checkpoint's name.
         """
         accelerator, step = self.accelerator, self.state.step
-        if not _all_finite(accelerator, self.accelerator.unwrap_model(self.generator).parameters(), self.ema):
+        generator = self.accelerator.unwrap_model(self.generator)
+        probe = self.probe_inputs if step > 0 else None
+        finite, spread = _checkpoint_status(accelerator, generator, self.ema, probe)
+        if not finite:
             self.diverged(step, {"weights": torch.tensor(float("nan"))})
+            return False
+        if self.flat_steps or spread < FLAT_IMAGE_STD:
+            why = (
+                "the generator's gradient norm is exactly 0"
+                if self.flat_steps
+                else f"its images of the fixed sample latents are one flat colour (pixel std {spread:.2g})"
+            )
+            self.diverged(step, {}, collapse=why)
             return False
         final = self.output_dir / CHECKPOINTS_DIR / f"step_{step:06d}"
         partial = final.with_name(f".{final.name}.partial-{self.token}")
@@ -521,13 +589,21 @@ class _Run:
                 group["lr"] = lr
 
     # --- the stability guard -----------------------------------------------------------------------------------
-    def diverged(self, step: int, values: Mapping[str, torch.Tensor]) -> None:
-        """Handle a non-finite step: roll back to the newest checkpoint with lower learning rates (if the run says
-        so and may still), else raise `TrainingDivergedError` naming the step and the values."""
+    def diverged(self, step: int, values: Mapping[str, torch.Tensor], collapse: str | None = None) -> None:
+        """Handle a non-finite step (or, with `collapse` saying why, a collapsed generator): roll back to the newest
+        checkpoint with lower learning rates (if the run says so and may still), else raise `TrainingDivergedError`
+        naming the step and the values."""
         numbers = {name: float(value) for name, value in values.items()}
-        shown = ", ".join(f"{name}={value:.4g}" for name, value in numbers.items() if not math.isfinite(value))
-        others = ", ".join(f"{name}={value:.4g}" for name, value in numbers.items() if math.isfinite(value))
-        shown += f" (finite: {others})" if others else ""
+        if collapse is None:
+            shown = ", ".join(f"{name}={value:.4g}" for name, value in numbers.items() if not math.isfinite(value))
+            others = ", ".join(f"{name}={value:.4g}" for name, value in numbers.items() if math.isfinite(value))
+            shown += f" (finite: {others})" if others else ""
+            what, verb = "non-finite values", "diverged"
+        else:
+            losses = ", ".join(f"{name}={value:.4g}" for name, value in numbers.items() if name.startswith("loss"))
+            shown = collapse + (f"; {losses}" if losses else "")
+            what, verb = "the generator collapsed", "collapsed"
+        self.flat_steps = 0
         checkpoints = [p for p in list_checkpoints(self.output_dir) if checkpoint_problem(p) is None]
         last_good = checkpoints[-1] if checkpoints else None
         config = self.config
@@ -540,7 +616,7 @@ class _Run:
             if self.accelerator.is_main_process:
                 _truncate_log(self.accelerator, self.state.step)
             self.accelerator.print(
-                f"genzoo: warning: non-finite values at step {step} ({shown}); rolled back to {last_good.name} with "
+                f"genzoo: warning: {what} at step {step} ({shown}); rolled back to {last_good.name} with "
                 f"the learning rates x{scale:.3g} (rollback {rollbacks} of {config.max_rollbacks})."
             )
             return
@@ -559,7 +635,7 @@ class _Run:
             kept = "there is no checkpoint yet (start over with --overwrite-output-dir)"
         self.accelerator.end_training()
         raise TrainingDivergedError(
-            f"Training diverged at step {step}: {shown}. Nothing from that step was saved; {kept}. {advice}"
+            f"Training {verb} at step {step}: {shown}. Nothing from that step was saved; {kept}. {advice}"
         )
 
 
@@ -628,24 +704,51 @@ def _gradient_norms(networks: Mapping[str, torch.nn.Module]) -> dict[str, torch.
     return norms
 
 
-def _step_status(accelerator: Accelerator, values: list[torch.Tensor], interrupted: bool) -> tuple[bool, bool]:
-    """Whether every value is finite on every process and whether any process was interrupted: one host sync (and
-    with several processes one collective) per step."""
+def _step_status(
+    accelerator: Accelerator,
+    values: list[torch.Tensor],
+    interrupted: bool,
+    generator_norm: torch.Tensor | None = None,
+) -> tuple[bool, bool, bool]:
+    """Whether every value is finite on every process, whether any process was interrupted, and whether the
+    generator's gradient norm is exactly 0 (no gradient reaches its weights: saturated or dead outputs): one host sync
+    (and with several processes one collective) per step."""
     device = accelerator.device
     finite = torch.isfinite(torch.stack([v.detach().float().reshape(()).to(device) for v in values])).all()
-    status = torch.stack([(~finite).float(), torch.tensor(float(interrupted), device=device)])
+    flat = torch.zeros((), device=device) if generator_norm is None else (generator_norm.detach().to(device) == 0)
+    status = torch.stack([(~finite).float(), torch.tensor(float(interrupted), device=device), flat.float()])
     if accelerator.num_processes > 1:
         status = accelerator.reduce(status, reduction="sum")
-    bad, stop = status.tolist()
-    return bad == 0, stop > 0
+    bad, stop, flat_count = status.tolist()
+    return bad == 0, stop > 0, flat_count > 0
 
 
-def _all_finite(accelerator: Accelerator, parameters: Any, ema: EMAModel | None) -> bool:
-    tensors = [p.detach() for p in parameters] + (list(ema.shadow_params) if ema is not None else [])
-    finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all().float().reshape(1).to(accelerator.device)
-    if accelerator.num_processes > 1:
-        finite = accelerator.reduce(finite, reduction="min")
-    return bool(finite.item())
+@torch.no_grad()
+def _checkpoint_status(
+    accelerator: Accelerator,
+    generator: Any,
+    ema: EMAModel | None,
+    probe: tuple[torch.Tensor, torch.Tensor | None] | None,
+) -> tuple[bool, float]:
+    """Whether the generator's weights (and the EMA's) are finite on every process, and the spread of its images of
+    the `probe` latents (`genzoo.pipeline.image_spread`, averaged over processes; `inf` without a probe or with
+    non-finite weights): one host sync, and with several processes one collective."""
+    device = accelerator.device
+    tensors = [p.detach() for p in generator.parameters()] + (list(ema.shadow_params) if ema is not None else [])
+    finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all().float().reshape(1).to(device)
+    spread = torch.full((1,), float("inf"), device=device)
+    if probe is not None:
+        latents, labels = probe
+        with sampling_mode(generator), torch.autocast(device.type, enabled=False):
+            latents = latents.to(device)
+            images = generator(latents, labels.to(device)) if labels is not None else generator(latents)
+        spread = image_spread(images).reshape(1)
+        spread = torch.where(torch.isfinite(spread), spread, torch.full_like(spread, float("inf")))
+    status = torch.cat([1 - finite, spread])
+    if accelerator.num_processes > 1:  # Accelerate's reduce sums (or averages): count the bad ones, average spreads
+        status = accelerator.reduce(status, reduction="mean")
+    bad, std = status.tolist()
+    return bad == 0, std
 
 
 def _truncate_log(accelerator: Accelerator, step: int) -> None:
