@@ -4,19 +4,24 @@ exit, no traceback, and nothing written or overwritten in the folder it ran in.
 
 Add a case to `CASES` for every new refusal. `{tmp}` is the test's folder (also the working directory), `{pipe}` a
 fresh copy of a tiny saved pipeline that a case's `setup` may damage, `{file}` a plain file and `{grid}` an existing
-PNG that no failing command may overwrite.
+PNG that no failing command may overwrite, `{unwritable}` a folder in which no file can be created.
 """
 
 import hashlib
 import json
+import os
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import datasets
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from genzoo import GenPipeline, cli
 from genzoo_gan import DCGANGenerator
@@ -75,7 +80,51 @@ def rename_component(name: str) -> Callable[[Path], None]:
     return change
 
 
+def digits_folder(change: Callable[[Path], None] | None = None) -> Callable[[Path], None]:
+    """`{tmp}/digits`: ten small greyscale images (then `change` breaks one of them)."""
+
+    def setup(tmp: Path) -> None:
+        (tmp / "digits").mkdir()
+        for i in range(10):
+            Image.fromarray(np.full((8, 8), i * 25, dtype=np.uint8)).save(tmp / "digits" / f"{i:02d}.png")
+        if change is not None:
+            change(tmp / "digits")
+
+    return setup
+
+
+def corrupt_middle(folder: Path) -> None:  # only row 5 is broken: a lazy loader would fail mid-training
+    (folder / "05.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+
+
+def float_image(folder: Path) -> None:
+    Image.fromarray(np.random.default_rng(0).random((8, 8), dtype=np.float32)).save(folder / "06.tiff")
+
+
+def parquet(columns: dict, features: dict | None = None) -> Callable[[Path], None]:
+    def setup(tmp: Path) -> None:
+        data = datasets.Dataset.from_dict(columns, features=datasets.Features(features) if features else None)
+        data.to_parquet(str(tmp / "data.parquet"))
+
+    return setup
+
+
+def half_json(relative: str) -> Callable[[Path], None]:  # a write killed halfway through the file
+    def change(pipe: Path) -> None:
+        text = (pipe / relative).read_text()
+        (pipe / relative).write_text(text[: len(text) // 2])
+
+    return change
+
+
+def config_only(pipe: Path) -> None:  # a first save killed after the component's config
+    (pipe / WEIGHTS).unlink()
+    (pipe / "model_index.json").unlink()
+
+
 SAMPLE = ["sample", "{pipe}", "-n", "2", "-o", "{grid}"]
+DATA = [*TRAIN, "--dataset"]
+CGAN = ["train", "cgan", *TRAIN[2:]]
 INTERPOLATE = ["interpolate", "{pipe}", "-o", "{grid}"]
 CONFIG = [*TRAIN, "--config", "{tmp}/run.yaml"]
 
@@ -106,6 +155,24 @@ CASES = [
     Case("discriminator-width-zero", [*TRAIN, "--set", "objective_args.discriminator.base_channels=0"],
          "base_channels to be a positive integer"),
     Case("no-output-dir", TRAIN[:2] + TRAIN[4:], "No output directory"),
+    # --- data ----------------------------------------------------------------------------------------------------
+    Case("data-empty-folder", [*DATA, "imagefolder:{tmp}/empty"], "Could not read images",
+         lambda tmp: (tmp / "empty").mkdir()),
+    Case("data-corrupt-image-mid-folder", [*DATA, "imagefolder:{tmp}/digits"], "05.png) cannot be decoded",
+         digits_folder(corrupt_middle)),
+    Case("data-float-image", [*DATA, "imagefolder:{tmp}/digits"], "06.tiff): Floating-point images (PIL mode F)",
+         digits_folder(float_image)),
+    Case("data-parquet-without-image-column", [*DATA, "parquet:{tmp}/data.parquet"], "has no image column among",
+         parquet({"caption": ["a", "b"], "label": [0, 1]})),
+    Case("data-parquet-huge-label", [*CGAN, "--dataset", "parquet:{tmp}/data.parquet"],
+         "implies 1,000,001 classes",
+         parquet({"image": [Image.new("L", (8, 8))] * 8, "label": [0] * 7 + [1_000_000]},
+                 {"image": datasets.Image(), "label": datasets.Value("int64")})),
+    Case("data-parquet-missing", [*DATA, "parquet:{tmp}/nope.parquet"], "nope.parquet"),
+    Case("data-hf-offline", [*DATA, "hf:nobody/no-such-dataset"],
+         "Could not load Hub dataset 'nobody/no-such-dataset'"),
+    Case("data-arg-typo", [*TRAIN, "--dataset-arg", "colr=1"], "does not take colr"),
+    Case("data-arg-bad-crop", [*TRAIN, "--dataset-arg", "crop=diagonal"], "crop must be 'center' or 'random'"),
     # --- output paths --------------------------------------------------------------------------------------------
     Case("train-output-is-a-file", [*TRAIN[:3], "{file}", *TRAIN[4:]], "is a file"),
     Case("train-output-under-a-file", [*TRAIN[:3], "{file}/run", *TRAIN[4:]], "file"),
@@ -113,6 +180,7 @@ CASES = [
     Case("sample-output-is-a-folder", [*SAMPLE[:-1], "{tmp}"], "is a folder"),
     Case("sample-output-unknown-format", [*SAMPLE[:-1], "{tmp}/grid.xyz"], "image suffix"),
     Case("interpolate-output-under-a-file", [*INTERPOLATE[:-1], "{file}/i.png"], "is a file, not a folder"),
+    Case("sample-folder-output-is-a-file", [*SAMPLE[:-1], "{file}", "--format", "folder"], "not an empty folder"),
     # --- pipelines -----------------------------------------------------------------------------------------------
     Case("pipeline-missing", ["sample", "{tmp}/nope", "-o", "{grid}"], "neither a pipeline folder nor"),
     Case("pipeline-empty-folder", ["sample", "{tmp}/empty", "-o", "{grid}"], "no model_index.json",
@@ -120,6 +188,10 @@ CASES = [
     Case("pipeline-index-without-weights", SAMPLE, "has no safetensors weights", damage_pipeline(index_only)),
     Case("pipeline-weights-without-index", SAMPLE, "no model_index.json", damage_pipeline(weights_only)),
     Case("pipeline-truncated-weights", SAMPLE, "corrupt or truncated", damage_pipeline(truncate)),
+    Case("pipeline-config-only", SAMPLE, "no model_index.json", damage_pipeline(config_only)),
+    Case("pipeline-half-written-index", SAMPLE, "not valid JSON", damage_pipeline(half_json("model_index.json"))),
+    Case("pipeline-half-written-config", SAMPLE, "not a valid JSON file",
+         damage_pipeline(half_json("model/config.json"))),
     Case("pipeline-config-missing", SAMPLE, "config.json",
          damage_pipeline(lambda pipe: (pipe / "model" / "config.json").unlink())),
     Case("pipeline-index-not-json", SAMPLE, "not valid JSON",
@@ -151,6 +223,25 @@ if not torch.cuda.is_available():  # the machines this suite runs on; a GPU mach
         Case("evaluate-device-cuda", ["evaluate", "{pipe}", "--device", "cuda"], "no cuda device"),
     ]
 
+# A folder that takes no new file: read-only for a user (not for root, whom permissions do not stop), and on Linux
+# also a folder of /proc, which takes none even from root.
+UNWRITABLE = {"chmod": "{tmp}/readonly"} if os.name == "posix" and os.geteuid() != 0 else {}
+if sys.platform.startswith("linux") and Path("/proc/self").is_dir():
+    UNWRITABLE["proc"] = "/proc/self"
+for kind, folder in UNWRITABLE.items():
+    CASES += [
+        Case(f"train-output-unwritable-{kind}", [*TRAIN[:3], f"{folder}/run", *TRAIN[4:]], "cannot create files in"),
+        Case(f"sample-output-unwritable-{kind}", [*SAMPLE[:-1], f"{folder}/grid.png"], "cannot create files in"),
+        Case(
+            f"sample-folder-unwritable-{kind}",
+            [*SAMPLE[:-1], f"{folder}/images", "--format", "folder"],
+            "cannot create files in",
+        ),
+        Case(
+            f"interpolate-output-unwritable-{kind}", [*INTERPOLATE[:-1], f"{folder}/i.png"], "cannot create files in"
+        ),
+    ]
+
 
 @pytest.fixture(scope="module")
 def saved_pipeline(tmp_path_factory) -> Path:
@@ -164,6 +255,7 @@ def saved_pipeline(tmp_path_factory) -> Path:
 def workdir(tmp_path, saved_pipeline, monkeypatch) -> Path:
     shutil.copytree(saved_pipeline, tmp_path / "pipe")
     (tmp_path / "file").write_text("a plain file\n")
+    (tmp_path / "readonly").mkdir(mode=0o555)
     shutil.copy(saved_pipeline / "samples.png", tmp_path / "grid.png")
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -193,9 +285,10 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
 def test_bad_input_is_one_line_and_writes_nothing(case, workdir, capsys):
     if case.setup is not None:
         case.setup(workdir)
+        capsys.readouterr()  # what the setup printed (the datasets library's progress bars)
     before = snapshot(workdir)
-    argv = [arg.format(tmp=workdir, pipe=workdir / "pipe", file=workdir / "file", grid=workdir / "grid.png")
-            for arg in case.argv]  # fmt: skip
+    names = {"tmp": workdir, "pipe": workdir / "pipe", "file": workdir / "file", "grid": workdir / "grid.png"}
+    argv = [arg.format(**names) for arg in case.argv]
     code, out, err = run_cli(argv, capsys)
     assert code == 1, (code, err)
     assert "Traceback" not in out + err

@@ -350,6 +350,10 @@ def _sample(args: argparse.Namespace) -> None:
         raise ValueError(
             f"-o {output} already exists and is not an empty folder; name a new one (nothing is overwritten)."
         )
+    if folder:
+        from .errors import check_writable
+
+        check_writable(output, "-o")
     if not folder:
         grid_shape(n, rows=args.rows)  # checks --rows before the (slow) sampling
         check_output_path(str(output))
@@ -638,11 +642,13 @@ def add_evaluate_parser(commands: Any) -> None:
 
 
 def check_output_path(output: str) -> None:
-    """Refuse an `-o` path that cannot take an image (a folder, a path under a file, a suffix PIL does not know),
-    before the slow loading and sampling."""
+    """Refuse an `-o` path that cannot take an image (a folder, a path under a file, a suffix PIL does not know, a
+    location where no file can be created), before the slow loading and sampling."""
     from pathlib import Path
 
     import PIL.Image
+
+    from .errors import check_writable
 
     path = Path(output)
     if path.is_dir():
@@ -654,6 +660,7 @@ def check_output_path(output: str) -> None:
             break
     if path.suffix.lower() not in PIL.Image.registered_extensions():
         raise ValueError(f"-o {output!r} has no image suffix PIL can write, such as .png or .jpg.")
+    check_writable(path, "-o")
 
 
 def _save_image(image: Any, output: str) -> None:

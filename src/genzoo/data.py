@@ -440,9 +440,13 @@ class ImageRows(torch.utils.data.Dataset):
 
     def _prepare(self, value: Any, index: int, offset: tuple[float, float] | None) -> np.ndarray:
         image = open_image(value, f"row {index} of {self.name!r}")
-        if self.random_crop and offset is None:  # kept resized but uncropped; crops are drawn per batch
-            return _to_array(_resize_shorter_side(convert_image(image, self.num_channels), self.image_size))
-        return prepare_image(image, self.image_size, self.num_channels, offset)
+        try:
+            if self.random_crop and offset is None:  # kept resized but uncropped; crops are drawn per batch
+                return _to_array(_resize_shorter_side(convert_image(image, self.num_channels), self.image_size))
+            return prepare_image(image, self.image_size, self.num_channels, offset)
+        except GenzooError as exc:  # an unsupported mode: say which image
+            source = getattr(image, "filename", "")
+            raise GenzooError(f"Image row {index} of {self.name!r}{f' ({source})' if source else ''}: {exc}") from None
 
     def _decode_all(self, threads: int, refuse_mixed_shapes: bool) -> torch.Tensor | None:
         """Every image through `prepare_image`, once, with a few threads (PIL releases the GIL while decoding), into

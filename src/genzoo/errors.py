@@ -1,6 +1,7 @@
 """Exceptions that genzoo raises for bad input. The CLI prints them as one line and exits non-zero."""
 
 import difflib
+import os
 import sys
 from collections.abc import Iterable
 
@@ -53,3 +54,32 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     """`" Did you mean 'lr'?"` for the known name closest to a mistyped `name`, or `""` when none is close."""
     close = difflib.get_close_matches(name, sorted(known), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def check_writable(path: str | os.PathLike, what: str) -> None:
+    """Refuse `path` in one line when no file can be created where it would go: the nearest folder that exists above
+    it (or the path itself, if it is a folder) must take a new file. Checked with a real temporary file (permissions,
+    read-only or virtual file systems and quotas all show), before any slow work.
+
+    Args:
+        path (`str` or `os.PathLike`): the file or folder a command is about to write.
+        what (`str`): how the user named it, for the message (`--output-dir`, `-o`).
+
+    Raises:
+        `GenzooError`: the folder cannot take a file; the message names it and the reason.
+    """
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    folder = next((p for p in (target, *target.parents) if p.exists()), Path("."))
+    if not folder.is_dir():
+        return  # a file in the way: the callers' own checks name that case
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".genzoo-write-check-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise GenzooError(
+            f"{what} {str(target)!r}: cannot create files in {str(folder)!r} ({reason}); choose a writable location."
+        ) from None

@@ -47,7 +47,7 @@ from .checkpointing import (
 )
 from .config import TrainConfig, check_warmup, resolve_train_config
 from .data import load_dataset, split_dataset_args
-from .errors import ConfigError, GenzooError, did_you_mean
+from .errors import ConfigError, GenzooError, check_writable, did_you_mean
 from .folder import RUN_CONFIG
 from .grids import image_grid
 from .hub import finish_folder
@@ -115,6 +115,7 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
         raise ConfigError("Set max_steps or epochs, not both.")
     output_dir = Path(config.output_dir)
     _check_output_dir(output_dir, resume=config.resume, overwrite=config.overwrite_output_dir)
+    check_writable(output_dir, "--output-dir")
 
     # 2. The accelerator: processes, devices, mixed precision (ours if set, else Accelerate's own), trackers.
     accelerator = Accelerator(
