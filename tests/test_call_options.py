@@ -11,7 +11,11 @@ from genzoo import GenPipeline
 from genzoo.restoration import GaussianNoise
 from genzoo_cgan import CGANGenerator, CGANPipeline
 from genzoo_gan import DCGANGenerator
-from genzoo_vae import VAEGenerator, VAEPipeline
+from genzoo_resnet import ResNetGenerator
+from genzoo_vae import CVAEGenerator, CVAEPipeline, VAEGenerator, VAEPipeline
+
+#: Every model family genzoo ships (docs/publish-and-load.md, "Call options", has a row for each).
+FAMILIES = ("dcgan", "cgan", "resnet", "vae", "cvae")
 
 
 def seeded() -> torch.Generator:
@@ -25,6 +29,11 @@ def pipes() -> dict[str, GenPipeline]:
         "dcgan": GenPipeline(model=DCGANGenerator(latent_dim=8, base_channels=8).eval()),
         "cgan": CGANPipeline(model=CGANGenerator(latent_dim=8, base_channels=8, num_classes=10).eval()),
         "vae": VAEPipeline(model=VAEGenerator(latent_dim=4, base_channels=8, hidden_dim=16).eval()),
+        "cvae": CVAEPipeline(model=CVAEGenerator(latent_dim=4, base_channels=8, hidden_dim=16, num_classes=10).eval()),
+        # The ResNet family samples through the class-aware pipeline, here unconditional (SNGAN) at 32 px, RGB.
+        "resnet": CGANPipeline(
+            model=ResNetGenerator(latent_dim=8, base_channels=8, channel_multipliers=[1, 1, 1, 1]).eval()
+        ),
     }
 
 
@@ -32,14 +41,16 @@ def images(count: int = 2) -> torch.Tensor:
     return torch.rand(count, 1, 28, 28, generator=seeded()) * 2 - 1
 
 
-def pixels(count: int, size: int = 28) -> torch.Tensor:
-    """Observations for the restoration methods: NCHW in [0, 1]."""
-    return torch.rand(count, 1, size, size, generator=seeded())
+def pixels(pipe: GenPipeline, count: int, scale: int = 1) -> torch.Tensor:
+    """Observations for the restoration methods at the model's size (divided by `scale`): NCHW in [0, 1]."""
+    size, channels = pipe.model.config.image_size // scale, pipe.model.config.num_channels
+    return torch.rand(count, channels, size, size, generator=seeded())
 
 
-def centre_mask() -> torch.Tensor:
-    mask = torch.zeros(1, 1, 28, 28)
-    mask[..., 7:21, 7:21] = 1
+def centre_mask(pipe: GenPipeline) -> torch.Tensor:
+    size = pipe.model.config.image_size
+    mask = torch.zeros(1, 1, size, size)
+    mask[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
     return mask
 
 
@@ -60,14 +71,36 @@ METHODS = [
     ("vae", "interpolate", lambda pipe: {"steps": 3, "generator": seeded()}),
     ("vae", "decode", lambda pipe: {"latents": torch.randn(3, 4, generator=seeded())}),
     ("vae", "reconstruct", lambda pipe: {"images": images(3)}),
+    ("cvae", "__call__", lambda pipe: {"batch_size": 3, "generator": seeded(), "class_labels": 2}),
+    ("cvae", "interpolate", lambda pipe: {"steps": 3, "generator": seeded(), "class_labels": 1}),
+    ("cvae", "class_interpolation", lambda pipe: {"start_class": 1, "end_class": 7, "steps": 3,
+                                                  "generator": seeded()}),
+    ("cvae", "decode", lambda pipe: {"latents": torch.randn(3, 4, generator=seeded()), "class_labels": [1, 2, 3]}),
+    ("cvae", "reconstruct", lambda pipe: {"images": images(3), "class_labels": [1, 2, 3]}),
+    ("resnet", "__call__", lambda pipe: {"batch_size": 3, "generator": seeded()}),
+    ("resnet", "interpolate", lambda pipe: {"steps": 3, "generator": seeded()}),
 ]  # fmt: skip
-for _family in ("dcgan", "cgan", "vae"):
+for _family in FAMILIES:
     METHODS += [
-        (_family, "restore", lambda pipe: {"image": pixels(3), "degradation": GaussianNoise(0.1), **invert(pipe)}),
-        (_family, "inpaint", lambda pipe: {"image": pixels(3), "mask_image": centre_mask(), **invert(pipe)}),
-        (_family, "super_resolve", lambda pipe: {"image": pixels(3, size=7), "scale": 4, **invert(pipe)}),
-        (_family, "denoise", lambda pipe: {"image": pixels(3), "noise_std": 0.1, **invert(pipe)}),
-    ]
+        (_family, "restore", lambda pipe: {"image": pixels(pipe, 3), "degradation": GaussianNoise(0.1),
+                                           **invert(pipe)}),
+        (_family, "inpaint", lambda pipe: {"image": pixels(pipe, 3), "mask_image": centre_mask(pipe),
+                                           **invert(pipe)}),
+        (_family, "super_resolve", lambda pipe: {"image": pixels(pipe, 3, scale=4), "scale": 4, **invert(pipe)}),
+        (_family, "denoise", lambda pipe: {"image": pixels(pipe, 3), "noise_std": 0.1, **invert(pipe)}),
+    ]  # fmt: skip
+
+
+def test_every_family_has_its_pipeline_here_and_a_row_in_the_docs(pipes):
+    from pathlib import Path
+
+    from genzoo.registry import models
+
+    assert {entry.name for entry in models()} <= set(FAMILIES) == set(pipes)
+    text = (Path(__file__).parents[1] / "docs" / "publish-and-load.md").read_text()
+    options = text[text.index("### Call options") :].split("\n#", 1)[0]
+    for family in FAMILIES:
+        assert f"| `{family}` |" in options, f"the call-options table has no row for {family}"
 
 
 def test_every_sampling_method_is_in_the_table(pipes):

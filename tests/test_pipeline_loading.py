@@ -368,6 +368,20 @@ def test_weights_larger_than_the_cap_are_refused_before_allocating(copy, monkeyp
     assert "GENZOO_MAX_WEIGHTS_GB=0.000001" in refusal(copy.parent / "copy")
 
 
+def test_the_weights_cap_totals_every_component_of_a_pipeline(copy, monkeypatch):
+    from genzoo.folder import read_pipeline_folder
+
+    checked = read_pipeline_folder(copy)
+    shutil.copytree(copy / "model", copy / "twin")  # a second component of the same size
+    checked.components["twin"] = checked.components["model"]
+    size = (copy / WEIGHTS).stat().st_size
+    monkeypatch.setenv("GENZOO_MAX_WEIGHTS_GB", str(1.5 * size / 2**30))  # each fits, both together do not
+    with pytest.raises(GenzooError, match=r"The weights in .*copy take .*more than GENZOO_MAX_WEIGHTS_GB"):
+        checked.check_weights()
+    monkeypatch.setenv("GENZOO_MAX_WEIGHTS_GB", str(2.5 * size / 2**30))
+    checked.check_weights()
+
+
 def test_the_weights_cap_can_be_raised(saved, monkeypatch):
     monkeypatch.setenv("GENZOO_MAX_WEIGHTS_GB", "0.000001")
     with pytest.raises(GenzooError, match="take"):

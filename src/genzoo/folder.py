@@ -176,12 +176,21 @@ class PipelineFolder:
         return metrics, context
 
     def check_weights(self, variant: str | None = None, *, all_variants: bool = False) -> None:
-        """`check_component_weights` for every component (for `variant`, or every variant a component holds)."""
-        for component, registration in self.components.items():
-            directory = self.path / component
-            variants = (weight_variants(directory) or [None]) if all_variants else [variant]
-            for each in variants:
-                check_component_weights(directory, registration.generator_class, each)
+        """`check_component_weights` for every component (for `variant`, or every variant a component holds), after
+        the size cap (`check_weights_size`) on the bytes of all components together, as they would be loaded."""
+        checks = [
+            (self.path / component, registration.generator_class, each)
+            for component, registration in self.components.items()
+            for each in ((weight_variants(self.path / component) or [None]) if all_variants else [variant])
+        ]
+        totals: dict[str | None, int] = {}
+        for directory, _, each in checks:
+            files = [file for file in weight_files(directory, each) if file.is_file()]
+            totals[each] = totals.get(each, 0) + sum(_safetensors_bytes(file) for file in files)
+        for total in totals.values():
+            check_weights_size(total, self.path)
+        for directory, generator_class, each in checks:
+            check_component_weights(directory, generator_class, each, check_size=False)
 
 
 def read_pipeline_folder(folder: str | Path) -> PipelineFolder:
@@ -423,12 +432,15 @@ def weight_variants(directory: Path) -> list[str | None]:
     return sorted(variants, key=lambda v: v or "")
 
 
-def check_component_weights(directory: Path, generator_class: type, variant: str | None = None) -> None:
+def check_component_weights(
+    directory: Path, generator_class: type, variant: str | None = None, *, check_size: bool = True
+) -> None:
     """Check a component's safetensors weights against its `config.json` before diffusers loads them.
 
     Reading only the safetensors headers and building the model on the meta device, it turns what diffusers would
     report as a long multi-line error, or silently accept (missing tensors are left randomly initialised), into a
-    one-line `GenzooError`: no weights, a corrupt file, or tensors whose names or shapes do not match the config.
+    one-line `GenzooError`: no weights, a corrupt file, too many bytes (`check_weights_size`, unless `check_size` is
+    off because the caller totals a whole pipeline), or tensors whose names or shapes do not match the config.
     """
     from safetensors import SafetensorError, safe_open
 
@@ -443,7 +455,8 @@ def check_component_weights(directory: Path, generator_class: type, variant: str
             raise GenzooError(f"{file} is missing (listed in the shard index); re-download or re-save the pipeline.")
     # Sparse files can describe tensors far larger than they are on disk, and even opening one maps it all: total
     # the sizes from the headers alone first.
-    check_weights_size(sum(_safetensors_bytes(file) for file in files), directory)
+    if check_size:
+        check_weights_size(sum(_safetensors_bytes(file) for file in files), directory)
     found: dict[str, tuple[tuple[int, ...], Path]] = {}
     for file in files:
         try:
