@@ -827,16 +827,20 @@ class ClassConditionalMixin:
         return image_grid(images, rows=images_per_class)
 
 
-#: Images in [-1, 1] whose every channel varies less than this over the images and pixels (standard deviation) show
-#: one flat colour: the generator collapsed (its outputs saturated or its units died). It is far below any real
-#: variation (an 8-bit grey level is 0.0078) and far above float rounding; the trainer refuses to checkpoint them.
-FLAT_IMAGE_STD = 1e-4
+#: Images whose every channel varies (standard deviation over the images and pixels) by less than this fraction of
+#: their mean absolute value show one flat colour: the generator collapsed (its outputs saturated or its units died,
+#: so every pixel is computed alike). Relative, so that an untrained model, whose outputs are tiny but vary, is not
+#: mistaken for one; the trainer refuses to checkpoint such weights.
+FLAT_IMAGE_SPREAD = 1e-4
 
 
 def image_spread(images: torch.Tensor) -> torch.Tensor:
-    """The largest over channels of the standard deviation over images and pixels of `images` (N, C, H, W): 0 for
-    images of one flat colour, whatever the colour. A 0-dim tensor (no host sync)."""
-    return images.detach().float().transpose(0, 1).flatten(1).std(dim=1).max()
+    """How much images (N, C, H, W), in [-1, 1], vary: the largest over channels of the standard deviation over images
+    and pixels, divided by the mean absolute value. 0 for images of one flat colour, whatever the colour. A 0-dim
+    tensor (no host sync)."""
+    values = images.detach().float()
+    spread = values.transpose(0, 1).flatten(1).std(dim=1).max()
+    return spread / values.abs().mean().clamp_min(1e-30)
 
 
 def _warn_if_flat(pipe: GenPipeline, images: torch.Tensor) -> None:
@@ -844,7 +848,7 @@ def _warn_if_flat(pipe: GenPipeline, images: torch.Tensor) -> None:
     per call."""
     if getattr(pipe, "_warned_flat", False) or images.numel() < 2:
         return
-    if float(image_spread(images)) < FLAT_IMAGE_STD:
+    if float(image_spread(images)) < FLAT_IMAGE_SPREAD:
         pipe._warned_flat = True
         count = images.shape[0]
         what = f"All {count} images drawn are" if count > 1 else "The image drawn is"

@@ -53,7 +53,7 @@ from .grids import image_grid
 from .hub import finish_folder
 from .metrics.training_eval import TrainingEvaluator
 from .modeling import sampling_mode
-from .pipeline import FLAT_IMAGE_STD, image_spread, pipeline_class_of
+from .pipeline import FLAT_IMAGE_SPREAD, image_spread, pipeline_class_of
 from .registry import ModelRegistration, get_model, get_objective
 from .tracking import JSONLTracker
 
@@ -466,7 +466,7 @@ class _Run:
     def save_checkpoint(self, prune: bool = True) -> bool:
         """Save `checkpoints/step_N` if the weights are finite and the generator has not collapsed (else handle the
         divergence and return `False`). Collapsed means: its gradient norm was 0 at the last step, or its images of
-        the fixed sample latents have no variation at all (`genzoo.pipeline.FLAT_IMAGE_STD`; not checked at step 0,
+        the fixed sample latents have no variation at all (`genzoo.pipeline.FLAT_IMAGE_SPREAD`; not checked at step 0,
         whose weights are the initialisation).
 
         `save_state` writes into a per-run temporary folder; genzoo's state (with the manifest) is written last, the
@@ -480,11 +480,11 @@ class _Run:
         if not finite:
             self.diverged(step, {"weights": torch.tensor(float("nan"))})
             return False
-        if self.flat_steps or spread < FLAT_IMAGE_STD:
+        if self.flat_steps or spread < FLAT_IMAGE_SPREAD:
             why = (
                 "the generator's gradient norm is exactly 0"
                 if self.flat_steps
-                else f"its images of the fixed sample latents are one flat colour (pixel std {spread:.2g})"
+                else f"its images of the fixed sample latents are one flat colour (relative spread {spread:.2g})"
             )
             self.diverged(step, {}, collapse=why)
             return False
