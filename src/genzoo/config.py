@@ -74,8 +74,7 @@ class TrainConfig:
     every step's losses and gradient norms: on a non-finite value the run stops (`on_nonfinite: stop`) or rolls back
     to its last checkpoint with the learning rates multiplied by `rollback_lr_factor`, at most `max_rollbacks` times
     (`on_nonfinite: rollback`). It treats a collapse the same way: the generator's gradient norm exactly 0 for
-    `collapse_steps` steps in a row (0: off), or, at a checkpoint, a gradient norm of 0 or generated images without
-    any variation. `license` is
+    `collapse_steps` steps in a row (0: off), or, at a checkpoint, generated images without any variation. `license` is
     the license the model card declares for the trained weights (a Hub license id such as `apache-2.0` or `mit`).
     """
 

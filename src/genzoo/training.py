@@ -465,9 +465,10 @@ class _Run:
     # --- checkpoints -------------------------------------------------------------------------------------------
     def save_checkpoint(self, prune: bool = True) -> bool:
         """Save `checkpoints/step_N` if the weights are finite and the generator has not collapsed (else handle the
-        divergence and return `False`). Collapsed means: its gradient norm was 0 at the last step, or its images of
-        the fixed sample latents have no variation at all (`genzoo.pipeline.FLAT_IMAGE_SPREAD`; not checked at step 0,
-        whose weights are the initialisation).
+        divergence and return `False`). Collapsed means: its images of the fixed sample latents have no variation at
+        all (`genzoo.pipeline.FLAT_IMAGE_SPREAD`; not checked at step 0, whose weights are the initialisation). A
+        gradient norm of 0 alone is left to the per-step count (`collapse_steps`): a saturated loss can give one
+        for a step or two (a tiny model's first steps) and recover.
 
         `save_state` writes into a per-run temporary folder; genzoo's state (with the manifest) is written last, the
         file list is checked, and only then is the folder renamed into place, so no half-written checkpoint ever
@@ -480,12 +481,8 @@ class _Run:
         if not finite:
             self.diverged(step, {"weights": torch.tensor(float("nan"))})
             return False
-        if self.flat_steps or spread < FLAT_IMAGE_SPREAD:
-            why = (
-                "the generator's gradient norm is exactly 0"
-                if self.flat_steps
-                else f"its images of the fixed sample latents are one flat colour (relative spread {spread:.2g})"
-            )
+        if spread < FLAT_IMAGE_SPREAD:
+            why = f"its images of the fixed sample latents are one flat colour (relative spread {spread:.2g})"
             self.diverged(step, {}, collapse=why)
             return False
         final = self.output_dir / CHECKPOINTS_DIR / f"step_{step:06d}"
