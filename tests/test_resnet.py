@@ -154,7 +154,8 @@ def test_sngan_names_the_family_in_its_sngan_configuration(tmp_path, capsys):
     assert [(image.mode, image.size) for image in out.images] == [("RGB", (32, 32))] * 2
 
     main(["plugins"])
-    assert "    resnet (also sngan, resnet-gan): ResNet GAN" in capsys.readouterr().out
+    assert "    resnet: ResNet GAN (SNGAN, cGAN-PD)" in (text := capsys.readouterr().out)
+    assert "32-128 px (also: sngan, resnet-gan)\n" in text
     main(["plugins", "--json"])
     by_name = {p["name"]: p for p in json.loads(capsys.readouterr().out)["plugins"]}
     assert by_name["resnet"]["aliases"] == {"resnet": ["sngan", "resnet-gan"]}

@@ -588,7 +588,7 @@ def _plugins(args: argparse.Namespace) -> None:
                 print(f"  {kind.replace('_', ' ')}: {', '.join(info[kind])}")
         for name, description in info["descriptions"].items():
             aliases = ", ".join(info["aliases"].get(name, []))
-            print(f"    {name}{f' (also {aliases})' if aliases else ''}: {description}")
+            print(f"    {name}: {description}{f' (also: {aliases})' if aliases else ''}")
     for name, error in failures.items():
         print(f"{name} FAILED TO LOAD: {error}")
 
