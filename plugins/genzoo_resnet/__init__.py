@@ -57,9 +57,8 @@ def register_models(register: Callable) -> None:
         default_objective="hinge",
         training_defaults=TRAINING_DEFAULTS,
         objective_defaults=OBJECTIVE_DEFAULTS,
-        # `sngan` names the family by the configuration its defaults are: SNGAN's networks, hinge loss, optimiser,
-        # critic steps and schedule (`genzoo train sngan` is `genzoo train resnet`; the saved pipeline says resnet).
-        aliases=("sngan", "resnet-gan"),
+        # Not `sngan`: the third-party example plugin (examples/genzoo-sngan) registers that name.
+        aliases=("resnet-gan",),
         description=(
             "ResNet GAN (SNGAN, cGAN-PD): residual generator with conditional batch norm, spectrally normalised "
             "residual projection discriminator, 32-128 px"
