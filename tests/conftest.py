@@ -10,6 +10,9 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="genzoo-tests-hf-")
 os.environ["GENZOO_CACHE"] = tempfile.mkdtemp(prefix="genzoo-tests-cache-")  # reference statistics, shared by tests
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One thread, for the CLI's subprocesses too: training otherwise chooses from the machine's load, and the thread
+# count changes float rounding, so runs that a test compares could differ.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import importlib
 import textwrap

@@ -39,6 +39,7 @@ from .checkpointing import (
     EMA_FILE,
     checkpoint_problem,
     find_checkpoint,
+    is_checkpoint_folder,
     list_checkpoints,
     read_checkpoint_state,
     swap_into_place,
@@ -138,7 +139,8 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
         )
     # CPU threads: ours if set, else OMP_NUM_THREADS, else the free cores shared by this machine's processes.
     local_processes = int(os.environ.get("LOCAL_WORLD_SIZE") or 0) or accelerator.num_processes
-    config.num_threads, threads_why = choose_num_threads(config.num_threads, local_processes)
+    recorded = _recorded_num_threads(output_dir, config.resume) if config.resume else None
+    config.num_threads, threads_why = choose_num_threads(config.num_threads, local_processes, recorded)
     previous_threads = torch.get_num_threads()
     # One trainer per output folder: a second one (or a resume of a running run) is refused before it reads anything.
     lock = _RunLock(output_dir) if accelerator.is_main_process else None
@@ -153,17 +155,22 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
             lock.release()
 
 
-def choose_num_threads(requested: int | None = None, local_processes: int = 1) -> tuple[int, str]:
+def choose_num_threads(
+    requested: int | None = None, local_processes: int = 1, recorded: int | None = None
+) -> tuple[int, str]:
     """PyTorch's CPU thread count for one training process, and how it was chosen.
 
     Threads that wait on a core another job keeps busy slow every step down (on a shared 2-core machine two threads
     ran a default run 4.5 times slower than one), so when neither the run nor `OMP_NUM_THREADS` sets the count, it is
-    the cores this process may use (`os.sched_getaffinity`) minus the 1-minute load average, rounded, divided among
-    the run's processes on this machine, at least 1 and at most PyTorch's own default.
+    the count a resumed run was trained with (the thread count changes float rounding, so another count would end
+    the resume's bit-identity), else the cores this process may use (`os.sched_getaffinity`) minus the 1-minute
+    load average, rounded, divided among the run's processes on this machine, at least 1 and at most PyTorch's own
+    default.
 
     Args:
         requested (`int`, *optional*): the run's `num_threads` (`--num-threads`); used as given.
         local_processes (`int`, defaults to 1): the run's processes on this machine, which share its cores.
+        recorded (`int`, *optional*): the count the checkpoint being resumed was trained with.
 
     Returns:
         `tuple[int, str]`: the thread count and a short note on where it came from, for the log.
@@ -172,6 +179,8 @@ def choose_num_threads(requested: int | None = None, local_processes: int = 1) -
         return requested, "set by num_threads"
     if os.environ.get("OMP_NUM_THREADS", "").strip():
         return torch.get_num_threads(), "from OMP_NUM_THREADS"
+    if recorded is not None:
+        return recorded, "as the resumed run was trained; set --num-threads to override"
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     try:
         load = os.getloadavg()[0]
@@ -181,6 +190,17 @@ def choose_num_threads(requested: int | None = None, local_processes: int = 1) -
     threads = max(1, min(free // max(1, local_processes), _TORCH_THREADS))
     shared = f" over {local_processes} processes" if local_processes > 1 else ""
     return threads, f"chosen from {usable} usable cores with load {load:.1f}{shared}; set --num-threads to override"
+
+
+def _recorded_num_threads(output_dir: Path, resume: str) -> int | None:
+    """The thread count of the checkpoint `--resume` names (`None` when there is none or it has no record); `_train`
+    finds the checkpoint again and says what is wrong with a broken one."""
+    candidates = reversed(list_checkpoints(output_dir)) if resume == "latest" else [Path(resume)]
+    for path in candidates:
+        if is_checkpoint_folder(path) and checkpoint_problem(path) is None:
+            value = ((read_checkpoint_state(path) or {}).get("run_config") or {}).get("num_threads")
+            return value if isinstance(value, int) and value >= 1 else None
+    return None
 
 
 def _train(
@@ -809,6 +829,8 @@ def _check_resume_config(
         if key not in ("lr", "lr_d", "discriminator", "spectral_norm")
         and old_objective.get(key) != new_objective.get(key)
     ]
+    if old.get("num_threads") is not None and old["num_threads"] != new.get("num_threads"):
+        changed.append(f"num_threads ({old['num_threads']} there, {new.get('num_threads')} now)")
     old_processes = saved.get("num_processes") if saved is not None else None
     if old_processes is not None and old_processes != num_processes:
         changed.append(f"processes ({old_processes} there, {num_processes} now)")
