@@ -464,3 +464,78 @@ def test_adversarial_objectives_come_from_the_core_without_the_gan_plugin(monkey
     for name in ("gan", "bce", "non-saturating", "hinge", "wgan-gp", "wgangp"):
         assert get_objective(name).plugin == "genzoo"
     assert resolve_train_config({"model": "cgan"}).objective == "hinge"
+
+
+def _prepared_dcgan_objective(accumulation: int = 1):
+    from accelerate import Accelerator
+
+    objective = dcgan_objective("hinge")
+    accelerator = Accelerator(cpu=True, gradient_accumulation_steps=accumulation)
+    names = list(objective.networks)
+    optimizers = objective.configure_optimizers()
+    prepared = accelerator.prepare(*objective.networks.values(), *(optimizers[name] for name in names))
+    networks = dict(zip(names, prepared[: len(names)], strict=True))
+    objective.bind(accelerator, networks, dict(zip(names, prepared[len(names) :], strict=True)))
+    return objective, accelerator
+
+
+def test_bind_looks_up_the_bare_modules_once(monkeypatch):
+    """`unwrap` runs several times per step; Accelerate's unwrap_model is called once per network, at bind time,
+    and again only for a network swapped in later."""
+    from accelerate import Accelerator
+
+    calls = []
+    original = Accelerator.unwrap_model
+    monkeypatch.setattr(
+        Accelerator, "unwrap_model", lambda self, model, **kw: calls.append(model) or original(self, model)
+    )
+    objective, _ = _prepared_dcgan_objective()
+    assert len(calls) == 2
+    for _ in range(3):
+        objective.training_step(
+            {"pixel_values": torch.rand(4, 1, 28, 28) * 2 - 1}, 0, torch.Generator().manual_seed(0)
+        )
+    assert len(calls) == 2
+    critic = nn.Linear(2, 1)
+    objective.networks["discriminator"] = critic
+    assert objective.unwrap("discriminator") is critic and len(calls) == 3
+
+
+def test_bound_optimizers_skip_accelerates_per_step_lookups_and_train_alike(monkeypatch):
+    """After bind, a prepared optimizer's step and zero_grad no longer probe for packages on every call, and training
+    steps compute exactly what Accelerate's own wrapper computes, with and without gradient accumulation."""
+    import accelerate.optimizer
+    from accelerate.optimizer import AcceleratedOptimizer
+
+    lookups = []
+    monkeypatch.setattr(accelerate.optimizer, "is_lomo_available", lambda: lookups.append(1) or False)
+    for accumulation in (1, 2):
+        lean, accelerator = _prepared_dcgan_objective(accumulation)
+        assert all(type(opt) is not AcceleratedOptimizer for opt in lean.optimizers.values())
+        assert all(isinstance(opt, AcceleratedOptimizer) for opt in lean.optimizers.values())
+        reference, reference_accelerator = _prepared_dcgan_objective(accumulation)
+        for optimizer in reference.optimizers.values():
+            optimizer.__class__ = AcceleratedOptimizer  # Accelerate's own step, lookups and all
+        lookups.clear()
+        for step in range(4):
+            real = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(step)) * 2 - 1
+            for objective, acc in ((lean, accelerator), (reference, reference_accelerator)):
+                with acc.accumulate(*objective.networks.values()):
+                    objective.training_step({"pixel_values": real}, step, torch.Generator().manual_seed(step))
+            if step == 0:
+                assert len(lookups) == 4  # the reference's two optimizers, twice per step; the lean ones: none
+        for name in lean.networks:
+            for a, b in zip(lean.networks[name].parameters(), reference.networks[name].parameters(), strict=True):
+                assert torch.equal(a, b)
+        assert any(not torch.equal(a, b) for a, b in zip(lean.networks["model"].parameters(),
+                                                         tiny_generator().parameters(), strict=True))  # fmt: skip
+
+
+def test_a_bound_optimizer_still_pickles():
+    import pickle
+
+    objective, _ = _prepared_dcgan_objective()
+    optimizer = objective.optimizers["model"]
+    copy = pickle.loads(pickle.dumps(optimizer))
+    assert type(copy) is type(optimizer)
+    assert copy.state_dict()["param_groups"] == optimizer.state_dict()["param_groups"]

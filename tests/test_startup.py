@@ -151,3 +151,38 @@ def test_registrations_built_from_classes_keep_working():
     assert isinstance(
         models().get("dcgan").generator_class(latent_dim=4, image_size=8, num_channels=1), torch.nn.Module
     )
+
+
+def test_loading_a_local_folder_imports_only_what_it_needs(tmp_path):
+    """`from_pretrained` on a local folder imports nothing that `import torch; from diffusers import
+    DiffusionPipeline` does not, apart from genzoo, pluggy and the folder's own plugin: not the publishing code
+    (genzoo.hub), not the other families, and it reads no plugin distribution's metadata."""
+    from genzoo_gan import DCGANGenerator
+
+    GenPipeline(model=DCGANGenerator(latent_dim=4, image_size=8, num_channels=1, base_channels=4)).save_pretrained(
+        tmp_path / "pipe"
+    )
+    probe = """
+        import sys
+        import torch
+        from diffusers import DiffusionPipeline
+        before = set(sys.modules)
+        from genzoo import GenPipeline
+        GenPipeline.from_pretrained({folder!r})
+        from genzoo import plugins
+        new = set(sys.modules) - before
+        print(sorted({{m.split(".")[0] for m in new}}))
+        print(sorted(m for m in new if m.startswith(("genzoo_cgan.", "genzoo_vae.", "genzoo_resnet."))))
+        print("genzoo.hub" in sys.modules)
+        print(sorted(plugins._distributions))
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(probe.format(folder=str(tmp_path / "pipe")))],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    new_packages, other_families, hub_imported, unread = result.stdout.strip().splitlines()[-4:]
+    # Printed lists of names. Entry points import each plugin's package, which holds only import strings.
+    assert set(eval(new_packages)) <= {"genzoo", "pluggy", "genzoo_gan", "genzoo_cgan", "genzoo_vae", "genzoo_resnet"}
+    assert other_families == "[]"
+    assert hub_imported == "False"
+    assert {"gan", "cgan", "vae", "resnet"} <= set(eval(unread))  # their metadata is read only when asked for

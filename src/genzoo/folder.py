@@ -17,6 +17,7 @@ them (never Python code, pickle files, checkpoints, logs or intermediate grids).
 checks a folder once, before anything it names is imported.
 """
 
+import contextlib
 import inspect
 import json
 import math
@@ -432,6 +433,13 @@ def weight_variants(directory: Path) -> list[str | None]:
     return sorted(variants, key=lambda v: v or "")
 
 
+def _no_weight_init() -> contextlib.AbstractContextManager:
+    """diffusers' `no_init_weights` (torch.nn.init's functions as no-ops), where this diffusers has it."""
+    from diffusers.models import modeling_utils  # lazy: imported by then (the generator class is a ModelMixin)
+
+    return getattr(modeling_utils, "no_init_weights", contextlib.nullcontext)()
+
+
 def check_component_weights(
     directory: Path, generator_class: type, variant: str | None = None, *, check_size: bool = True
 ) -> None:
@@ -471,7 +479,8 @@ def check_component_weights(
 
     try:
         config = generator_class.load_config(directory)
-        with torch.device("meta"):
+        # Only the shapes matter: skip the weight initialisers, which run slowly on the meta device.
+        with _no_weight_init(), torch.device("meta"):
             model = generator_class.from_config(config)
     except (OSError, ValueError, TypeError) as exc:
         raise GenzooError(

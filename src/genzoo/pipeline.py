@@ -13,7 +13,6 @@ import torch
 from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.image_processor import VaeImageProcessor
 
-from . import hub
 from .errors import FlatImagesWarning, GenzooError, NonFiniteWeightsWarning
 from .folder import EVAL_RESULTS, RUN_CONFIG, read_pipeline_folder, resolve_pipeline_folder
 from .grids import grid_shape, image_grid
@@ -693,6 +692,8 @@ class GenPipeline(DiffusionPipeline):
             save_directory, safe_serialization=True, variant=variant, max_shard_size=max_shard_size, **kwargs
         )
         folder = Path(save_directory)
+        from . import hub  # lazy: model cards and publishing are not needed to load or sample
+
         if model_card:
             hub.finish_folder(folder, self, sample_grid=sample_grid)
         if push_to_hub:
@@ -744,6 +745,8 @@ class GenPipeline(DiffusionPipeline):
                 for name in (RUN_CONFIG, EVAL_RESULTS):
                     if (source / name).is_file():
                         (folder / name).write_bytes((source / name).read_bytes())
+            from . import hub  # lazy: as in save_pretrained
+
             return hub.push_folder(
                 folder,
                 repo_id,

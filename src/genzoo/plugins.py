@@ -38,6 +38,9 @@ class PluginSource:
 _lock = threading.Lock()
 _loaded = False
 _sources: dict[str, PluginSource] = {}
+# Entry points' distributions, read into `_sources` on the first `plugin_source` call: reading a distribution's
+# name and version parses its METADATA file, which loading a pipeline never needs.
+_distributions: dict[str, importlib.metadata.Distribution] = {}
 _failures: dict[str, str] = {}
 _skipped: dict[str, str] = {}  # entry points that GENZOO_PLUGINS left out: name -> "module[:attr]"
 
@@ -82,16 +85,20 @@ def load_plugins() -> pluggy.PluginManager:
                     stacklevel=2,
                 )
                 continue
-            _sources[entry_point.name] = PluginSource(
-                entry_point.name, entry_point.value, dist.name if dist else None, dist.version if dist else None
-            )
+            _sources[entry_point.name] = PluginSource(entry_point.name, entry_point.value)
+            if dist is not None:
+                _distributions[entry_point.name] = dist
         return pm
 
 
 def plugin_source(name: str) -> PluginSource:
     """Where the plugin registered as `name` came from (plugins registered by hand show their module only)."""
     if name in _sources:
-        return _sources[name]
+        source = _sources[name]
+        dist = _distributions.pop(name, None)
+        if dist is not None:
+            source.distribution, source.version = dist.name, dist.version
+        return source
     plugin = pm.get_plugin(name)
     return PluginSource(name, getattr(plugin, "__name__", type(plugin).__name__))
 
@@ -121,5 +128,6 @@ def reset_plugins() -> None:
             pm.unregister(plugin, name=name)
         _loaded = False
         _sources.clear()
+        _distributions.clear()
         _failures.clear()
         _skipped.clear()
