@@ -63,7 +63,9 @@ def worker(args: argparse.Namespace) -> None:
         out = original(self, *step_args, **kwargs)
         clock["calls"] += 1
         clock["end"] = (time.process_time(), time.perf_counter())
-        clock["networks"] = {name: sum(p.numel() for p in net.parameters()) for name, net in self.networks.items()}
+        if clock["calls"] == args.warmup + args.steps:  # the last step: every process is here, the group still up
+            sizes = [sum(p.numel() for p in net.parameters()) for net in self.networks.values()]
+            clock["allreduce"] = allreduce_seconds(sizes)
         return out
 
     objective_class.training_step = timed_step
@@ -75,13 +77,13 @@ def worker(args: argparse.Namespace) -> None:
     result = {
         "cpu": (clock["end"][0] - clock["start"][0]) / steps,
         "wall": (clock["end"][1] - clock["start"][1]) / steps,
-        "allreduce": allreduce_seconds(clock["networks"]),
+        "allreduce": clock.get("allreduce"),
     }
     rank = int(os.environ.get("RANK", "0"))
     Path(f"{args.result}.{rank}").write_text(json.dumps(result))
 
 
-def allreduce_seconds(sizes: dict[str, int], repeats: int = 20) -> float | None:
+def allreduce_seconds(sizes: list[int], repeats: int = 20) -> float | None:
     """Seconds of one step's gradient allreduces (one per trained network, of its parameter count in float32), when
     several processes are running; `None` on one process."""
     import torch
@@ -89,7 +91,7 @@ def allreduce_seconds(sizes: dict[str, int], repeats: int = 20) -> float | None:
 
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
         return None
-    buffers = [torch.zeros(size) for size in sizes.values()]
+    buffers = [torch.zeros(size) for size in sizes]
     dist.barrier()
     start = time.perf_counter()
     for _ in range(repeats):
