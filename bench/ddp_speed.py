@@ -8,10 +8,12 @@ the sides (1 x 64, 2 x 32, 1 x 32, 1 x 64, ...) so that a change in the machine'
 
 Printed, as median [min-max] over the rounds:
 - the figure: wall time per step of 2 x 32 / 1 x 64 (0.5 is perfect scaling; the goal is <= 0.65 on free cores);
+- an estimate for free cores: one process's CPU time per step in 2 x 32 / 1 x 64's (on a core of its own, a
+  process's step takes about its CPU time);
 - what bounds it: 1 x 32 / 1 x 64 (a half batch on one process: the best two processes can do, if nothing else
   costs), the CPU time per step of both processes together / 1 x 64's (1.0: no extra work), and the time one gloo
   allreduce of the gradients takes (the discriminator's and the generator's, as each step syncs both), measured
-  in the 2-process run after training, against the step time.
+  in the 2-process run at its last step, against the step time.
 
 With two cores shared by other jobs, two processes cannot both have a core: the figure then measures the machine,
 not genzoo; `os.getloadavg()` is printed before and after to say how busy the cores were.
@@ -167,6 +169,10 @@ def main() -> None:
     print(f"  2 x {half} / 1 x {args.batch_size}, wall per step: {summary(ratios('2x32', 'wall'))}   (goal <= 0.65)")
     print(f"  1 x {half} / 1 x {args.batch_size}, wall per step: {summary(ratios('1x32', 'wall'))}   (the bound)")
     print(f"  2 x {half} / 1 x {args.batch_size}, CPU per step of all processes: {summary(ratios('2x32', 'cpu'))}")
+    # Were each process to have a core of its own, a step would take about its process's CPU time: this estimate
+    # says what the figure would be on free cores, apart from the waiting that gloo does in wall time only.
+    free = [a["cpu"] / 2 / b["cpu"] for a, b in zip(times["2x32"], times["1x64"], strict=True)]
+    print(f"  on free cores, estimated from CPU time (one process's / 1 x {args.batch_size}'s): {summary(free)}")
     allreduce = [side["allreduce"] / side["wall"] for side in times["2x32"]]
     print(
         f"  gloo allreduce of one step's gradients: {statistics.median(s['allreduce'] for s in times['2x32']):.4f} s, "

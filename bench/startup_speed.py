@@ -110,6 +110,9 @@ def main() -> None:
         cpu = [a[0] / b[0] for a, b in zip(times[ours], times[theirs], strict=True)]
         wall = [a[1] / b[1] for a, b in zip(times[ours], times[theirs], strict=True)]
         print(f"  {label}: CPU {summary(cpu)}, wall {summary(wall)}")
+    # Under load the baseline's own time swings by more than genzoo adds; the difference says what genzoo adds.
+    added = [a[0] - b[0] for a, b in zip(times["from_pretrained"], times["torch+diffusers"], strict=True)]
+    print(f"  `from_pretrained` + import - `import torch; from diffusers ...`: CPU {summary(added)} s")
     for name, values in times.items():
         print(f"    {name}: median CPU {statistics.median(v[0] for v in values):.2f} s")
 
