@@ -27,3 +27,10 @@ def test_the_tutorial_quotes_every_file_of_the_example():
 @pytest.mark.parametrize(("path", "code"), _quotes(), ids=lambda value: str(value).splitlines()[0][:40])
 def test_quoted_code_matches_the_example(path, code):
     assert code in (ROOT / path).read_text(), f"the tutorial's quote of {path} is out of date"
+
+
+def test_bench_readme_lists_every_script():
+    """bench/README.md says what each script measures, with its command and latest figures (issue 14)."""
+    listed = set(re.findall(r"`(\w+\.py)`", (ROOT / "bench" / "README.md").read_text()))
+    scripts = {path.name for path in (ROOT / "bench").glob("*.py")}
+    assert scripts - listed == set(), "bench/README.md does not list these scripts"
