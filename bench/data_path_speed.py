@@ -161,7 +161,7 @@ def trainer_part(args: argparse.Namespace) -> None:
     config = resolve_train_config({
         "model": args.model, "dataset": args.dataset, "max_steps": args.steps_per_round + 2,
         "batch_size": args.batch_size, "sample_every": 0, "log_every": 50, "checkpoint_every": 0,
-        "num_sample_images": 4,
+        "num_sample_images": 4, "num_threads": args.threads,
     })  # fmt: skip
     objective_class = get_objective(config.objective or registration.default_objective).obj
     values = config.to_dict()

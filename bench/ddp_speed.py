@@ -54,6 +54,7 @@ def worker(args: argparse.Namespace) -> None:
         "model": args.model, "dataset": args.dataset, "max_steps": args.warmup + args.steps,
         "batch_size": args.batch_size, "sample_every": 0, "log_every": 10_000, "checkpoint_every": 0,
         "num_sample_images": 4, "output_dir": args.output_dir, "overwrite_output_dir": True,
+        "num_threads": args.threads,
     })  # fmt: skip
     objective_class = get_objective(config.objective or registration.default_objective).obj
     clock: dict[str, Any] = {"calls": 0}
