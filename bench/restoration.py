@@ -50,6 +50,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=200, help="optimisation steps per image (default: 200)")
     parser.add_argument("--restarts", type=int, default=4, help="starting points per image and class (default: 4)")
     parser.add_argument(
+        "--candidates",
+        type=int,
+        default=0,
+        help="screen this many prior draws per image and class and start from the best (default: no screening)",
+    )
+    parser.add_argument(
         "--cgan-classes",
         choices=["known", "search"],
         default="known",
@@ -130,7 +136,8 @@ def main() -> None:
 
     print(__doc__.split("\n\n")[1].replace("\n", " "))
     print(
-        f"\n{len(clean)} held-out mnist-5k digits; genzoo: {args.steps} Adam steps, {args.restarts} starts per image, "
+        f"\n{len(clean)} held-out mnist-5k digits; genzoo: {args.steps} Adam steps, {args.restarts} starts per image"
+        f"{f' (the best of {args.candidates} prior draws)' if args.candidates else ''}, "
         f"class of conditional models: {args.cgan_classes}; device {args.device}; seed {args.seed}.\n"
     )
     rows: list[dict] = []
@@ -164,6 +171,8 @@ def main() -> None:
         for name, pipe in pipes.items():
             class_labels = labels if pipe.model.is_conditional and args.cgan_classes == "known" else None
             options = {"num_restarts": args.restarts, "batch_size": args.batch_size, "class_labels": class_labels}
+            if args.candidates:
+                options["num_candidates"] = args.candidates
             start = time.perf_counter()
             if degradation is None:
                 latents, used = pipe.invert(

@@ -227,6 +227,49 @@ def test_a_batch_split_does_not_change_the_result():
     torch.testing.assert_close(together, split)
 
 
+def test_screening_starts_from_the_best_prior_draws():
+    """num_candidates draws many latents, scores them without gradients and optimises only the best ones."""
+    pipe = tiny("dcgan")
+    images = digits(3)
+    mask = Mask(to_mask(centre_mask()))
+    draws = pipe.model.sample_latents(3 * 8, generator=torch.Generator().manual_seed(0)).view(3, 8, -1)
+    with torch.no_grad():
+        generated = (pipe.model(draws.flatten(0, 1)) + 1) / 2
+        scores = mask.data_term(mask.forward(generated), images.repeat_interleave(8, 0))
+        scores = (scores + pipe.model.prior_nll(draws.flatten(0, 1))).view(3, 8)
+    # lr ~ 0: the optimisation does not move, so the result is the screened start itself.
+    options = {"degradation": mask, "num_steps": 1, "lr": 1e-12, "num_restarts": 1}
+    screened = invert(pipe.model, images, num_candidates=8, generator=torch.Generator().manual_seed(0), **options)
+    best = scores.argmin(1)
+    torch.testing.assert_close(screened.latents, draws[torch.arange(3), best])
+    torch.testing.assert_close(screened.objective, scores.min(1).values, rtol=1e-4, atol=1e-3)
+    plain = invert(pipe.model, images, generator=torch.Generator().manual_seed(0), **options)
+    first = pipe.model.sample_latents(3, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(plain.latents, first)  # no screening: one draw per image
+    split = invert(
+        pipe.model, images, num_candidates=8, batch_size=2, generator=torch.Generator().manual_seed(0), **options
+    )
+    torch.testing.assert_close(split.latents, screened.latents)  # deterministic under a batch split
+    with pytest.raises(GenzooError, match="num_candidates"):
+        invert(pipe.model, images, num_restarts=4, num_candidates=2, num_steps=1)
+
+
+def test_screening_keeps_the_encoder_start_and_the_class_search():
+    vae = tiny("vae")
+    images = digits(2)
+    encoder_only = invert(vae.model, images, num_steps=0, num_restarts=1)
+    screened = invert(vae.model, images, num_steps=0, num_restarts=1, num_candidates=6)
+    torch.testing.assert_close(screened.latents, encoder_only.latents)  # the one start stays the encoder's
+    with_draws = invert(vae.model, images, num_steps=0, num_restarts=2, num_candidates=6)
+    assert (with_draws.objective <= encoder_only.objective + 1e-4).all()
+    cgan = tiny("cgan")
+    found, labels = cgan.invert(
+        images, num_steps=2, num_restarts=1, num_candidates=4, return_class_labels=True,
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    assert found.shape == (2, 8) and labels.shape == (2,)
+
+
 def test_a_loaded_pipeline_inpaints(trained_dcgan):
     """A pipeline loaded from a trained folder (EMA and batch norm statistics saved) inpaints too."""
     pipe = GenPipeline.from_pretrained(trained_dcgan)
@@ -332,7 +375,8 @@ def test_genzoo_restore_writes_the_image_and_the_figure(trained_dcgan, tmp_path,
     low = tmp_path / "low.png"
     PIL.Image.fromarray(to_pil).resize((7, 7), PIL.Image.Resampling.BOX).save(low)
     main(["restore", str(trained_dcgan), "--task", "super-resolve", "-i", str(low), "-o", str(tmp_path / "sr.png"),
-          "--steps", "2", "--restarts", "1", "--figure", str(tmp_path / "sr-fig.png")])  # fmt: skip
+          "--steps", "2", "--restarts", "1", "--candidates", "4",
+          "--figure", str(tmp_path / "sr-fig.png")])  # fmt: skip
     with PIL.Image.open(tmp_path / "sr-fig.png") as figure:
         assert figure.size == (3 * 112, 112 + 14)  # input, degraded, restored
 
@@ -345,6 +389,7 @@ def test_genzoo_restore_writes_the_image_and_the_figure(trained_dcgan, tmp_path,
         (["--task", "super-resolve"], "takes 7x7 low-resolution images, got 28x28"),
         (["--task", "inpaint", "--mask", "{small}"], "mask_image` is 14x14 but the image is 28x28"),
         (["--task", "denoise", "--class-label", "3"], "unconditional"),
+        (["--task", "denoise", "--restarts", "4", "--candidates", "2"], "--candidates must be at least --restarts"),
     ],
 )
 def test_genzoo_restore_errors(trained_dcgan, tmp_path, capsys, arguments, message):

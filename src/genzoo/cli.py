@@ -180,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--class-label", help="class of the image (conditional models; default: search all)")
     restore.add_argument("--steps", type=int, default=200, help="optimisation steps (default: 200)")
     restore.add_argument("--restarts", type=int, default=4, help="starting points per image and class (default: 4)")
+    restore.add_argument(
+        "--candidates",
+        type=int,
+        metavar="N",
+        help="screen N prior draws per image and class and start from the best --restarts of them (cheap: a "
+        "forward pass each; helps GANs find the digit; default: no screening)",
+    )
     restore.add_argument("--seed", type=int, default=0)
     _add_loading_options(restore, dtype=False)  # the inversion optimises in float32
     restore.set_defaults(handler=_restore)
@@ -436,6 +443,8 @@ def _restore(args: argparse.Namespace) -> None:
         raise ValueError("--mask is required for --task inpaint, and only for it.")
     if args.steps < 1 or args.restarts < 1:
         raise ValueError(f"--steps and --restarts must be at least 1, got {args.steps} and {args.restarts}.")
+    if args.candidates is not None and args.candidates < args.restarts:
+        raise ValueError(f"--candidates must be at least --restarts ({args.restarts}), got {args.candidates}.")
     with PIL.Image.open(args.input) as opened:
         image = opened.copy()
     mask = None
@@ -467,7 +476,7 @@ def _restore(args: argparse.Namespace) -> None:
     generator = torch.Generator().manual_seed(args.seed)
     restored = pipe.restore(
         observed, degradation, class_labels=_class_label(args.class_label), num_steps=args.steps,
-        num_restarts=args.restarts, generator=generator, output_type="pt",
+        num_restarts=args.restarts, num_candidates=args.candidates, generator=generator, output_type="pt",
     ).images  # fmt: skip
     figure = restoration_figure(
         pixels if not args.simulate else None, degradation.display(observed, size), restored, original

@@ -412,8 +412,8 @@ class GenPipeline(DiffusionPipeline):
             num_steps (`int`, defaults to 200): optimisation steps.
             generator (`torch.Generator`, *optional*): makes the starting points, and so the latents, deterministic.
             return_class_labels (`bool`, defaults to `False`): also return the classes used.
-            inversion_kwargs: `num_restarts`, `lr`, `prior`, `prior_weight`, `feature_extractor`, `feature_weight`,
-                `use_encoder`, `batch_size`; see `genzoo.restoration.invert`.
+            inversion_kwargs: `num_restarts`, `num_candidates`, `lr`, `prior`, `prior_weight`, `feature_extractor`,
+                `feature_weight`, `use_encoder`, `batch_size`; see `genzoo.restoration.invert`.
 
         Returns:
             `torch.Tensor` of shape `(batch, *latent_shape)` (and the `(batch,)` class labels, or `None`); decode
