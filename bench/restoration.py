@@ -188,10 +188,15 @@ def main() -> None:
             elapsed = time.perf_counter() - start
             rows.append(_row(task, name, restored, clean, elapsed, accuracy(restored) if task == "sr-x4" else None))
             columns.append((name, restored))
-            if degradation is None and pipe.model.posterior(clean[:1].to(pipe.device) * 2 - 1, None) is not None:
+            probe_label = labels[:1].to(pipe.device) if pipe.model.is_conditional else None  # CVAE: needed
+            has_encoder = pipe.model.posterior(clean[:1].to(pipe.device) * 2 - 1, probe_label) is not None
+            if degradation is None and has_encoder:
                 start = time.perf_counter()
-                latents = pipe.invert(observed, num_steps=0, num_restarts=1, batch_size=args.batch_size)
-                restored = pipe(latents=latents, output_type="pt").images.cpu()
+                latents, used = pipe.invert(
+                    observed, num_steps=0, num_restarts=1, batch_size=args.batch_size, return_class_labels=True,
+                    class_labels=class_labels,
+                )  # fmt: skip
+                restored = pipe(latents=latents, class_labels=used, output_type="pt").images.cpu()
                 rows.append(_row(task, f"{name} (encoder mean only)", restored, clean, time.perf_counter() - start))
         if args.figures:
             folder = Path(args.figures)
