@@ -74,7 +74,7 @@ def test_documented_command_parses(doc, command, tmp_path, monkeypatch):
         if args.config:  # the docs show the flags, not the file: a config naming only the model stands in for it
             Path(args.config).parent.mkdir(parents=True, exist_ok=True)
             Path(args.config).write_text("{}\n" if args.model else "model: dcgan\n")
-        if args.model == "sngan" and "sngan" not in models():
+        if args.model == "sngan-example" and "sngan-example" not in models():
             pytest.skip("the tutorial's third-party plugin is not installed (tests/test_third_party_plugin.py is)")
         config = resolve_train_config(args)  # checks every --set key and value against the run config
         objective = get_objective(config.objective or get_model(config.model).default_objective).obj

@@ -8,6 +8,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
+import yaml
 from torch.nn.utils import parametrize
 
 from genzoo import GenPipeline
@@ -135,8 +136,29 @@ def test_plugins_lists_the_families_aliases(capsys):
     """`genzoo plugins` names a registration's aliases after its description, in text and JSON."""
     main(["plugins"])
     text = capsys.readouterr().out
-    assert "    resnet: ResNet GAN (SNGAN, cGAN-PD)" in text and "32-128 px (also: resnet-gan)\n" in text
+    assert "    resnet: ResNet GAN (SNGAN, cGAN-PD)" in text and "32-128 px (also: sngan, resnet-gan)\n" in text
     main(["plugins", "--json"])
     by_name = {p["name"]: p for p in json.loads(capsys.readouterr().out)["plugins"]}
-    assert by_name["resnet"]["aliases"] == {"resnet": ["resnet-gan"]}
+    assert by_name["resnet"]["aliases"] == {"resnet": ["sngan", "resnet-gan"]}
     assert by_name["gan"]["aliases"] == {}
+
+
+def test_genzoo_train_sngan_on_an_rgb_folder_samples_rgb(tmp_path):
+    """The issue's command, `genzoo train sngan --dataset imagefolder:DIR --resolution 32`: `sngan` is the family's
+    alias (its defaults are SNGAN's, which the run resolves), and the saved pipeline samples 32x32 RGB images."""
+    assert get_model("sngan") is get_model("resnet")
+    images = _rgb_folder(tmp_path / "photos", size=48)
+    run = tmp_path / "run"
+    main(["train", "sngan", "--dataset", f"imagefolder:{images}", "--resolution", "32", "--output-dir", str(run),
+          "--max-steps", "5", "--batch-size", "4", "--sample-every", "0", "--checkpoint-every", "0",
+          "--set", "model_args.base_channels=4", "--set", "objective_args.discriminator.base_channels=4",
+          "--set", "num_sample_images=4", "--set", "log_every=1"])  # fmt: skip
+    resolved = yaml.safe_load((run / "run_config.yaml").read_text())
+    assert resolved["model"] == "sngan" and resolved["objective"] == "hinge"  # the name the user chose
+    assert resolved["objective_args"]["n_critic"] == 5 and resolved["lr_scheduler"] == "linear"
+    logged = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in logged if "loss_g" in row] == [5]  # SNGAN's five critic steps per generator step
+    pipe = GenPipeline.from_pretrained(run)
+    assert type(pipe.model) is ResNetGenerator
+    out = pipe(batch_size=2, generator=torch.Generator().manual_seed(0), output_type="pil")
+    assert [(image.mode, image.size) for image in out.images] == [("RGB", (32, 32))] * 2

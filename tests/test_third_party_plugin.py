@@ -76,17 +76,17 @@ def test_installed_plugin_is_listed_trains_and_loads(site_packages, tmp_path, mo
     listed = json.loads(capsys.readouterr().out)
     sngan = next(p for p in listed["plugins"] if p["name"] == "sngan")
     assert (sngan["distribution"], sngan["version"], sngan["module"]) == ("genzoo-sngan", "0.1.0", "genzoo_sngan")
-    assert sngan["models"] == ["sngan"] and not listed["failed"]
+    assert sngan["models"] == ["sngan-example"] and not listed["failed"]
 
-    # 2. `genzoo train sngan` with the plugin's defaults (hinge objective, its Adam settings) and a tiny model.
+    # 2. `genzoo train sngan-example` with the plugin's defaults (hinge objective, its Adam settings) and a tiny model.
     run = tmp_path / "run"
     main([
-        "train", "sngan", "--output-dir", str(run), "--max-steps", "2", "--batch-size", "4", "--sample-every", "0",
-        "--checkpoint-every", "0", "--set", "num_sample_images=4", "--set", "log_every=1",
+        "train", "sngan-example", "--output-dir", str(run), "--max-steps", "2", "--batch-size", "4",
+        "--sample-every", "0", "--checkpoint-every", "0", "--set", "num_sample_images=4", "--set", "log_every=1",
         "--set", "model_args.image_size=16", *TINY, "--set", "objective_args.discriminator.base_channels=8",
     ])  # fmt: skip
     config = yaml.safe_load((run / "run_config.yaml").read_text())
-    assert config["model"] == "sngan"
+    assert config["model"] == "sngan-example"
     assert config["objective"] == "hinge"  # the registration's default_objective, recorded by name
     # The plugin's training_defaults, merged key by key with the --set discriminator option.
     assert config["objective_args"] == {"lr": 2e-4, "betas": [0.0, 0.9], "discriminator": {"base_channels": 8}}

@@ -57,8 +57,9 @@ def register_models(register: Callable) -> None:
         default_objective="hinge",
         training_defaults=TRAINING_DEFAULTS,
         objective_defaults=OBJECTIVE_DEFAULTS,
-        # Not `sngan`: the third-party example plugin (examples/genzoo-sngan) registers that name.
-        aliases=("resnet-gan",),
+        # `sngan` names the family by the configuration its defaults are: SNGAN's networks, loss, optimiser, critic
+        # steps and schedule. (The third-party example plugin registers its own SNGAN as `sngan-example`.)
+        aliases=("sngan", "resnet-gan"),
         description=(
             "ResNet GAN (SNGAN, cGAN-PD): residual generator with conditional batch norm, spectrally normalised "
             "residual projection discriminator, 32-128 px"

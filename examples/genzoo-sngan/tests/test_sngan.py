@@ -13,7 +13,7 @@ from genzoo_sngan import SNGANDiscriminator, SNGANGenerator, SNGANPipeline, trun
 
 
 class TestSNGAN(GeneratorTesterMixin):
-    model_name = "sngan"
+    model_name = "sngan-example"
     model_args = {"latent_dim": 8, "image_size": 16, "num_channels": 1, "base_channels": 8}
     objective_args = {"discriminator": {"base_channels": 8}}
 
@@ -22,7 +22,7 @@ class TestSNGANRGBWithWGANGP(GeneratorTesterMixin):
     """The same model under another registered objective: WGAN-GP's gradient penalty through a spectrally
     normalised ResNet critic."""
 
-    model_name = "sngan"
+    model_name = "sngan-example"
     model_args = {"latent_dim": 8, "image_size": 16, "num_channels": 3, "base_channels": 8}
     objective_name = "wgan-gp"
     objective_args = {"discriminator": {"base_channels": 8}, "n_critic": 2}

@@ -16,7 +16,7 @@ __all__ = ["SNGANDiscriminator", "SNGANGenerator", "SNGANPipeline", "truncated_l
 @hookimpl
 def register_models(register: Callable) -> None:
     register(
-        "sngan",
+        "sngan-example",
         SNGANGenerator,
         pipeline_class=SNGANPipeline,
         discriminator_class=SNGANDiscriminator,

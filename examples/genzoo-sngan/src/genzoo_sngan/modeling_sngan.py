@@ -118,7 +118,7 @@ class SNGANDiscriminator(nn.Module):
     def __init__(self, image_size: int = 32, num_channels: int = 3, num_classes: int = 0, base_channels: int = 128):
         super().__init__()
         if num_classes:
-            raise ValueError("SNGANDiscriminator is unconditional; train sngan on unlabelled images or ignore labels.")
+            raise ValueError("SNGANDiscriminator is unconditional; train it on unlabelled images or ignore labels.")
         if image_size % 4:
             raise ValueError(f"SNGANDiscriminator needs an image_size divisible by 4, got {image_size}.")
         self.blocks = nn.Sequential(
