@@ -77,9 +77,9 @@ def _upload_and_paint(page, scratch: Path) -> None:
     dataset = load_dataset("mnist-5k", split="test")
     upload = scratch / "digit.png"
     dataset.data[0][dataset.image_column].convert("L").save(upload)
+    page.locator("#restore-editor canvas").first.wait_for()  # an editor without its canvas yet ignores uploads
     page.locator("#restore-editor input[type=file]").set_input_files(str(upload))
     page.locator("#restore-editor").get_by_text("Upload an image").wait_for(state="hidden")  # the editor shows it
-    page.locator("#restore-editor canvas").first.wait_for()
     page.wait_for_timeout(1000)  # the editor draws the upload before it takes strokes
     box = page.locator("#restore-editor img, #restore-editor canvas").last.bounding_box()
     middle = box["y"] + box["height"] / 2

@@ -94,11 +94,13 @@ def _model_pixels(pixels: np.ndarray, image_size: int) -> np.ndarray:
 
 
 def _upload_to_editor(page, editor: str, path: Path) -> None:
-    """Upload a file to an image editor and wait until the editor shows it. On a busy CPU a freshly shown editor can
-    miss its first upload (it still says "Upload an image"), so upload again, up to 3 times."""
+    """Upload a file to an image editor and wait until the editor shows it. An editor ignores an upload that arrives
+    before it has set up its canvas (it still says "Upload an image"; a second or so after its tab opens), so wait for
+    the canvas first, and upload again if the editor still missed it, up to 3 times."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
     placeholder = page.locator(editor).get_by_text("Upload an image")
+    page.locator(f"{editor} canvas").first.wait_for()
     for attempt in range(3):
         page.locator(f"{editor} input[type=file]").set_input_files(str(path))
         try:
@@ -106,7 +108,6 @@ def _upload_to_editor(page, editor: str, path: Path) -> None:
             break
         except PlaywrightTimeoutError:
             assert attempt < 2, "the image editor never showed the upload"
-    page.locator(f"{editor} canvas").first.wait_for()
     page.wait_for_timeout(1000)  # the editor draws the upload before it takes strokes
 
 
