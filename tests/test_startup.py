@@ -186,3 +186,24 @@ def test_loading_a_local_folder_imports_only_what_it_needs(tmp_path):
     assert other_families == "[]"
     assert hub_imported == "False"
     assert {"gan", "cgan", "vae", "resnet"} <= set(eval(unread))  # their metadata is read only when asked for
+
+
+def test_lazy_exports_imports_on_first_use_and_names_unknown_attributes(tmp_path, monkeypatch):
+    from genzoo import lazy_exports
+
+    package = tmp_path / "lazy_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "heavy.py").write_text("VALUE = object()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import lazy_pkg
+
+    lazy_pkg.__getattr__ = lazy_exports("lazy_pkg", {"VALUE": ".heavy"})
+    assert "lazy_pkg.heavy" not in sys.modules
+    value = lazy_pkg.VALUE
+    assert "lazy_pkg.heavy" in sys.modules and value is sys.modules["lazy_pkg.heavy"].VALUE
+    assert vars(lazy_pkg)["VALUE"] is value  # cached in the package: looked up once
+    with pytest.raises(AttributeError, match="module 'lazy_pkg' has no attribute 'missing'"):
+        getattr(lazy_pkg, "missing")  # noqa: B009
+    for name in [name for name in sys.modules if name.startswith("lazy_pkg")]:
+        del sys.modules[name]

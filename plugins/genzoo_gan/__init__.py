@@ -3,11 +3,10 @@
 It registers through the `genzoo` entry-point group, exactly as a third-party plugin would.
 """
 
-import importlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from genzoo import hookimpl
+from genzoo import hookimpl, lazy_exports
 
 if TYPE_CHECKING:
     from .modeling_dcgan import DCGANDiscriminator, DCGANGenerator
@@ -51,11 +50,6 @@ def register_models(register: Callable) -> None:
     )
 
 
-def __getattr__(name: str) -> Any:
-    # The classes are re-exported lazily: importing this entry module (which `genzoo plugins` does) must not import
-    # torch and diffusers; registrations name the classes by import string for the same reason.
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    globals()[name] = value
-    return value
+# The classes are re-exported lazily: importing this entry module (which `genzoo plugins` does) must not import
+# torch and diffusers; registrations name the classes by import string for the same reason.
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -1,11 +1,11 @@
 """genzoo: plugin-based image generative models (GAN, conditional GAN, VAE) on Hugging Face conventions."""
 
-import importlib
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import GenzooError
 from .hookspecs import hookimpl
+from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .data import Dataset, load_dataset
@@ -28,6 +28,7 @@ __all__ = [
     "Objective",
     "dcgan_init",
     "hookimpl",
+    "lazy_exports",
     "load_dataset",
 ]
 
@@ -43,9 +44,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
