@@ -154,9 +154,12 @@ def test_registrations_built_from_classes_keep_working():
 
 
 def test_loading_a_local_folder_imports_only_what_it_needs(tmp_path):
-    """`from_pretrained` on a local folder imports nothing that `import torch; from diffusers import
-    DiffusionPipeline` does not, apart from genzoo, pluggy and the folder's own plugin: not the publishing code
-    (genzoo.hub), not the other families, and it reads no plugin distribution's metadata."""
+    """`from_pretrained` on a local folder imports, of genzoo's own code, only the core and the folder's own plugin:
+    not the publishing code (genzoo.hub), not the other families, and none of the heavy packages loading does not
+    need (datasets, accelerate, transformers). It reads no plugin distribution's metadata.
+
+    Only genzoo's modules and the heavy imports we mean to avoid are asserted on: what torch, diffusers or tqdm
+    import on their own changes with their versions (tqdm's lock pulls in `multiprocessing`, for one)."""
     from genzoo_gan import DCGANGenerator
 
     GenPipeline(model=DCGANGenerator(latent_dim=4, image_size=8, num_channels=1, base_channels=4)).save_pretrained(
@@ -171,21 +174,20 @@ def test_loading_a_local_folder_imports_only_what_it_needs(tmp_path):
         GenPipeline.from_pretrained({folder!r})
         from genzoo import plugins
         new = set(sys.modules) - before
-        print(sorted({{m.split(".")[0] for m in new}}))
-        print(sorted(m for m in new if m.startswith(("genzoo_cgan.", "genzoo_vae.", "genzoo_resnet."))))
-        print("genzoo.hub" in sys.modules)
+        print(sorted(m for m in new if m.startswith(("genzoo", "datasets", "accelerate", "transformers"))))
         print(sorted(plugins._distributions))
     """
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(probe.format(folder=str(tmp_path / "pipe")))],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    new_packages, other_families, hub_imported, unread = result.stdout.strip().splitlines()[-4:]
-    # Printed lists of names. Entry points import each plugin's package, which holds only import strings.
-    assert set(eval(new_packages)) <= {"genzoo", "pluggy", "genzoo_gan", "genzoo_cgan", "genzoo_vae", "genzoo_resnet"}
-    assert other_families == "[]"
-    assert hub_imported == "False"
-    assert {"gan", "cgan", "vae", "resnet"} <= set(eval(unread))  # their metadata is read only when asked for
+    new_modules, unread = (eval(line) for line in result.stdout.strip().splitlines()[-2:])  # printed lists of names
+    top_level = {m.split(".")[0] for m in new_modules}
+    # Entry points import each plugin's package, which holds only import strings; the modeling file is the folder's.
+    assert top_level <= {"genzoo", "genzoo_gan", "genzoo_cgan", "genzoo_vae", "genzoo_resnet"}
+    assert not [m for m in new_modules if m.startswith(("genzoo_cgan.", "genzoo_vae.", "genzoo_resnet."))]
+    assert "genzoo.hub" not in new_modules
+    assert {"gan", "cgan", "vae", "resnet"} <= set(unread)  # their metadata is read only when asked for
 
 
 def test_lazy_exports_imports_on_first_use_and_names_unknown_attributes(tmp_path, monkeypatch):
