@@ -1,5 +1,6 @@
 """Adversarial training: a base objective that alternates discriminator and generator updates, and the original GAN
-loss, the hinge loss and WGAN-GP built on it, with optional R1, a gradient penalty, spectral norm and DiffAugment.
+loss, the hinge loss and WGAN-GP built on it, with optional R1, a gradient penalty, LeCam, spectral norm, DiffAugment
+and adaptive augmentation (ADA).
 
 They work with any model family whose registration names a `discriminator_class` taking
 `(image_size, num_channels, num_classes, **discriminator)` and returning one logit per image from
@@ -19,8 +20,9 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ..errors import ConfigError, did_you_mean
-from .augment import diff_augment, parse_policy
+from .augment import AdaptiveAugment, diff_augment, parse_ada_policy, parse_policy
 from .base import Objective
+from .lecam import LeCamAnchors
 
 if TYPE_CHECKING:
     from ..modeling import Generator
@@ -30,6 +32,11 @@ __all__ = ["AdversarialObjective", "GANObjective", "HingeObjective", "WGANGPObje
 
 # Discriminator arguments the objective fills in from the generator; users set the others.
 _SET_BY_OBJECTIVE = ("image_size", "num_channels", "num_classes")
+#: Thousands of real images over which ADA's p can go from 0 to 1. The paper's 500 suits runs of millions of
+#: images; genzoo's default runs see about 128 thousand (2,000 steps of 64), so p moves ten times as fast.
+DEFAULT_ADA_KIMG = 50.0
+#: Discriminator updates between two adjustments of ADA's p (the paper's 4).
+DEFAULT_ADA_INTERVAL = 4
 
 
 class AdversarialObjective(Objective):
@@ -57,6 +64,21 @@ class AdversarialObjective(Objective):
             images before the discriminator (DiffAugment, Zhao et al. 2020): a subset of `color`, `translation`,
             `cutout`, comma-separated or as a list, e.g. `"translation,cutout"` for small datasets. Penalties are
             computed on plain images.
+        ada_target (`float`, *optional*): turns on adaptive discriminator augmentation (Karras et al. 2020): every
+            transform of `ada_augment` is applied to each image the discriminator sees (real and generated, in
+            both updates) with a probability p that rises while r_t = E[sign(D(real))] is above this target and
+            falls while it is below; in (0, 1), 0.6 in the paper. p starts at 0, is logged as `ada_p` (r_t of each
+            update as `ada_rt`) and is saved in checkpoints. With `augment` also set, ADA runs first.
+        ada_kimg (`float`, *optional*): thousands of real images over which p can go from 0 to 1 (default 50;
+            the paper's 500 is for runs of millions of images).
+        ada_interval (`int`, *optional*): discriminator updates between adjustments of p (default 4).
+        ada_augment (`str` or `list[str]`, *optional*): ADA's transforms, from `xflip`, `rotate90`,
+            `translation` (integer), `brightness`, `contrast`, `saturation`, or the groups `blit` (the first three)
+            and `color` (the last three); default `"blit,color"`.
+        lecam_weight (`float`): weight λ of the LeCam penalty (Tseng et al. 2021) on the discriminator, whose
+            logits are pulled toward EMA anchors of its mean real and fake logits; 0 (off) by default, the paper
+            uses 0.3 for BigGAN on CIFAR and 0.01 with StyleGAN2. The anchors are saved in checkpoints.
+        lecam_decay (`float`): the anchors' EMA decay (0.99).
         discriminator (`dict`, *optional*): keyword arguments for the discriminator class (e.g. `base_channels`).
 
     Both penalties are per-sample input gradients, which batch norm would mix across the batch: with a penalty
@@ -86,6 +108,12 @@ class AdversarialObjective(Objective):
         r1_gamma: float = 0.0,
         spectral_norm: bool = False,
         augment: str | list[str] | tuple[str, ...] | None = None,
+        ada_target: float | None = None,
+        ada_kimg: float | None = None,
+        ada_interval: int | None = None,
+        ada_augment: str | list[str] | tuple[str, ...] | None = None,
+        lecam_weight: float = 0.0,
+        lecam_decay: float = 0.99,
         discriminator: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(model, registration)
@@ -122,7 +150,66 @@ class AdversarialObjective(Objective):
             )
         if spectral_norm:
             apply_spectral_norm(discriminator_module)
+        # ADA's p and LeCam's anchors live in buffers of the discriminator, so checkpoints carry them.
+        self.ada = self._build_ada(discriminator_module, ada_target, ada_kimg, ada_interval, ada_augment)
+        self.lecam_weight, self.lecam = self._build_lecam(discriminator_module, lecam_weight, lecam_decay)
         self.networks["discriminator"] = discriminator_module
+
+    @staticmethod
+    def _build_ada(
+        owner: nn.Module,
+        target: Any,
+        kimg: Any,
+        interval: Any,
+        policy: str | list[str] | tuple[str, ...] | None,
+    ) -> AdaptiveAugment | None:
+        if target is None:
+            options = {"ada_kimg": kimg, "ada_interval": interval, "ada_augment": policy}
+            given = [name for name, value in options.items() if value is not None]
+            if given:
+                raise ConfigError(
+                    f"objective_args.{given[0]} has no effect without objective_args.ada_target; set ada_target "
+                    "(e.g. 0.6) to turn ADA on."
+                )
+            return None
+        try:
+            target = float(target)
+            kimg = DEFAULT_ADA_KIMG if kimg is None else float(kimg)
+            interval = DEFAULT_ADA_INTERVAL if interval is None else int(interval)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"objective_args.ada_target, ada_kimg and ada_interval must be numbers, got {target!r}, {kimg!r}, "
+                f"{interval!r}."
+            ) from exc
+        if not 0.0 < target < 1.0:  # also refuses NaN
+            raise ConfigError(
+                f"objective_args.ada_target must lie strictly between 0 and 1, got {target}; 0.6 is the paper's."
+            )
+        try:
+            policy = parse_ada_policy(policy)
+        except ValueError as exc:
+            raise ConfigError(f"objective_args.ada_augment: {exc}") from exc
+        try:
+            return AdaptiveAugment(owner, target, kimg, interval, policy)
+        except ValueError as exc:
+            raise ConfigError(f"objective_args: {exc}") from exc
+
+    @staticmethod
+    def _build_lecam(owner: nn.Module, weight: Any, decay: Any) -> tuple[float, LeCamAnchors | None]:
+        try:
+            weight, decay = float(weight), float(decay)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"objective_args.lecam_weight and lecam_decay must be numbers, got {weight!r} and {decay!r}."
+            ) from exc
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ConfigError(
+                f"objective_args.lecam_weight must be a finite number >= 0, got {weight}; the paper uses 0.3 "
+                "(BigGAN) or 0.01 (StyleGAN2), and 0 turns LeCam off."
+            )
+        if not 0.0 <= decay < 1.0:
+            raise ConfigError(f"objective_args.lecam_decay must lie in [0, 1), got {decay}; 0.99 is the paper's.")
+        return weight, (LeCamAnchors(owner, decay) if weight else None)
 
     def _build_discriminator(
         self, model: "Generator", registration: "ModelRegistration", options: dict[str, Any]
@@ -210,14 +297,22 @@ class AdversarialObjective(Objective):
         model, discriminator = self.networks["model"], self.networks["discriminator"]
         with torch.no_grad():
             fake = model(self._latents(real.shape[0], generator, real.device), labels)
-        real_logits = discriminator(diff_augment(real, self.augment, generator), labels)
-        fake_logits = discriminator(diff_augment(fake, self.augment, generator), labels)
+        real_logits = discriminator(self.augment_for_discriminator(real, generator), labels)
+        fake_logits = discriminator(self.augment_for_discriminator(fake, generator), labels)
         loss_d = self.discriminator_loss(real_logits, fake_logits)
         logs = {
             "loss_d": loss_d.detach(),
             "d_real": real_logits.detach().mean(),
             "d_fake": fake_logits.detach().mean(),
         }
+        if self.ada is not None:
+            logs["ada_p"] = self.ada.owner.ada_p.clone()  # the p this update used
+            logs["ada_rt"] = self.ada.observe(real_logits, self._reduce_over_processes("sum"))
+        if self.lecam is not None:
+            self.lecam.update(real_logits, fake_logits, self._reduce_over_processes("mean"))
+            penalty = self.lecam.penalty(real_logits, fake_logits)
+            loss_d = loss_d + self.lecam_weight * penalty
+            logs["lecam_penalty"] = penalty.detach()
         for name, (weight, penalty) in self.regularise(real, fake, labels, generator).items():
             loss_d = loss_d + weight * penalty
             logs[name] = penalty.detach()
@@ -239,13 +334,27 @@ class AdversarialObjective(Objective):
         critic = self.unwrap("discriminator")
         critic.requires_grad_(False)
         fake = self.networks["model"](self._latents(batch_size, generator, device), labels)
-        loss_g = self.generator_loss(critic(diff_augment(fake, self.augment, generator), labels))
+        loss_g = self.generator_loss(critic(self.augment_for_discriminator(fake, generator), labels))
         optimizer = self.optimizers["model"]
         optimizer.zero_grad(set_to_none=True)
         self.accelerator.backward(loss_g)
         optimizer.step()
         critic.requires_grad_(True)
         return {"loss_g": loss_g.detach()}
+
+    def augment_for_discriminator(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The images as the discriminator sees them: ADA's transforms (if on) with its current p, then the
+        DiffAugment policy (if any); `images` itself when neither is on."""
+        if self.ada is not None:
+            images = self.ada(images, generator)
+        return diff_augment(images, self.augment, generator)
+
+    def _reduce_over_processes(self, how: str):
+        """A function that sums or averages a tensor over processes, or None with one process."""
+        accelerator = self.accelerator
+        if accelerator is None or accelerator.num_processes == 1:
+            return None
+        return lambda tensor: accelerator.reduce(tensor, reduction=how)
 
     # --- regularisers: one method each ---------------------------------------------------------------------------
     def regularise(
