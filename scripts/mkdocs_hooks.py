@@ -16,7 +16,7 @@ from mkdocs.structure.files import File, Files
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI_MARKER = "<!-- cli-reference -->"
-PACKAGES = ("genzoo", "genzoo_gan", "genzoo_cgan", "genzoo_vae")
+PACKAGES = ("genzoo", "genzoo_gan", "genzoo_cgan", "genzoo_vae", "genzoo_infogan")
 SKIPPED = {"genzoo.__main__", "genzoo.cli"}  # the CLI has its own reference page
 
 

@@ -48,6 +48,13 @@ def register_datasets(register: Callable) -> None:
         "parquet", f"{module}:load_parquet", description="A parquet file (or glob of files) with an image column."
     )
     register(
+        "shapes",
+        "genzoo.data_shapes:load_shapes",
+        aliases=("dsprites-like",),
+        description="Binary 64x64 shapes with 5 known factors (dSprites-like), rendered on first use and cached; "
+        "shapes:small, shapes:tiny or shapes:S,C,O,X,Y for a subgrid.",
+    )
+    register(
         "hf",
         f"{module}:load_hub_dataset",
         aliases=("hub",),

@@ -21,7 +21,7 @@ import inspect
 import io
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
@@ -77,6 +77,9 @@ class Dataset:
         name (`str`): the spec the dataset was loaded from, for messages and model cards.
         num_classes (`int`, *optional*): the class count of a streamed dataset whose labels are not a `ClassLabel`
             (a stream cannot be scanned for its largest label up front).
+        factor_columns (`list[str]` or `str`, *optional*): columns holding the known generative factors of each
+            image (a list or comma-separated), which the disentanglement metrics score representations against;
+            a source with factors (`shapes`) sets them, `dataset_args.factor_columns` names them for any other.
     """
 
     def __init__(
@@ -86,6 +89,7 @@ class Dataset:
         label_column: str | None = None,
         name: str = "",
         num_classes: int | None = None,
+        factor_columns: Sequence[str] | str | None = None,
     ) -> None:
         self.data = data
         self.name = name
@@ -104,6 +108,15 @@ class Dataset:
                 "Pass --label-column NAME (or --label-column '' for none)."
             )
         self._num_classes = self._checked_num_classes(num_classes)
+        if isinstance(factor_columns, str):
+            factor_columns = [name.strip() for name in factor_columns.split(",") if name.strip()]
+        self.factor_columns: list[str] = list(factor_columns or [])
+        missing = [column for column in self.factor_columns if column not in columns]
+        if missing:
+            raise GenzooError(
+                f"Dataset {name!r} has no column {missing[0]!r} for dataset_args.factor_columns; its columns are "
+                f"{columns}."
+            )
 
     @property
     def streaming(self) -> bool:
@@ -672,6 +685,7 @@ def load_dataset(
     image_column: str | None = None,
     label_column: str | None = None,
     num_classes: int | None = None,
+    factor_columns: Sequence[str] | str | None = None,
     **source_args: Any,
 ) -> Dataset:
     r"""Load a dataset from a spec such as `mnist-5k`, `imagefolder:DIR`, `parquet:FILE` or `hf:ORG/NAME`.
@@ -682,6 +696,8 @@ def load_dataset(
         split (`str`): which split to load (`train` by default).
         image_column, label_column (`str`, *optional*): override column detection.
         num_classes (`int`, *optional*): the class count of a streamed dataset whose labels are not a `ClassLabel`.
+        factor_columns (`list[str]` or `str`, *optional*): the columns of known generative factors (see `Dataset`);
+            by default those the source names (`shapes`), else none.
         source_args: keyword arguments of the source itself, e.g. `name`, `revision` and `streaming` for `hf:`.
 
     Returns:
@@ -707,7 +723,9 @@ def load_dataset(
         accepted = [key for key in parameters if key not in ("argument", "split")]
         unknown = sorted(set(source_args) - set(accepted))
         if unknown and not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-            valid = ", ".join(["split", "image_column", "label_column", "num_classes", *TRANSFORM_ARGS, *accepted])
+            valid = ", ".join(
+                ["split", "image_column", "label_column", "num_classes", "factor_columns", *TRANSFORM_ARGS, *accepted]
+            )
             raise GenzooError(
                 f"Dataset source {name!r} does not take {', '.join(unknown)}; dataset args it takes: {valid}."
             )
@@ -715,8 +733,16 @@ def load_dataset(
     if isinstance(data, Dataset):  # a plugin that chose its columns itself; the caller's overrides still win
         image_column = data.image_column if image_column is None else image_column
         label_column = (data.label_column or "") if label_column is None else label_column
+        factor_columns = data.factor_columns if factor_columns is None else factor_columns
         data = data.data
-    return Dataset(data, image_column=image_column, label_column=label_column, name=spec, num_classes=num_classes)
+    return Dataset(
+        data,
+        image_column=image_column,
+        label_column=label_column,
+        name=spec,
+        num_classes=num_classes,
+        factor_columns=factor_columns,
+    )
 
 
 def _require_argument(source: str, argument: str | None, example: str) -> str:

@@ -59,7 +59,8 @@ def register_metrics(register: Callable) -> None:
     generated and reference features it asked for through `needs`, held-out images, the seed) and the metric's
     options, resolved from `--metric-arg NAME.KEY=VALUE`; it may also be an import string `"module:function"`,
     imported on first use. `direction` says whether lower or higher `outputs` are better; `applies_to` is `"any"`,
-    `"class-conditional"` or `"encoder"` (a generator with an `encode` method); `needs` is any of `"stats"`,
+    `"class-conditional"`, `"encoder"` (a generator with an `encode` method), `"codes"` (one with `encode_codes`,
+    InfoGAN's) or `"representation"` (either); `needs` is any of `"stats"`,
     `"features"`, `"class_stats"` (generated and reference) and `"logits"` (generated). See
     `genzoo.registry.MetricRegistration`.
     """

@@ -168,9 +168,10 @@ class ModelRegistration(Registration):
         return self.obj
 
 
-# What a metric can apply to: every generator, class-conditional ones, unconditional ones, or generators with an
-# `encode` method.
-METRIC_APPLIES_TO = ("any", "class-conditional", "unconditional", "encoder")
+# What a metric can apply to: every generator, class-conditional ones, unconditional ones, generators with an
+# `encode` method, generators with learned codes (`encode_codes`, InfoGAN's), or either of the last two (a
+# representation of images to score, as disentanglement metrics need).
+METRIC_APPLIES_TO = ("any", "class-conditional", "unconditional", "encoder", "codes", "representation")
 # What a metric asks the evaluation to collect: feature statistics (generated and reference), the features
 # themselves (generated and reference), the generated images' class logits, per-class statistics (both).
 METRIC_NEEDS = ("stats", "features", "logits", "class_stats")

@@ -274,13 +274,20 @@ def metric_applies(metric: MetricRegistration, target: Any) -> bool:
         return False
     if metric.applies_to == "class-conditional":
         return not isinstance(model, type) and int(getattr(model, "num_classes", 0) or 0) > 0
-    return callable(getattr(model, "encode", None))  # "encoder"
+    has_encoder, has_codes = callable(getattr(model, "encode", None)), callable(getattr(model, "encode_codes", None))
+    if metric.applies_to == "codes":
+        return has_codes
+    if metric.applies_to == "representation":
+        return has_encoder or has_codes
+    return has_encoder  # "encoder"
 
 
 _APPLIES_TO_TEXT = {
     "class-conditional": "a class-conditional generator",
     "unconditional": "an unconditional generator",
     "encoder": "a generator with an encoder",
+    "codes": "a generator with learned codes (InfoGAN)",
+    "representation": "a generator with an encoder (VAE family) or learned codes (InfoGAN)",
 }
 
 

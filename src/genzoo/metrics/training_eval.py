@@ -263,6 +263,8 @@ def _check_model(metric: MetricRegistration, eval_metric: str, registration: Any
         "class-conditional": "a class-conditional model",
         "unconditional": "an unconditional model",
         "encoder": "a generator with an encoder",
+        "codes": "a generator with learned codes (InfoGAN)",
+        "representation": "a generator with an encoder or learned codes",
     }
     generator = type(model).__name__ if model is not None else registration.generator_class.__name__
     named = f"eval_metric {eval_metric!r}" if eval_metric in metric.outputs else f"metric {metric.name!r}"
