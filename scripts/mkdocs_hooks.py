@@ -17,7 +17,7 @@ from mkdocs.structure.files import File, Files
 ROOT = Path(__file__).resolve().parents[1]
 CLI_MARKER = "<!-- cli-reference -->"
 PACKAGES = ("genzoo", "genzoo_gan", "genzoo_cgan", "genzoo_vae", "genzoo_infogan")
-SKIPPED = {"genzoo.__main__", "genzoo.cli"}  # the CLI has its own reference page
+SKIPPED = {"genzoo.__main__", "genzoo.cli"}  # the CLI (and its command modules) has its own reference page
 
 
 def api_modules() -> list[str]:
@@ -27,7 +27,8 @@ def api_modules() -> list[str]:
         base = ROOT / ("src" if package == "genzoo" else "plugins") / package
         modules.append(package)
         for info in pkgutil.walk_packages([str(base)], prefix=f"{package}."):
-            if not any(part.startswith("_") for part in info.name.split(".")) and info.name not in SKIPPED:
+            skipped = any(info.name == name or info.name.startswith(f"{name}.") for name in SKIPPED)
+            if not any(part.startswith("_") for part in info.name.split(".")) and not skipped:
                 modules.append(info.name)
     return modules
 
@@ -62,5 +63,7 @@ def cli_reference() -> str:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, subparser in action.choices.items():
+                if subparser.prog.split()[-1] != name:  # an alias: the command has its section under its name
+                    continue
                 sections.append(f"## genzoo {name}\n\n```text\n{subparser.format_help()}```\n")
     return "\n".join(sections)

@@ -194,7 +194,7 @@ CASES = [
     Case("interpolate-output-under-a-file", [*INTERPOLATE[:-1], "{file}/i.png"], "is a file, not a folder"),
     Case("sample-folder-output-is-a-file", [*SAMPLE[:-1], "{file}", "--format", "folder"], "not an empty folder"),
     # --- pipelines -----------------------------------------------------------------------------------------------
-    Case("pipeline-missing", ["sample", "{tmp}/nope", "-o", "{grid}"], "neither a pipeline folder nor"),
+    Case("pipeline-missing", ["sample", "{tmp}/nope", "-o", "{grid}"], "No such folder"),
     Case("pipeline-empty-folder", ["sample", "{tmp}/empty", "-o", "{grid}"], "no model_index.json",
          lambda tmp: (tmp / "empty").mkdir()),
     Case("pipeline-index-without-weights", SAMPLE, "has no safetensors weights", damage_pipeline(index_only)),

@@ -71,9 +71,10 @@ def test_registration():
 
 def test_training_defaults_build_a_model_and_objective(tmp_path):
     """The defaults of `genzoo train cgan --output-dir X` are valid config keys and build the networks."""
-    from genzoo.cli import build_parser, resolve_train_config
+    from genzoo.cli import build_parser
+    from genzoo.cli.train import config_from_args
 
-    config = resolve_train_config(build_parser().parse_args(["train", "cgan", "--output-dir", str(tmp_path)]))
+    config = config_from_args(build_parser().parse_args(["train", "cgan", "--output-dir", str(tmp_path)]))
     assert config.dataset == "mnist-5k" and config.max_steps == TRAINING_DEFAULTS["max_steps"]
     assert config.objective == "hinge"  # the registration's own, recorded by name
     registration = get_model("cgan")
@@ -85,12 +86,11 @@ def test_training_defaults_build_a_model_and_objective(tmp_path):
 def test_tuned_optimiser_settings_apply_to_the_hinge_loss_only(tmp_path):
     """The CGAN's lr 2e-3 was tuned with the hinge loss: `--objective wgan-gp` keeps WGAN-GP's own 1e-4 (and its
     other defaults), while the family-wide defaults (the critic's width) apply to every objective."""
-    from genzoo.cli import build_parser, resolve_train_config
+    from genzoo.cli import build_parser
+    from genzoo.cli.train import config_from_args
 
     def objective_for(*argv):
-        config = resolve_train_config(
-            build_parser().parse_args(["train", "cgan", *argv, "--output-dir", str(tmp_path)])
-        )
+        config = config_from_args(build_parser().parse_args(["train", "cgan", *argv, "--output-dir", str(tmp_path)]))
         registration = get_model("cgan")
         model = registration.generator_class(**{**config.model_args, **TINY})
         name = config.objective or registration.default_objective

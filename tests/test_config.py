@@ -8,7 +8,8 @@ import sys
 import pytest
 import torch
 
-from genzoo.cli import build_parser, resolve_train_config
+from genzoo.cli import build_parser
+from genzoo.cli.train import config_from_args
 from genzoo.config import TrainConfig, apply_overrides, merge_layers, parse_override, read_yaml_config
 from genzoo.config import resolve_train_config as resolve
 from genzoo.errors import ConfigError
@@ -129,7 +130,7 @@ def _args(*argv: str) -> argparse.Namespace:
 def test_precedence_defaults_model_defaults_file_flags_set(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("model: dcgan\nbatch_size: 16\nseed: 3\nmodel_args: {latent_dim: 32}\n")
-    config = resolve_train_config(
+    config = config_from_args(
         _args("--config", str(path), "--seed", "4", "--set", "seed=5", "--set", "model_args.base_channels=8")
     )
     assert config.batch_size == 16  # file over the model's defaults
@@ -139,14 +140,14 @@ def test_precedence_defaults_model_defaults_file_flags_set(tmp_path):
 
 
 def test_epochs_flag_replaces_the_model_default_max_steps():
-    config = resolve_train_config(_args("dcgan", "--epochs", "2"))
+    config = config_from_args(_args("dcgan", "--epochs", "2"))
     assert config.epochs == 2 and config.max_steps is None
-    config = resolve_train_config(_args("dcgan", "--max-steps", "7"))
+    config = config_from_args(_args("dcgan", "--max-steps", "7"))
     assert config.max_steps == 7 and config.epochs is None
 
 
 def test_column_flags_feed_dataset_args():
-    config = resolve_train_config(_args("dcgan", "--image-column", "img", "--label-column", ""))
+    config = config_from_args(_args("dcgan", "--image-column", "img", "--label-column", ""))
     assert config.dataset_args == {"image_column": "img", "label_column": ""}
 
 

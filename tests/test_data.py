@@ -130,7 +130,7 @@ def test_hub_source_passes_repo_and_split(monkeypatch):
     [
         ("nosuch", UnknownNameError, "Available datasets: hf, imagefolder, mnist-5k, parquet"),
         ("imagefolder", GenzooError, "needs an argument"),
-        ("imagefolder:/no/such/dir", GenzooError, "does not exist"),
+        ("imagefolder:/no/such/dir", GenzooError, "No such folder: /no/such/dir"),
         ("parquet:/no/such/file.parquet", GenzooError, "No parquet file matches"),
     ],
 )

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from genzoo.cli import build_parser, resolve_train_config
+from genzoo.cli import build_parser
+from genzoo.cli.train import config_from_args
 from genzoo.metrics.evaluation import parse_metric_args, parse_metrics
 from genzoo.registry import get_model, get_objective, models
 
@@ -76,7 +77,7 @@ def test_documented_command_parses(doc, command, tmp_path, monkeypatch):
             Path(args.config).write_text("{}\n" if args.model else "model: dcgan\n")
         if args.model == "sngan-example" and "sngan-example" not in models():
             pytest.skip("the tutorial's third-party plugin is not installed (tests/test_third_party_plugin.py is)")
-        config = resolve_train_config(args)  # checks every --set key and value against the run config
+        config = config_from_args(args)  # checks every --set key and value against the run config
         objective = get_objective(config.objective or get_model(config.model).default_objective).obj
         accepted = inspect.signature(objective).parameters
         unknown = set(config.objective_args) - set(accepted)

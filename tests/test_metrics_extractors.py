@@ -50,7 +50,7 @@ def test_builtin_extractors_are_registered_by_the_core_plugin(capsys):
     core = next(p for p in json.loads(capsys.readouterr().out)["plugins"] if p["name"] == "genzoo")
     assert core["feature_extractors"] == ["mnist-classifier", "inception", "dinov2"]
     assert {"mnist-5k", "imagefolder", "parquet", "hf"} <= set(core["datasets"])  # moved here from genzoo.data
-    assert core["module"] == "genzoo.builtins"
+    assert core["module"] == "genzoo.core_plugin"
 
 
 def test_unknown_extractor_names_the_closest_match():

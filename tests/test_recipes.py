@@ -12,7 +12,8 @@ import torch
 import yaml
 
 from genzoo import GenPipeline
-from genzoo.cli import build_parser, main, resolve_train_config
+from genzoo.cli import build_parser, main
+from genzoo.cli.train import config_from_args
 from genzoo.config import TrainConfig
 from genzoo.errors import UnknownNameError
 from genzoo.recipes import get_recipe, recipes
@@ -61,13 +62,13 @@ def test_recipe_layer_sits_between_family_defaults_and_the_config_file(tmp_path)
         "train", "--recipe", "sngan-cifar10", "--config", str(config_file), "--output-dir", str(tmp_path / "o"),
         "--seed", "7", "--set", "objective_args.n_critic=2",
     ])  # fmt: skip
-    config = resolve_train_config(args)
+    config = config_from_args(args)
     assert config.model == "resnet" and config.dataset == "hf:uoft-cs/cifar10"  # recipe over TrainConfig defaults
     assert config.checkpoint_every == 10000  # recipe over the resnet family's 2000
     assert config.batch_size == 32 and config.objective_args["lr"] == 1e-3  # file over recipe
     assert config.objective_args["betas"] == [0.0, 0.9]  # recipe keys the file leaves alone stay
     assert config.seed == 7 and config.objective_args["n_critic"] == 2  # flags and --set on top
-    plain = resolve_train_config(build_parser().parse_args(["train", "resnet", "--output-dir", str(tmp_path)]))
+    plain = config_from_args(build_parser().parse_args(["train", "resnet", "--output-dir", str(tmp_path)]))
     assert plain.checkpoint_every == 2000 and plain.dataset == "mnist-5k"  # no recipe: the family's defaults
 
 

@@ -34,7 +34,7 @@ from datasets.exceptions import DatasetsError
 from PIL import Image
 
 from .errors import GenzooError, network_errors
-from .registry import dataset_sources
+from .registry import resolve_dataset_spec
 
 __all__ = [
     "Dataset",
@@ -707,17 +707,9 @@ def load_dataset(
         `GenzooError`: a one-line reason for an unknown source or source argument, a missing path, unreadable data,
             bad labels or an unreachable Hub dataset.
     """
-    sources = dataset_sources()
-    name, argument = spec, None
-    if spec not in sources:
-        prefix, sep, rest = spec.partition(":")
-        if sep and prefix in sources:
-            name, argument = prefix, rest
-        elif os.path.isdir(spec):
-            name, argument = "imagefolder", spec
-        elif spec.endswith(".parquet") and os.path.exists(spec):
-            name, argument = "parquet", spec
-    loader: Callable[..., datasets.Dataset | datasets.IterableDataset | Dataset] = sources.get(name).obj
+    source, argument = resolve_dataset_spec(spec)
+    name = source.name
+    loader: Callable[..., datasets.Dataset | datasets.IterableDataset | Dataset] = source.obj
     if source_args:
         parameters = inspect.signature(loader).parameters
         accepted = [key for key in parameters if key not in ("argument", "split")]
@@ -762,7 +754,7 @@ def load_imagefolder(argument: str | None, split: str = "train") -> datasets.Dat
     """Images in a folder; sub-folder names become class labels."""
     path = _require_argument("imagefolder", argument, "imagefolder:./images")
     if not os.path.isdir(path):
-        raise GenzooError(f"Image folder {path!r} does not exist.")
+        raise GenzooError(f"No such folder: {path} (imagefolder needs a folder of images; sub-folders are classes).")
     try:
         return datasets.load_dataset("imagefolder", data_dir=path, split=split)
     except (FileNotFoundError, ValueError, DatasetsError) as exc:

@@ -64,3 +64,17 @@ def register_metrics(register: Callable) -> None:
     `"features"`, `"class_stats"` (generated and reference) and `"logits"` (generated). See
     `genzoo.registry.MetricRegistration`.
     """
+
+
+@hookspec
+def register_commands(register: Callable) -> None:
+    """Register `genzoo` subcommands: `register(name, add_arguments, run, *, aliases=(), description=...)`.
+
+    genzoo creates the subparser `genzoo NAME` (so it keeps control of names: one a built-in command or another
+    plugin already uses is a one-line error) and calls `add_arguments(parser)` to add the command's options;
+    `genzoo NAME ...` then calls `run(args)` with the parsed `argparse.Namespace`. `description` is the line
+    `genzoo --help` and `genzoo plugins` show. Either function may be an import string `"module:function"`; the
+    module is imported whenever the command line is built (`genzoo --help` too), so it should import torch and
+    other heavy packages inside `run`, not at module level. A `genzoo.errors.GenzooError` raised by `run` is printed
+    as one line, `genzoo: error: ...`, with exit status 1.
+    """

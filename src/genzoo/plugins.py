@@ -19,7 +19,7 @@ ENTRY_POINT_GROUP = "genzoo"
 PLUGINS_ENV_VAR = "GENZOO_PLUGINS"
 CORE_PLUGIN_NAME = "genzoo"
 # genzoo's own plugin is loaded by module name, as entry points are: like any plugin it sits above the registry.
-CORE_PLUGIN_MODULE = "genzoo.builtins"
+CORE_PLUGIN_MODULE = "genzoo.core_plugin"
 
 pm = pluggy.PluginManager("genzoo")
 pm.add_hookspecs(hookspecs)

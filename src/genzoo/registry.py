@@ -1,4 +1,5 @@
-"""Registries of models, objectives, dataset sources, feature extractors and metrics, filled by plugin hooks.
+"""Registries of models, objectives, dataset sources, feature extractors, metrics and commands, filled by plugin
+hooks.
 
 Each hook receives a `register` callback; the registry records which plugin registered what, rejects a name that
 two registrations claim, and answers unknown names with the available ones and the closest match.
@@ -10,6 +11,8 @@ import difflib
 import importlib
 import importlib.machinery
 import importlib.util
+import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -20,13 +23,16 @@ from .errors import DuplicateRegistrationError, GenzooError, UnknownNameError
 from .plugins import PLUGINS_ENV_VAR, load_plugins, skipped_plugins
 
 __all__ = [
+    "COMMAND_NAME",
     "METRIC_APPLIES_TO",
     "METRIC_NEEDS",
+    "CommandRegistration",
     "MetricOption",
     "MetricRegistration",
     "ModelRegistration",
     "Registration",
     "Registry",
+    "commands",
     "dataset_sources",
     "feature_extractors",
     "get_dataset_source",
@@ -38,6 +44,7 @@ __all__ = [
     "metrics",
     "models",
     "objectives",
+    "resolve_dataset_spec",
 ]
 
 
@@ -272,6 +279,29 @@ class MetricRegistration(Registration):
         }
 
 
+# What a command may be called: what a shell passes as one word and argparse does not read as an option.
+COMMAND_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+@dataclass(frozen=True, repr=False)  # Registration.__repr__: import strings shown as given
+class CommandRegistration(Registration):
+    """A `genzoo` subcommand: `obj` is `run(args)`, called with the parsed `argparse.Namespace`.
+
+    Attributes:
+        add_arguments (`Callable[[argparse.ArgumentParser], None]`): adds the command's options to the subparser
+            genzoo creates for it (it may also set the parser's `description` and `epilog`).
+
+    Both functions may be import strings `"module:function"`, imported when the command line is built.
+    """
+
+    add_arguments: Callable[..., None] = ImportedOnRead(None)
+
+    @property
+    def run(self) -> Callable[..., None]:
+        """The function that runs the command, imported on first use when registered as `"module:function"`."""
+        return self.obj
+
+
 T = TypeVar("T", bound=Registration)
 
 
@@ -416,6 +446,33 @@ def _register_metric(
     )
 
 
+def _register_command(
+    name: str,
+    add_arguments: Callable[..., None] | str,
+    run: Callable[..., None] | str,
+    *,
+    aliases: tuple[str, ...] | list[str] = (),
+    description: str = "",
+    plugin: str,
+) -> CommandRegistration:
+    for each in (name, *aliases):
+        if not isinstance(each, str) or not COMMAND_NAME.fullmatch(each):
+            raise ValueError(
+                f"Command name {each!r} of plugin {plugin!r} must be lower-case letters, digits, '-' or '_', "
+                "starting with a letter or digit."
+            )
+    _check_reference(add_arguments, f"add_arguments of command {name!r} of plugin {plugin!r}")
+    _check_reference(run, f"run of command {name!r} of plugin {plugin!r}")
+    return CommandRegistration(
+        name,
+        run,
+        plugin,
+        tuple(aliases),
+        description or _first_doc_line(run),
+        add_arguments=add_arguments,
+    )
+
+
 def _check_reference(value: Any, what: str, optional: bool = False) -> None:
     """A string given for an object must be an import string: `"module:attribute"`."""
     if isinstance(value, str) and not (is_import_string(value) and all(value.partition(":")[::2])):
@@ -467,6 +524,7 @@ _KINDS: dict[str, tuple[str, Callable[..., Registration]]] = {
     "register_datasets": ("dataset", _register_plain),
     "register_feature_extractors": ("feature extractor", _register_plain),
     "register_metrics": ("metric", _register_metric),
+    "register_commands": ("command", _register_command),
 }
 _cache: dict[str, tuple[tuple[tuple[str, Any], ...], Registry]] = {}
 
@@ -538,6 +596,38 @@ def get_dataset_source(name: str) -> Registration:
     return dataset_sources().get(name)
 
 
+def resolve_dataset_spec(spec: str) -> tuple[Registration, str | None]:
+    """The dataset source a spec names and its argument, read without importing any loader: `mnist-5k`,
+    `SOURCE:ARGUMENT` (`imagefolder:./faces`), or a bare path to a folder (`imagefolder`) or a `.parquet` file.
+
+    Raises:
+        `UnknownNameError`: in one line: "no such folder: ./faces" for a spec that reads as a path but names nothing
+            there, a file that is not parquet, or an unknown source name with the closest match.
+    """
+    sources = dataset_sources()
+    if spec in sources:
+        return sources.get(spec), None
+    prefix, separator, argument = spec.partition(":")
+    if separator and prefix in sources:
+        return sources.get(prefix), argument
+    if os.path.isdir(spec):
+        return sources.get("imagefolder"), spec
+    if spec.endswith(".parquet"):
+        if os.path.exists(spec):
+            return sources.get("parquet"), spec
+        raise UnknownNameError(f"No such file: {spec} (a dataset file must be an existing .parquet file).")
+    kinds = "a folder of images (sub-folders are classes), a .parquet file or a registered source"
+    if os.path.isfile(spec):
+        raise UnknownNameError(f"Dataset {spec!r} is a file, not a folder; give {kinds} (see `genzoo plugins`).")
+    if os.sep in spec or "/" in spec or spec.startswith((".", "~")):
+        hub = f"; for a Hub dataset write hf:{spec}" if spec.count("/") == 1 and spec[0].isalnum() else ""
+        raise UnknownNameError(f"No such folder: {spec} (the dataset must be {kinds}{hub}).")
+    try:
+        return sources.get(spec), None
+    except UnknownNameError as exc:  # the registry's message, with the closest source name
+        raise UnknownNameError(f"{exc} There is no folder {spec!r} either.") from None
+
+
 def get_feature_extractor(name: str) -> Registration:
     """The feature extractor registered as `name` (e.g. `"inception"`); its class is `.obj`."""
     return feature_extractors().get(name)
@@ -567,3 +657,8 @@ def metric_for_output(key: str) -> MetricRegistration:
     close = difflib.get_close_matches(key, available, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise UnknownNameError(f"No metric reports {key!r}.{hint} Available: {', '.join(available)}.")
+
+
+def commands() -> Registry[CommandRegistration]:
+    """All registered `genzoo` subcommands: the built-in ones (`train`, `sample`, ...) and those plugins add."""
+    return _build("register_commands")

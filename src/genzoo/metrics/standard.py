@@ -1,5 +1,5 @@
 r"""The compute functions of genzoo's built-in metrics (`fid`, `fid_per_class`, `kid`, `is`, `pr`), registered by
-genzoo's core plugin (`genzoo.builtins`) through the `register_metrics` hook, exactly as a plugin's metric is.
+genzoo's core plugin (`genzoo.core_plugin`) through the `register_metrics` hook, exactly as a plugin's metric is.
 
 Each takes a `MetricContext` holding the features its registration `needs`, and its options as keyword arguments.
 """

@@ -1,12 +1,18 @@
 """genzoo's own plugin (registered as "genzoo"): the built-in adversarial objectives, dataset sources, feature
-extractors and metrics."""
+extractors, metrics and `genzoo` commands."""
 
 from collections.abc import Callable
 
 from .hookspecs import hookimpl
 from .registry import MetricOption
 
-__all__ = ["register_datasets", "register_feature_extractors", "register_metrics", "register_objectives"]
+__all__ = [
+    "register_commands",
+    "register_datasets",
+    "register_feature_extractors",
+    "register_metrics",
+    "register_objectives",
+]
 
 
 @hookimpl
@@ -139,3 +145,28 @@ def register_metrics(register: Callable) -> None:
         aliases=("class_coverage", "class-coverage"),
         description="class histogram of the samples by the extractor's classifier: normalised entropy, smallest share",
     )
+
+
+# The built-in commands, in the order `genzoo --help` lists them: name -> the line it shows. Each is the module
+# genzoo.cli.NAME with `add_arguments(parser)` and `run(args)`, registered exactly as a plugin registers its own.
+BUILTIN_COMMANDS = {
+    "train": "train a model and save it as a pipeline",
+    "export": "save a training checkpoint (or a run's newest one) as a pipeline folder, mid-training too",
+    "sample": "generate a grid of images, or a folder of PNGs, from a saved pipeline",
+    "interpolate": "draw a grid of latent interpolations (one slerp path per row) from a saved pipeline",
+    "restore": "inpaint, super-resolve or denoise an image with a saved pipeline (as a generative prior)",
+    "explore": "draw a grid of latent directions: SeFa directions (GANs) or KL-ranked latent dimensions (VAEs)",
+    "push": "publish a saved pipeline folder to the Hugging Face Hub",
+    "evaluate": "FID, KID, Inception Score, precision/recall (or any registered metric) of a saved pipeline",
+    "demo": "serve a web demo (Gradio) of a saved pipeline, or export it as a Hugging Face Space",
+    "recipes": "list the shipped recipes (genzoo train --recipe NAME) with the figure each aims at",
+    "plugins": "list installed plugins and what they register",
+}
+
+
+@hookimpl
+def register_commands(register: Callable) -> None:
+    # Import strings: the command modules import nothing heavy, but only the one that runs needs its handler.
+    for name, description in BUILTIN_COMMANDS.items():
+        module = f"genzoo.cli.{name}"
+        register(name, f"{module}:add_arguments", f"{module}:run", description=description)

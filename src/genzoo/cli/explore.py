@@ -1,0 +1,58 @@
+"""`genzoo explore`: a grid of latent directions, SeFa directions (GANs) or KL-ranked latent dimensions (VAEs)."""
+
+import argparse
+
+from .common import (
+    add_loading_options,
+    check_output_path,
+    check_pipeline_source,
+    class_label,
+    load_pipeline,
+    save_image,
+    seed,
+)
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = "One row per direction, one column per step along it, from one random latent."
+    parser.add_argument("pipeline", help="pipeline folder or Hub repo id")
+    parser.add_argument("--method", choices=["sefa", "dims"], default="sefa", help="(default: sefa)")
+    parser.add_argument("-k", "--num-directions", type=int, default=8, help="directions, one per row (default: 8)")
+    parser.add_argument("--values", default="-3,3", metavar="MIN,MAX", help="range of the steps (default: -3,3)")
+    parser.add_argument("--steps", type=int, default=7, help="images per row (default: 7)")
+    parser.add_argument("--seed", type=seed, default=0)
+    parser.add_argument("--class-label", help="class of every row (conditional models)")
+    parser.add_argument("-o", "--output", default="directions.png", help="PNG file for the grid")
+    add_loading_options(parser)
+
+
+def run(args: argparse.Namespace) -> None:
+    check_pipeline_source(args.pipeline)
+    try:
+        low, high = (float(v) for v in args.values.split(","))
+    except ValueError:
+        raise ValueError(f"--values must be MIN,MAX such as -3,3, got {args.values!r}.") from None
+    if args.steps < 2 or args.num_directions < 1:
+        raise ValueError(f"--steps must be at least 2 and -k at least 1, got {args.steps} and {args.num_directions}.")
+    label = class_label(args.class_label)
+    check_output_path(args.output)
+    pipe = load_pipeline(args)
+    import torch  # lazy
+
+    generator = torch.Generator().manual_seed(args.seed)
+    options = {"generator": generator} if args.method == "dims" else {}
+    directions = pipe.find_directions(method=args.method, num_directions=args.num_directions, **options)
+    grid = pipe.traverse(
+        directions,
+        values=torch.linspace(low, high, args.steps).tolist(),
+        generator=torch.Generator().manual_seed(args.seed),
+        class_labels=label,
+    )
+    save_image(grid, args.output)
+    unit = "mean KL (nats)" if args.method == "dims" else "eigenvalue"
+    for row, strength in enumerate(directions.strengths.tolist()):
+        what = f"dim {int(directions.dims[row])}" if directions.dims is not None else f"direction {row}"
+        print(f"row {row}: {what}, {unit} {strength:.4g}")
+    print(f"Saved {len(directions)} directions x {args.steps} steps to {args.output}")
