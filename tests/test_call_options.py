@@ -8,14 +8,17 @@ import pytest
 import torch
 
 from genzoo import GenPipeline
-from genzoo.restoration import GaussianNoise
+from genzoo.restoration import GaussianNoise, Mask, to_mask
 from genzoo_cgan import CGANGenerator, CGANPipeline
 from genzoo_gan import DCGANGenerator
+from genzoo_pix2pix import Pix2PixGenerator, Pix2PixPipeline
 from genzoo_resnet import ResNetGenerator
 from genzoo_vae import CVAEGenerator, CVAEPipeline, VAEGenerator, VAEPipeline
 
 #: Every model family genzoo ships (docs/publish-and-load.md, "Call options", has a row for each).
-FAMILIES = ("dcgan", "cgan", "resnet", "vae", "cvae")
+FAMILIES = ("dcgan", "cgan", "resnet", "vae", "cvae", "pix2pix")
+#: The families that restore by inverting their generator (pix2pix restores in one pass, its trained task only).
+INVERTIBLE = ("dcgan", "cgan", "resnet", "vae", "cvae")
 
 
 def seeded() -> torch.Generator:
@@ -34,6 +37,8 @@ def pipes() -> dict[str, GenPipeline]:
         "resnet": CGANPipeline(
             model=ResNetGenerator(latent_dim=8, base_channels=8, channel_multipliers=[1, 1, 1, 1]).eval()
         ),
+        # An inpainting model: its other restoration methods refuse (tests/test_pix2pix.py).
+        "pix2pix": Pix2PixPipeline(model=Pix2PixGenerator(base_channels=4, max_channels=8).eval()),
     }
 
 
@@ -79,8 +84,12 @@ METHODS = [
     ("cvae", "reconstruct", lambda pipe: {"images": images(3), "class_labels": [1, 2, 3]}),
     ("resnet", "__call__", lambda pipe: {"batch_size": 3, "generator": seeded()}),
     ("resnet", "interpolate", lambda pipe: {"steps": 3, "generator": seeded()}),
+    ("pix2pix", "__call__", lambda pipe: {"batch_size": 3, "generator": seeded()}),
+    ("pix2pix", "interpolate", lambda pipe: {"steps": 3, "generator": seeded()}),
+    ("pix2pix", "restore", lambda pipe: {"image": pixels(pipe, 3), "degradation": Mask(to_mask(centre_mask(pipe)))}),
+    ("pix2pix", "inpaint", lambda pipe: {"image": pixels(pipe, 3), "mask_image": centre_mask(pipe)}),
 ]  # fmt: skip
-for _family in FAMILIES:
+for _family in INVERTIBLE:
     METHODS += [
         (_family, "restore", lambda pipe: {"image": pixels(pipe, 3), "degradation": GaussianNoise(0.1),
                                            **invert(pipe)}),

@@ -178,7 +178,7 @@ def test_save_and_load_keeps_the_task_and_its_degradations(tmp_path):
         ("super-resolve", lambda p: p.super_resolve(image=digits(1, 16), scale=4), "low-resolution"),
         ("denoise", lambda p: p.denoise(image=digits(1), noise_std=0.9), "outside the range 0.05 to 0.5"),
         ("denoise", lambda p: p.denoise(image=digits(1), num_steps=5), "one forward pass"),
-        ("denoise", lambda p: p.denoise(image=digits(1), output_type="latent"), "output_type"),
+        ("denoise", lambda p: p.denoise(image=digits(1), output_type="latents"), "output_type"),
     ],
 )
 def test_bad_input_gets_one_line(task, call, message):

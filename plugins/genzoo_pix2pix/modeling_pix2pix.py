@@ -351,7 +351,8 @@ class Pix2PixPipeline(GenPipeline):
             num_steps (`int`, *optional*): inversion steps with `prior` (defaults to 20); without `prior` there are
                 none to set.
             generator (`torch.Generator`, *optional*): makes the prior's starting points deterministic.
-            output_type (`str`, defaults to `"pil"`): `"pil"`, `"np"` (NHWC in [0, 1]) or `"pt"` (NCHW in [0, 1]).
+            output_type (`str`, defaults to `"pil"`): `"pil"`, `"np"` (NHWC in [0, 1]), `"pt"` (NCHW in [0, 1]) or
+                `"latent"` (the network's input: the observation encoded with its degradation channel).
             return_dict (`bool`, defaults to `True`): return an `ImagePipelineOutput` rather than a tuple.
             inversion_kwargs: with `prior`, options of `pipe.restore` of the prior (`num_restarts`,
                 `class_labels`, ...).
@@ -359,8 +360,8 @@ class Pix2PixPipeline(GenPipeline):
         Returns:
             `ImagePipelineOutput` with the restored images at the model's size.
         """
-        if output_type not in ("pil", "np", "pt"):
-            raise GenzooError(f"`output_type` must be 'pil', 'np' or 'pt' for a restoration, got {output_type!r}.")
+        if output_type not in ("pil", "np", "pt", "latent"):
+            raise GenzooError(f"`output_type` must be 'pil', 'np', 'pt' or 'latent', got {output_type!r}.")
         if prior is None and (num_steps is not None or inversion_kwargs):
             given = ", ".join((["num_steps"] if num_steps is not None else []) + sorted(inversion_kwargs))
             raise GenzooError(
@@ -369,6 +370,9 @@ class Pix2PixPipeline(GenPipeline):
             )
         observed = to_pixels(image, int(self.model.config.num_channels))
         self.check_degradation(degradation, observed)
+        if output_type == "latent":  # as for the other families: the network's input, here the encoded observation
+            images = encode_observation(observed, degradation, int(self.model.config.image_size))
+            return ImagePipelineOutput(images=images) if return_dict else (images,)
         restored = self.restore_pixels(observed, degradation)
         if prior is not None:
             restored = self._refine(prior, observed, degradation, restored, num_steps, generator, inversion_kwargs)
