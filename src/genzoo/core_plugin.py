@@ -1,10 +1,11 @@
 """genzoo's own plugin (registered as "genzoo"): the built-in adversarial objectives, dataset sources, feature
-extractors, metrics and `genzoo` commands."""
+extractors, metrics and `genzoo` commands, and the task table's built-in rows (`genzoo.tasks.builtin`)."""
 
 from collections.abc import Callable
 
 from .hookspecs import hookimpl
 from .registry import MetricOption
+from .tasks.builtin import register_tasks
 
 __all__ = [
     "register_commands",
@@ -12,6 +13,7 @@ __all__ = [
     "register_feature_extractors",
     "register_metrics",
     "register_objectives",
+    "register_tasks",
 ]
 
 

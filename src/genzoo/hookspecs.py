@@ -78,3 +78,20 @@ def register_commands(register: Callable) -> None:
     other heavy packages inside `run`, not at module level. A `genzoo.errors.GenzooError` raised by `run` is printed
     as one line, `genzoo: error: ...`, with exit status 1.
     """
+
+
+@hookspec
+def register_tasks(register: Callable) -> None:
+    """Register tasks, what a pipeline can do beyond sampling: `register(name, function, *, method=name,
+    group="method", applies_to="any", degradation=None, options=(), aliases=(), description=...)`.
+
+    `function(pipe, ...)` takes the pipeline first (through the `genzoo.tasks.TaskPipeline` protocol) and becomes
+    the pipeline method `method` (`pipe.<method>(...)`), with its signature and docstring; it may be an import string
+    `"module:function"`, imported on first use. `group` is `"restore"` (an image in, a restored image out: a
+    `genzoo restore --task` choice and a choice in the demo's Restore tab), `"explore"` (`genzoo explore` and the
+    demo's Explore tab) or `"method"` (a pipeline method only). `applies_to` is a capability of
+    `genzoo.registry.TASK_CAPABILITIES` or a predicate `pipe -> bool`; a pipeline class that defines the method itself
+    overrides the function (and the task then applies to it). `degradation(**options)` builds the task's
+    `genzoo.tasks.Degradation`, and `options` (`genzoo.registry.TaskOption`) are its options for the command line and
+    the demo. See `genzoo.registry.TaskRegistration`.
+    """

@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+import types
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from diffusers.image_processor import VaeImageProcessor
 
 from .errors import FlatImagesWarning, GenzooError, NonFiniteWeightsWarning
 from .folder import EVAL_RESULTS, RUN_CONFIG, read_pipeline_folder, resolve_pipeline_folder
-from .grids import grid_shape, image_grid
+from .images import grid_shape, image_grid
 from .modeling import Generator
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
     from .registry import ModelRegistration
 
-# grid_shape and resolve_pipeline_folder live in genzoo.grids and genzoo.folder; re-exported for older imports.
+# grid_shape and resolve_pipeline_folder live in genzoo.images and genzoo.folder; re-exported for older imports.
 __all__ = ["ClassConditionalMixin", "GenPipeline", "grid_shape", "pipeline_class_of", "resolve_pipeline_folder"]
 
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
@@ -367,232 +368,47 @@ class GenPipeline(DiffusionPipeline):
         """
         return {}
 
-    # --- what the pipeline can do; inversion, restoration and directions (restoration.py, directions.py) ---------
+    # --- tasks: what the pipeline can do beyond sampling, from the task table (genzoo.tasks) ----------------------
     def supported_tasks(self) -> frozenset[str]:
         r"""What this pipeline can do, for user interfaces that show only what works (the demo builds its tabs from
-        it): a subset of `"sample"`, `"interpolate"`, `"class_labels"`, `"truncation"`, `"class_interpolation"`,
-        `"invert"`, `"inpaint"`, `"super_resolve"`, `"denoise"`, `"directions"`, `"traverse"` and `"reconstruct"`.
+        it): the sampling features `"sample"`, `"interpolate"`, `"class_labels"` (a conditional model),
+        `"truncation"` (a Gaussian prior) and `"reconstruct"` (a pipeline with that method), and the name of every
+        task of the table (`genzoo.registry.tasks()`) that applies to it.
 
         Returns:
-            `frozenset[str]`: the names of the supported methods and arguments.
+            `frozenset[str]`: the names of the supported features and tasks.
         """
-        from .directions import supported_direction_tasks
+        from .registry import tasks
 
-        tasks = {"sample", "interpolate"}
+        features = {"sample", "interpolate"}
         if self.model.latent_prior == "gaussian":
-            tasks.add("truncation")
+            features.add("truncation")
         if self.model.is_conditional:
-            tasks.add("class_labels")
-            if self.model.supports_class_mixing:
-                tasks.add("class_interpolation")
-        if self.model.supports_inversion:
-            tasks |= {"invert", "inpaint", "super_resolve", "denoise"}
+            features.add("class_labels")
         if callable(getattr(self, "reconstruct", None)):
-            tasks.add("reconstruct")
-        return frozenset(tasks | supported_direction_tasks(self.model))
+            features.add("reconstruct")
+        return frozenset(features | {task.name for task in tasks() if task.applies(self)})
 
-    def invert(
-        self,
-        images: Any,
-        *,
-        class_labels: Any = None,
-        num_steps: int = 200,
-        generator: torch.Generator | None = None,
-        return_class_labels: bool = False,
-        **inversion_kwargs: Any,
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
-        r"""Latents whose generated images match `images`: Adam on the latents from several starting points (the
-        encoder's posterior mean for a model with an encoder, refined unless `num_steps=0`), a pixel loss, an
-        optional feature loss and the prior's penalty; the best start per image is kept.
+    def __getattr__(self, name: str) -> Any:
+        """A task method from the table (`pipe.inpaint`, `pipe.find_directions`, a plugin's task): its function bound
+        to this pipeline, with the function's signature and docstring. Only names the class itself lacks get here,
+        so a pipeline class that defines a task's method overrides the table's function."""
+        try:
+            return super().__getattr__(name)  # diffusers' deprecated access to config attributes
+        except AttributeError:
+            if name.startswith("_"):
+                raise
+        from .registry import task_for_method
 
-        Args:
-            images: PIL image(s), numpy `(N, H, W, C)` or torch `(N, C, H, W)` in [0, 1], at the model's size.
-            class_labels (*optional*): classes (indices or names) of a conditional model; every class is tried
-                when omitted (pass `return_class_labels=True` to learn which was kept).
-            num_steps (`int`, defaults to 200): optimisation steps.
-            generator (`torch.Generator`, *optional*): makes the starting points, and so the latents, deterministic.
-            return_class_labels (`bool`, defaults to `False`): also return the classes used.
-            inversion_kwargs: `num_restarts`, `num_candidates`, `lr`, `prior`, `prior_weight`, `feature_extractor`,
-                `feature_weight`, `use_encoder`, `batch_size`; see `genzoo.restoration.invert`.
+        task = task_for_method(name)
+        if task is None:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        return types.MethodType(task.function, self)
 
-        Returns:
-            `torch.Tensor` of shape `(batch, *latent_shape)` (and the `(batch,)` class labels, or `None`); decode
-            them with `pipe(latents=..., class_labels=...)`.
-        """
-        from .restoration import invert_images
+    def __dir__(self) -> list[str]:
+        from .registry import tasks
 
-        return invert_images(
-            self, images, class_labels=class_labels, num_steps=num_steps, generator=generator,
-            return_class_labels=return_class_labels, **inversion_kwargs,
-        )  # fmt: skip
-
-    def restore(
-        self,
-        image: Any,
-        degradation: Any,
-        *,
-        class_labels: Any = None,
-        num_steps: int = 200,
-        generator: torch.Generator | None = None,
-        output_type: str = "pil",
-        return_dict: bool = True,
-        **inversion_kwargs: Any,
-    ) -> ImagePipelineOutput | tuple:
-        r"""Restore images observed through a known degradation: find the latent whose generated image, degraded the
-        same way, matches the observation (a MAP estimate under the generator's prior), and return its image.
-
-        Args:
-            image: the observations (PIL, numpy NHWC or torch NCHW in [0, 1]).
-            degradation (`genzoo.restoration.Degradation`): `Mask`, `Downsample`, `GaussianNoise` or your own.
-            class_labels, num_steps, generator, inversion_kwargs: as in `invert`.
-            output_type (`str`, defaults to `"pil"`): `"pil"`, `"np"` (NHWC in [0, 1]), `"pt"` (NCHW in [0, 1]) or
-                `"latent"` (the latents found, `(batch, *latent_shape)`).
-            return_dict (`bool`, defaults to `True`): return an `ImagePipelineOutput` rather than a tuple.
-
-        Returns:
-            `ImagePipelineOutput` with the restored images at the model's size.
-        """
-        from .restoration import restore
-
-        return restore(
-            self, image, degradation, class_labels=class_labels, num_steps=num_steps, generator=generator,
-            output_type=output_type, return_dict=return_dict, **inversion_kwargs,
-        )  # fmt: skip
-
-    def inpaint(
-        self,
-        image: Any,
-        mask_image: Any,
-        *,
-        class_labels: Any = None,
-        num_steps: int = 200,
-        generator: torch.Generator | None = None,
-        output_type: str = "pil",
-        return_dict: bool = True,
-        **inversion_kwargs: Any,
-    ) -> ImagePipelineOutput | tuple:
-        r"""Fill in the masked pixels of images with the generator; the known pixels are returned exactly.
-
-        Args:
-            image: the images at the model's size (their masked pixels are ignored).
-            mask_image: diffusers' convention, white (>= 0.5) = repaint; PIL, numpy or torch, one mask or one per
-                image, of the images' size.
-            class_labels, num_steps, generator, output_type, return_dict, inversion_kwargs: as in `restore`.
-
-        Examples:
-            ```py
-            >>> mask = torch.zeros(1, 1, 28, 28); mask[..., 7:21, 7:21] = 1  # repaint the centre
-            >>> repaired = pipe.inpaint(image=digit, mask_image=mask, generator=torch.Generator().manual_seed(0))
-            ```
-        """
-        from .restoration import Mask, to_mask
-
-        return self.restore(
-            image, Mask(to_mask(mask_image)), class_labels=class_labels, num_steps=num_steps, generator=generator,
-            output_type=output_type, return_dict=return_dict, **inversion_kwargs,
-        )  # fmt: skip
-
-    def super_resolve(
-        self,
-        image: Any,
-        scale: int = 4,
-        *,
-        class_labels: Any = None,
-        num_steps: int = 200,
-        generator: torch.Generator | None = None,
-        output_type: str = "pil",
-        return_dict: bool = True,
-        **inversion_kwargs: Any,
-    ) -> ImagePipelineOutput | tuple:
-        r"""Upscale low-resolution images by `scale` to the model's size, assuming they were area-downsampled.
-
-        Args:
-            image: low-resolution images of `image_size / scale` pixels a side.
-            scale (`int`, defaults to 4): the factor; it must divide the model's image size.
-            class_labels, num_steps, generator, output_type, return_dict, inversion_kwargs: as in `restore`.
-        """
-        from .restoration import Downsample
-
-        return self.restore(
-            image, Downsample(scale), class_labels=class_labels, num_steps=num_steps, generator=generator,
-            output_type=output_type, return_dict=return_dict, **inversion_kwargs,
-        )  # fmt: skip
-
-    def denoise(
-        self,
-        image: Any,
-        noise_std: float = 0.1,
-        *,
-        class_labels: Any = None,
-        num_steps: int = 200,
-        generator: torch.Generator | None = None,
-        output_type: str = "pil",
-        return_dict: bool = True,
-        **inversion_kwargs: Any,
-    ) -> ImagePipelineOutput | tuple:
-        r"""Remove additive Gaussian noise of standard deviation `noise_std` (on [0, 1] pixels) from images.
-
-        Args:
-            image: the noisy images at the model's size.
-            noise_std (`float`, defaults to 0.1): the noise level; it weighs the data term against the prior.
-            class_labels, num_steps, generator, output_type, return_dict, inversion_kwargs: as in `restore`.
-        """
-        from .restoration import GaussianNoise
-
-        return self.restore(
-            image, GaussianNoise(noise_std), class_labels=class_labels, num_steps=num_steps, generator=generator,
-            output_type=output_type, return_dict=return_dict, **inversion_kwargs,
-        )  # fmt: skip
-
-    def find_directions(self, method: str = "sefa", num_directions: int = 8, **kwargs: Any) -> Any:
-        r"""Interpretable latent directions: `"sefa"`, the closed-form factorisation of the first layer acting on the
-        latent (Shen & Zhou 2021), or `"dims"`, the latent dimensions of a model with an encoder ranked by their KL
-        to the prior. See `genzoo.directions.find_directions`.
-
-        Returns:
-            `genzoo.directions.Directions` with `.directions` `(k, latent_dim)` and `.strengths` `(k,)`.
-        """
-        from .directions import find_directions
-
-        return find_directions(self, method=method, num_directions=num_directions, **kwargs)
-
-    def traverse(
-        self,
-        direction_or_dim: Any,
-        values: Any = None,
-        latents: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        **kwargs: Any,
-    ) -> PIL.Image.Image:
-        r"""A grid of images moving along latent directions: a dimension index (set to each value), a direction
-        vector (moved by each value), or a `Directions` / `(k, latent_dim)` tensor (one row per direction). See
-        `genzoo.directions.traverse`.
-
-        Returns:
-            `PIL.Image.Image`: the grid, one column per value.
-        """
-        from .directions import traverse
-
-        return traverse(self, direction_or_dim, values=values, latents=latents, generator=generator, **kwargs)
-
-    def class_interpolation(
-        self,
-        start_class: Any,
-        end_class: Any,
-        steps: int = 8,
-        latents: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        output_type: str = "pil",
-        return_dict: bool = True,
-    ) -> ImagePipelineOutput | tuple:
-        r"""Images walking from one class's embedding to another's at a fixed latent (conditional models whose
-        generator `supports_class_mixing`). See `genzoo.directions.class_interpolation`."""
-        from .directions import class_interpolation
-
-        return class_interpolation(
-            self, start_class, end_class, steps=steps, latents=latents, generator=generator, output_type=output_type,
-            return_dict=return_dict,
-        )  # fmt: skip
+        return sorted({*super().__dir__(), *(task.method for task in tasks())})
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> "GenPipeline":

@@ -1,5 +1,5 @@
-"""Registries of models, objectives, dataset sources, feature extractors, metrics and commands, filled by plugin
-hooks.
+"""Registries of models, objectives, dataset sources, feature extractors, metrics, commands and tasks, filled by
+plugin hooks.
 
 Each hook receives a `register` callback; the registry records which plugin registered what, rejects a name that
 two registrations claim, and answers unknown names with the available ones and the closest match.
@@ -26,12 +26,16 @@ __all__ = [
     "COMMAND_NAME",
     "METRIC_APPLIES_TO",
     "METRIC_NEEDS",
+    "TASK_CAPABILITIES",
+    "TASK_GROUPS",
     "CommandRegistration",
     "MetricOption",
     "MetricRegistration",
     "ModelRegistration",
     "Registration",
     "Registry",
+    "TaskOption",
+    "TaskRegistration",
     "commands",
     "dataset_sources",
     "feature_extractors",
@@ -40,11 +44,14 @@ __all__ = [
     "get_metric",
     "get_model",
     "get_objective",
+    "get_task",
     "metric_for_output",
     "metrics",
     "models",
     "objectives",
     "resolve_dataset_spec",
+    "task_for_method",
+    "tasks",
 ]
 
 
@@ -302,6 +309,153 @@ class CommandRegistration(Registration):
         return self.obj
 
 
+# What a task can apply to, by capability name: each is a predicate `pipe -> bool` in genzoo.tasks.capabilities,
+# imported when first asked (listing tasks imports no torch).
+TASK_CAPABILITIES = {
+    "any": "genzoo.tasks.capabilities:any_pipeline",
+    "invertible": "genzoo.tasks.capabilities:invertible",
+    "class-conditional": "genzoo.tasks.capabilities:class_conditional",
+    "class-mixing": "genzoo.tasks.capabilities:class_mixing",
+    "encoder": "genzoo.tasks.capabilities:has_encoder",
+    "directions": "genzoo.tasks.capabilities:has_directions",
+}
+# Where a task appears: `genzoo restore` and the demo's Restore tab, `genzoo explore` and the Explore tab, or only as
+# a pipeline method.
+TASK_GROUPS = ("restore", "explore", "method")
+
+
+@dataclass(frozen=True)
+class TaskOption:
+    """One option of a task, shown by `genzoo restore`/`explore` (as `--name-with-dashes`) and by the demo.
+
+    Attributes:
+        name (`str`): the keyword argument of the task function (`noise_std`).
+        default: the value when none is given.
+        help (`str`): one line for `--help`, the demo's label and the docs.
+        value_type (`type`): `int`, `float`, `str` or `bool`; defaults to the type of `default`.
+        minimum, maximum (`float`, *optional*): the accepted range of a number (both ends included).
+        choices (`tuple`): the accepted values, when there is a short list.
+    """
+
+    name: str
+    default: Any = None
+    help: str = ""
+    value_type: type | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Any, ...] = ()
+
+    @property
+    def kind(self) -> type:
+        return self.value_type or type(self.default)
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag, such as `--noise-std`."""
+        return "--" + self.name.replace("_", "-")
+
+    def parse(self, task: str, value: Any) -> Any:
+        """`value` (a string from the command line, or already typed) as this option's type, checked against its
+        range and choices.
+
+        Raises:
+            `GenzooError`: one line naming the task and the option.
+        """
+        kind = self.kind
+        try:
+            if isinstance(value, bool) and kind is not bool:
+                raise ValueError(value)
+            if kind is bool and isinstance(value, str):
+                if value.strip().lower() not in _TRUE | _FALSE:
+                    raise ValueError(value)
+                parsed: Any = value.strip().lower() in _TRUE
+            elif kind is int and isinstance(value, float):
+                if not value.is_integer():
+                    raise ValueError(value)
+                parsed = int(value)
+            else:
+                parsed = kind(value)
+        except (TypeError, ValueError, OverflowError):
+            raise GenzooError(f"{task}: {self.flag} takes {kind.__name__} values, got {value!r}.") from None
+        if kind in (int, float):
+            if parsed != parsed or parsed in (float("inf"), float("-inf")):
+                raise GenzooError(f"{task}: {self.flag} must be a finite number, got {value!r}.")
+            if (self.minimum is not None and parsed < self.minimum) or (
+                self.maximum is not None and parsed > self.maximum
+            ):
+                low = "-inf" if self.minimum is None else f"{self.minimum:g}"
+                high = "inf" if self.maximum is None else f"{self.maximum:g}"
+                raise GenzooError(f"{task}: {self.flag} must be between {low} and {high}, got {parsed}.")
+        if self.choices and parsed not in self.choices:
+            raise GenzooError(
+                f"{task}: {self.flag} must be one of {', '.join(map(str, self.choices))}, got {parsed!r}."
+            )
+        return parsed
+
+
+@dataclass(frozen=True, repr=False)
+class TaskRegistration(Registration):
+    """A task: something a pipeline can do beyond sampling (inpaint, find directions, ...); `obj` is its function
+    `function(pipe, ...)` (or an import string `"module:function"`), which pipelines expose as the method `method`.
+
+    How a model family gives its own implementation: a pipeline class that defines a method named `method` is
+    called instead of `obj` (ordinary attribute lookup finds it first), and the task applies to that pipeline
+    whatever `applies_to` says. Everything that runs a task (the CLI, the demo, the tester mixins) calls
+    `getattr(pipe, task.method)`, so the override is used everywhere.
+
+    Attributes:
+        method (`str`): the pipeline method (`find_directions` for the task `directions`).
+        group (`str`): one of `TASK_GROUPS`: where the task appears besides the pipeline.
+        applies_to (`str` or callable): a capability of `TASK_CAPABILITIES`, or a predicate `pipe -> bool` (or its
+            import string).
+        degradation: a callable (or import string) `degradation(**options) -> genzoo.tasks.Degradation` that
+            builds what the task undoes from its options (restore tasks); `None` for the others.
+        options (`tuple[TaskOption, ...]`): the options the CLI and the demo offer.
+        inputs (`tuple[str, ...]`): the image arguments the function takes, of `"image"` and `"mask_image"`.
+        label (`str`): a short noun for user interfaces (`"super-resolution"`); the name when empty.
+    """
+
+    method: str = ""
+    group: str = "method"
+    applies_to: Any = ImportedOnRead("any")
+    degradation: Any = ImportedOnRead(None)
+    options: tuple[TaskOption, ...] = ()
+    inputs: tuple[str, ...] = ()
+    label: str = ""
+
+    @property
+    def function(self) -> Callable[..., Any]:
+        """The task function, imported on first use when it was registered as `"module:function"`."""
+        return self.obj
+
+    def option(self, name: str) -> TaskOption:
+        for option in self.options:
+            if option.name == name:
+                return option
+        raise KeyError(name)
+
+    def applies(self, pipe: Any) -> bool:
+        """Whether `pipe` can run this task: its class defines the method itself, or `applies_to` holds."""
+        if any(self.method in vars(cls) for cls in type(pipe).__mro__):
+            return True
+        predicate = self.applies_to
+        if isinstance(predicate, str):
+            predicate = import_string(TASK_CAPABILITIES[predicate], f"Capability {predicate!r}")
+        return bool(predicate(pipe))
+
+    def resolve_options(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The defaults with `given` (typed or strings; `None` values take the default) over them, each checked."""
+        given = {key: value for key, value in (given or {}).items() if value is not None}
+        unknown = sorted(set(given) - {option.name for option in self.options})
+        if unknown:
+            known = ", ".join(option.name for option in self.options) or "none"
+            raise GenzooError(f"Task {self.name!r} has no option {unknown[0]!r}; its options: {known}.")
+        return {
+            option.name: option.parse(self.name, given[option.name]) if option.name in given else option.default
+            for option in self.options
+        }
+
+
 T = TypeVar("T", bound=Registration)
 
 
@@ -473,6 +627,56 @@ def _register_command(
     )
 
 
+def _register_task(
+    name: str,
+    function: Callable[..., Any] | str,
+    *,
+    method: str | None = None,
+    group: str = "method",
+    applies_to: str | Callable[[Any], bool] = "any",
+    degradation: Callable[..., Any] | str | None = None,
+    options: tuple[TaskOption, ...] | list[TaskOption] = (),
+    inputs: tuple[str, ...] | list[str] = (),
+    label: str = "",
+    aliases: tuple[str, ...] | list[str] = (),
+    description: str = "",
+    plugin: str,
+) -> TaskRegistration:
+    where = f"task {name!r} of plugin {plugin!r}"
+    _check_reference(function, f"The function of {where}")
+    _check_reference(degradation, f"The degradation of {where}", optional=True)
+    method = method or name
+    if not method.isidentifier() or method.startswith("_"):
+        raise ValueError(f"The method of {where} must be a public Python name, got {method!r}.")
+    if group not in TASK_GROUPS:
+        raise ValueError(f"The group of {where} must be one of {', '.join(TASK_GROUPS)}, got {group!r}.")
+    if isinstance(applies_to, str) and applies_to not in TASK_CAPABILITIES and not is_import_string(applies_to):
+        raise ValueError(
+            f"applies_to of {where} must be one of {', '.join(TASK_CAPABILITIES)}, a predicate or an import string, "
+            f"got {applies_to!r}."
+        )
+    for option in options:
+        if not isinstance(option, TaskOption) or option.kind not in (int, float, bool, str):
+            raise ValueError(f"The options of {where} must be TaskOption objects of int, float, bool or str.")
+    unknown = set(inputs) - {"image", "mask_image"}
+    if unknown:
+        raise ValueError(f"The inputs of {where} must be among 'image' and 'mask_image', got {sorted(unknown)}.")
+    return TaskRegistration(
+        name,
+        function,
+        plugin,
+        tuple(aliases),
+        description or ("" if isinstance(function, str) else _first_doc_line(function)),
+        method=method,
+        group=group,
+        applies_to=applies_to,
+        degradation=degradation,
+        options=tuple(options),
+        inputs=tuple(inputs),
+        label=label or name.replace("_", " "),
+    )
+
+
 def _check_reference(value: Any, what: str, optional: bool = False) -> None:
     """A string given for an object must be an import string: `"module:attribute"`."""
     if isinstance(value, str) and not (is_import_string(value) and all(value.partition(":")[::2])):
@@ -525,6 +729,7 @@ _KINDS: dict[str, tuple[str, Callable[..., Registration]]] = {
     "register_feature_extractors": ("feature extractor", _register_plain),
     "register_metrics": ("metric", _register_metric),
     "register_commands": ("command", _register_command),
+    "register_tasks": ("task", _register_task),
 }
 _cache: dict[str, tuple[tuple[tuple[str, Any], ...], Registry]] = {}
 
@@ -662,3 +867,18 @@ def metric_for_output(key: str) -> MetricRegistration:
 def commands() -> Registry[CommandRegistration]:
     """All registered `genzoo` subcommands: the built-in ones (`train`, `sample`, ...) and those plugins add."""
     return _build("register_commands")
+
+
+def tasks() -> Registry[TaskRegistration]:
+    """All registered tasks: what pipelines can do beyond sampling (see `TaskRegistration`)."""
+    return _build("register_tasks")
+
+
+def get_task(name: str) -> TaskRegistration:
+    """The task registered as `name` (or with that alias, such as `"super-resolve"`)."""
+    return tasks().get(name)
+
+
+def task_for_method(method: str) -> TaskRegistration | None:
+    """The task whose pipeline method is `method`, or `None`."""
+    return next((task for task in tasks() if task.method == method), None)

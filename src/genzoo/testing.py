@@ -20,9 +20,11 @@ Run with pytest (the plugin must be installed, so that its entry point is visibl
   diffusers loading pitfalls behind it (`ModelMixin` reachable on the modeling module, only registered
   `[module, class]` pairs and safetensors in the folder);
 - latent interpolation, as images and as a grid;
-- `supported_tasks()`; inversion (latents that reproduce a generated image, deterministic for a seed) or a clear
-  refusal from a family that sets `supports_inversion = False`; inpainting that keeps the known pixels exactly,
-  super-resolution and denoising shapes; SeFa (or KL-ranked) directions and a traversal grid;
+- `supported_tasks()` (names from the task table, each a documented pipeline method); inversion (latents that
+  reproduce a generated image, deterministic for a seed) or a clear refusal from a family that sets
+  `supports_inversion = False`; every restore task of the table that applies (plugins' tasks and the family's own
+  implementations included) on an observation its degradation simulates, with the known pixels of a masked one
+  kept exactly; SeFa (or KL-ranked) directions and a traversal grid;
 - training: the objective's `training_step` with finite losses that updates every optimised network, and a
   two-step `genzoo train` through the command line whose saved pipeline reproduces the run's final sample grid.
 """
@@ -39,18 +41,27 @@ import pytest
 import torch
 import yaml
 
-from .grids import image_grid
+from .images import image_grid
 from .modeling import Generator
 from .pipeline import GenPipeline, pipeline_class_of
-from .registry import ModelRegistration, get_model, get_objective
+from .registry import ModelRegistration, TaskRegistration, get_model, get_objective, tasks
 
-__all__ = ["KNOWN_TASKS", "GeneratorTesterMixin"]
+__all__ = ["SAMPLING_FEATURES", "GeneratorTesterMixin", "known_tasks"]
 
-#: Every name `GenPipeline.supported_tasks()` may return.
-KNOWN_TASKS = frozenset(
-    {"sample", "interpolate", "class_labels", "truncation", "class_interpolation", "invert", "inpaint",
-     "super_resolve", "denoise", "directions", "traverse", "reconstruct"}
-)  # fmt: skip
+#: The sampling features `GenPipeline.supported_tasks()` may name besides the tasks of the table.
+SAMPLING_FEATURES = frozenset({"sample", "interpolate", "class_labels", "truncation", "reconstruct"})
+
+
+def known_tasks() -> frozenset[str]:
+    """Every name `GenPipeline.supported_tasks()` may return: the sampling features and the task table's names
+    (plugins' tasks included)."""
+    return SAMPLING_FEATURES | frozenset(task.name for task in tasks())
+
+
+def __getattr__(name: str) -> Any:
+    if name == "KNOWN_TASKS":  # computed on use: plugins add tasks
+        return known_tasks()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class GeneratorTesterMixin:
@@ -261,24 +272,30 @@ class GeneratorTesterMixin:
         grid = pipe.interpolation_grid(rows=2, steps=3, generator=torch.Generator().manual_seed(1))
         assert isinstance(grid, PIL.Image.Image) and grid.size == (3 * size, 2 * size)
 
-    # --- inversion, restoration and directions ------------------------------------------------------------------
+    # --- tasks: inversion, the restore tasks and directions (the task table, genzoo.tasks) ------------------------
     def test_supported_tasks(self) -> None:
         pipe = self.make_pipeline()
-        tasks = pipe.supported_tasks()
-        assert isinstance(tasks, frozenset) and {"sample", "interpolate"} <= tasks
-        assert tasks <= KNOWN_TASKS, f"unknown task names {sorted(tasks - KNOWN_TASKS)}"
-        assert ("class_labels" in tasks) == pipe.model.is_conditional
+        supported = pipe.supported_tasks()
+        assert isinstance(supported, frozenset) and {"sample", "interpolate"} <= supported
+        known = known_tasks()
+        assert supported <= known, f"unknown task names {sorted(supported - known)}"
+        assert ("class_labels" in supported) == pipe.model.is_conditional
+        for task in tasks():  # every supported task is a documented method of the pipeline
+            if task.name in supported:
+                method = getattr(pipe, task.method)
+                assert callable(method) and method.__doc__, f"pipe.{task.method} has no docstring"
 
     def test_inversion(self) -> None:
         """A family supports inversion (latents that reproduce a generated image, deterministic for a seed) or says
         clearly that it does not (`supports_inversion = False` and a one-line error)."""
         from .errors import GenzooError
+        from .tasks.capabilities import invertible
 
         pipe = self.make_pipeline()
         labels = self.class_labels(pipe.model, 2)
         latents = pipe.model.sample_latents(2, generator=torch.Generator().manual_seed(5))
         target = pipe(latents=latents, class_labels=labels, output_type="pt").images
-        if "invert" not in pipe.supported_tasks():
+        if not invertible(pipe):
             assert not pipe.model.supports_inversion
             with pytest.raises(GenzooError, match="does not support inversion"):
                 pipe.invert(target, class_labels=labels, num_steps=1)
@@ -295,31 +312,37 @@ class GeneratorTesterMixin:
             "the inverted latents reproduce the image hardly better than random ones"
         )
 
-    def test_restoration_keeps_known_pixels_and_shapes(self) -> None:
+    def test_restore_tasks_keep_known_pixels_and_shapes(self) -> None:
+        """Every restore task of the table that applies (the built-in ones, plugins' ones, or the family's own
+        implementation) restores a simulated observation to the model's shape, in [0, 1]; a task that takes a mask
+        returns the known pixels exactly."""
         pipe = self.make_pipeline()
-        if "inpaint" not in pipe.supported_tasks():
-            return
         size, channels = pipe.model.config.image_size, pipe.model.config.num_channels
         labels = self.class_labels(pipe.model, 2)
-        image = pipe(batch_size=2, class_labels=labels, generator=torch.Generator().manual_seed(1), output_type="pt")
-        image = image.images
+        clean = pipe(batch_size=2, class_labels=labels, generator=torch.Generator().manual_seed(1), output_type="pt")
+        clean = clean.images
         mask = torch.zeros(1, 1, size, size)
         mask[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1.0
-        options = {"class_labels": labels, "num_steps": 5, "num_restarts": 1, "output_type": "pt"}
-        out = pipe.inpaint(image=image, mask_image=mask, **options).images
-        assert out.shape == (2, channels, size, size)
-        known = (mask == 0).expand_as(out)
-        assert torch.equal(out[known], image[known]), "inpainting must return the known pixels exactly"
-        scale = next(s for s in (2, 4, 3) if size % s == 0)
-        low = torch.nn.functional.avg_pool2d(image, scale)
-        assert pipe.super_resolve(image=low, scale=scale, **options).images.shape == (2, channels, size, size)
-        assert pipe.denoise(image=image, noise_std=0.2, **options).images.shape == (2, channels, size, size)
+        for task in tasks():
+            if task.group != "restore" or not task.applies(pipe):
+                continue
+            inputs = {"mask_image": mask} if "mask_image" in task.inputs else {}
+            options = restore_options(task, int(size))
+            observed = task.degradation(**inputs, **options).degrade(clean, generator=torch.Generator().manual_seed(2))
+            method = getattr(pipe, task.method)
+            out = method(image=observed, **inputs, **options, **_search_options(method, labels)).images
+            assert out.shape == (2, channels, size, size), f"{task.name}: shape {tuple(out.shape)}"
+            assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1, f"{task.name}: not in [0, 1]"
+            if inputs:
+                known = (mask == 0).expand_as(out)
+                assert torch.equal(out[known], observed[known]), f"{task.name} must return the known pixels exactly"
 
     def test_directions_and_traversal(self) -> None:
         from .errors import GenzooError
+        from .tasks.capabilities import has_directions
 
         pipe = self.make_pipeline()
-        if "directions" not in pipe.supported_tasks():
+        if not has_directions(pipe):
             return
         size = pipe.model.config.image_size
         dim = int(torch.Size(pipe.model.latent_shape).numel())
@@ -436,3 +459,31 @@ def _plain(value: Any) -> Any:
 def _public(config: Any) -> dict[str, Any]:
     """A config without the bookkeeping keys (`_name_or_path`, `_diffusers_version`) that loading adds."""
     return {key: value for key, value in config.items() if not key.startswith("_")}
+
+
+def restore_options(task: TaskRegistration, image_size: int) -> dict[str, Any]:
+    """The task's option defaults, with an integer option that must divide the image size (a super-resolution
+    factor) lowered to the smallest value in its range that does."""
+    from .errors import GenzooError
+
+    options = task.resolve_options()
+    for option in task.options:
+        if option.kind is int and option.minimum is not None:
+            try:
+                task.degradation(**options).observed_size(image_size)
+            except GenzooError:
+                top = int(option.maximum or image_size)
+                fits = [v for v in range(int(option.minimum), top + 1) if image_size % v == 0]
+                options[option.name] = fits[0] if fits else options[option.name]
+    return options
+
+
+def _search_options(method: Any, labels: Any) -> dict[str, Any]:
+    """Short-search settings for a task method, passed only where its signature takes them (a family's own one-pass
+    implementation may take none)."""
+    import inspect
+
+    parameters = inspect.signature(method).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    wanted = {"class_labels": labels, "num_steps": 5, "num_restarts": 1, "output_type": "pt"}
+    return {key: value for key, value in wanted.items() if takes_any or key in parameters}
