@@ -133,9 +133,9 @@ def test_task_options_parse_and_bound_their_values():
 def test_inversion_bounds_are_checked_before_anything_is_allocated():
     pipe = _pipe()
     image = torch.zeros(1, 1, 28, 28)
-    with pytest.raises(GenzooError, match="num_candidates.*100,000"):
+    with pytest.raises(GenzooError, match=r"num_candidates.*100,000"):
         pipe.invert(image, num_candidates=10_000_000)
-    with pytest.raises(GenzooError, match="num_steps.*100,000"):
+    with pytest.raises(GenzooError, match=r"num_steps.*100,000"):
         pipe.invert(image, num_steps=10**7)
     with pytest.raises(GenzooError, match="finite"):
         pipe.invert(image, lr=float("inf"))
