@@ -30,6 +30,7 @@ import PIL.Image
 import torch
 
 from .errors import GenzooError
+from .images import grid_shape, open_image, to_output, to_pixels
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -50,30 +51,24 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Every task name a pipeline may report from `supported_tasks()`.
-TASKS = frozenset(
-    {"sample", "interpolate", "class_labels", "truncation", "class_interpolation", "invert", "inpaint",
-     "super_resolve", "denoise", "directions", "traverse", "reconstruct"}
-)  # fmt: skip
-# Tasks that are pipeline methods, for pipelines without `supported_tasks()`.
-_TASK_METHODS = {
-    "interpolate": "interpolate",
-    "invert": "invert",
-    "inpaint": "inpaint",
-    "super_resolve": "super_resolve",
-    "denoise": "denoise",
-    "directions": "find_directions",
-    "traverse": "traverse",
-    "reconstruct": "reconstruct",
-}
-RESTORE_TASKS = ("inpaint", "super_resolve", "denoise")
+#: The pipeline features the demo shows besides the task table's tasks (the Sample and Interpolate tabs' controls).
+_FEATURE_METHODS = {"interpolate": "interpolate", "reconstruct": "reconstruct"}
 EXPLORE_SLIDERS = 8  # at most this many direction sliders: SeFa's top directions carry most of the change
 DISPLAY_SIZE = 128  # small images are enlarged by a whole factor (nearest neighbour) to at least this size
 SPACE_MODEL_VARIABLE = "GENZOO_DEMO_MODEL"  # overrides the exported Space's repo id, e.g. with a local folder
+#: Uploads above this many pixels are refused before they are decoded (the models work on images of at most a few
+#: hundred pixels a side; a 10k × 10k PNG of 97 KB would decode to 300 MB).
+MAX_UPLOAD_PIXELS = 2048 * 2048
+#: The largest upload the server accepts, and how many requests run at once (the rest wait in Gradio's queue).
+MAX_FILE_SIZE = "10mb"
+CONCURRENCY_LIMIT = 2
+QUEUE_SIZE = 32
+#: Seeds are 64-bit (what `torch.Generator.manual_seed` takes).
+MAX_SEED = 2**63 - 1
 
 
 def supported_tasks(pipe: "GenPipeline") -> frozenset[str]:
-    """What `pipe` can do, as task names from `TASKS`.
+    """What `pipe` can do: sampling features and the names of the task table's tasks (`genzoo.registry.tasks()`).
 
     Uses `pipe.supported_tasks()` when the pipeline has it; otherwise infers the tasks from the methods it has, the
     model's classes and whether `__call__` takes `truncation`.
@@ -87,8 +82,11 @@ def supported_tasks(pipe: "GenPipeline") -> frozenset[str]:
     method = getattr(pipe, "supported_tasks", None)
     if callable(method):
         return frozenset(method()) | {"sample"}
+    from .registry import tasks as task_table
+
     tasks = {"sample"}
-    tasks |= {task for task, name in _TASK_METHODS.items() if callable(getattr(pipe, name, None))}
+    tasks |= {feature for feature, name in _FEATURE_METHODS.items() if callable(getattr(pipe, name, None))}
+    tasks |= {task.name for task in task_table() if callable(getattr(pipe, task.method, None))}
     if pipe.model.num_classes:
         tasks.add("class_labels")
     gaussian = getattr(pipe.model, "latent_prior", "gaussian") == "gaussian"  # truncation redraws Gaussian components
@@ -137,7 +135,17 @@ class DemoSession:
 
     @property
     def restore_tasks(self) -> list[str]:
-        return [task for task in RESTORE_TASKS if task in self.tasks]
+        """The names of the table's restore tasks this pipeline supports, in the table's order."""
+        from .registry import tasks
+
+        return [task.name for task in tasks() if task.group == "restore" and task.name in self.tasks]
+
+    @property
+    def explores(self) -> bool:
+        """Whether any of the table's explore tasks applies (the Explore tab)."""
+        from .registry import tasks
+
+        return any(task.group == "explore" and task.name in self.tasks for task in tasks())
 
     @property
     def explore_labels(self) -> list[str]:
@@ -155,6 +163,7 @@ class DemoSession:
                 text = str(hub.build_model_card(self.folder))
             except (GenzooError, OSError, ValueError) as exc:
                 text = f"No model card: {exc}"
+        text = _without_dataset_path(text, self.folder)
         text = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.DOTALL)
         text = re.sub(r"!\[[^\]]*\]\([^)]*\)\n?", "", text)
         return text.strip() or f"A `{type(self.pipe).__name__}` with no model card."
@@ -176,9 +185,7 @@ class DemoSession:
         Returns:
             `PIL.Image.Image`: the grid, enlarged for the page.
         """
-        from .grids import grid_shape
-
-        seed, count = _whole(seed, "seed"), _whole(num_images, "number of images")
+        seed, count = _whole(seed, "seed", 0, MAX_SEED), _whole(num_images, "number of images")
         if not 1 <= count <= 64:
             raise ValueError(f"The number of images must be between 1 and 64, got {count}.")
         kwargs: dict[str, Any] = {}
@@ -202,7 +209,8 @@ class DemoSession:
         self, seed_a: float, seed_b: float, steps: float, class_name: str | None = None
     ) -> PIL.Image.Image:
         """A row of `steps` images on the slerp path from the latent of `seed_a` to that of `seed_b`."""
-        seed_a, seed_b, steps = _whole(seed_a, "first seed"), _whole(seed_b, "second seed"), _whole(steps, "steps")
+        seed_a, seed_b = _whole(seed_a, "first seed", 0, MAX_SEED), _whole(seed_b, "second seed", 0, MAX_SEED)
+        steps = _whole(steps, "steps")
         if not 2 <= steps <= 16:
             raise ValueError(f"The number of steps must be between 2 and 16, got {steps}.")
         start, end = self._latent(seed_a), self._latent(seed_b)
@@ -219,11 +227,13 @@ class DemoSession:
         if self._directions is None:
             size = int(np.prod(self.pipe.model.latent_shape))
             k = min(EXPLORE_SLIDERS, size)
-            if "directions" in self.tasks:
+            found = None
+            if self.explores:
                 try:  # SeFa needs a linear first layer on the latent; a model with an encoder has KL-ranked dims
                     found = self.pipe.find_directions(method="sefa", num_directions=k)
                 except GenzooError:
                     found = self.pipe.find_directions(method="dims", num_directions=k)
+            if found is not None:
                 vectors = torch.as_tensor(found.directions, dtype=torch.float32).reshape(-1, size)[:k]
                 strengths = [float(s) for s in torch.as_tensor(found.strengths).flatten()[:k]]
                 labels = [f"direction {i + 1} (strength {s:.3g})" for i, s in enumerate(strengths)]
@@ -234,20 +244,20 @@ class DemoSession:
 
     def explore(self, seed: float, *amounts: float, class_name: str | None = None) -> PIL.Image.Image:
         """The image of `seed`'s latent moved by `amounts[i]` along direction `i`, enlarged for the page."""
-        return self._show(self._moved(_whole(seed, "seed"), amounts, class_name))
+        return self._show(self._moved(_whole(seed, "seed", 0, MAX_SEED), amounts, class_name))
 
     def traverse(
         self, seed: float, index: float, extent: float = 3.0, class_name: str | None = None
     ) -> PIL.Image.Image:
         """A row of 7 images moving `seed`'s latent along direction `index`, from `-extent` to `extent`."""
         vectors, labels = self.directions()
-        seed, index = _whole(seed, "seed"), _whole(index, "direction")
+        seed, index = _whole(seed, "seed", 0, MAX_SEED), _whole(index, "direction")
         if not 0 <= index < len(labels):
             raise ValueError(f"Pick a direction between 1 and {len(labels)}.")
         values = torch.linspace(-float(extent), float(extent), 7).tolist()
-        if "traverse" in self.tasks:
+        if self.explores:
             latents = self._latent(seed).reshape(1, *self.pipe.model.latent_shape)
-            target: Any = vectors[index] if "directions" in self.tasks else index
+            target: Any = vectors[index]
             options = {"class_labels": [self.class_index(class_name)]} if self.num_classes and class_name else {}
             grid = self.pipe.traverse(target, values=values, latents=latents, **options)
             return self._show(grid if isinstance(grid, PIL.Image.Image) else _grid(list(grid), 1, len(values)))
@@ -268,64 +278,64 @@ class DemoSession:
         task: str,
         editor: Any,
         *,
-        scale: float = 4,
-        noise_std: float = 0.2,
-        add_noise: bool = False,
+        degrade_first: bool = False,
         class_name: str | None = None,
         seed: float = 0,
+        add_noise: bool | None = None,
+        **option_values: Any,
     ) -> tuple[PIL.Image.Image, PIL.Image.Image]:
-        r"""Restore an uploaded image with the pipeline's `inpaint`, `super_resolve` or `denoise`.
+        r"""Restore an uploaded image with one of the task table's restore tasks (`pipe.inpaint`, `super_resolve`,
+        `denoise` or a plugin's).
 
         Args:
-            task (`str`): `"inpaint"`, `"super_resolve"` or `"denoise"`.
+            task (`str`): the task's name (`"inpaint"`, `"super_resolve"`, `"denoise"`, ...).
             editor (`dict` or `PIL.Image.Image`): the image editor's value (`background` plus the drawn `layers`) or
-                an image. Inpainting repaints where the layers are drawn.
-            scale (`int`, defaults to 4): super-resolution factor; a full-size upload is first reduced by it.
-            noise_std (`float`, defaults to 0.2): the noise level of the image, in [0, 1] pixel units.
-            add_noise (`bool`, defaults to `False`): add that noise to the upload first (to try a clean image).
+                an image. A task that takes a mask repaints where the layers are drawn.
+            degrade_first (`bool`, defaults to `False`): treat the upload as a clean image and degrade it first with
+                the task's degradation (`Degradation.degrade`: add the noise, ...). A full-size upload to a task whose
+                observations are smaller (super-resolution) is always degraded first.
             class_name (`str`, *optional*): the class, for a conditional model (else unknown).
-            seed (`int`, defaults to 0): seeds the restoration (restarts, noise).
+            seed (`int`, defaults to 0): seeds the restoration (restarts) and the simulated degradation.
+            add_noise (`bool`, *optional*): the older name of `degrade_first`.
+            option_values: the task's options (`scale=4`, `noise_std=0.2`); options of other tasks are ignored, so
+                one handler can pass every control of the Restore tab.
 
         Returns:
             `tuple[PIL.Image.Image, PIL.Image.Image]`: what the model was given (the masked, reduced or noisy image)
             and the restored image, both enlarged for the page.
         """
+        from .registry import get_task
+
         if task not in self.restore_tasks:
             raise ValueError(f"{type(self.pipe).__name__} cannot {task.replace('_', '-')}.")
+        entry = get_task(task)
         background, layers = _editor_parts(editor)
         if background is None:
             raise ValueError("Upload an image first.")
-        generator = torch.Generator().manual_seed(_whole(seed, "seed"))
-        options: dict[str, Any] = {"generator": generator}
+        seed_value = _whole(seed, "seed", 0, MAX_SEED)
+        options = entry.resolve_options({o.name: option_values.get(o.name) for o in entry.options})
+        common: dict[str, Any] = {"generator": torch.Generator().manual_seed(seed_value)}
         if self.num_classes and class_name:
-            options["class_labels"] = [self.class_index(class_name)]
+            common["class_labels"] = [self.class_index(class_name)]
+        method = getattr(self.pipe, entry.method)
         size = self.image_size
-        if task == "super_resolve":
-            factor = _whole(scale, "scale")
-            if factor < 2 or size % factor:
-                raise ValueError(f"The scale must divide the model's image size {size} and be at least 2.")
-            if background.size == (size, size):  # a full-size image: reduce it, to show the enlargement
-                background = background.resize((size // factor,) * 2, PIL.Image.Resampling.BOX)
-            small = self.check_image(background, size // factor)
-            restored = self.pipe.super_resolve(image=small, scale=factor, **options).images[0]
-            return self._show(small.resize((size, size), PIL.Image.Resampling.NEAREST)), self._show(restored)
-        image = self.check_image(background, size)
-        if task == "denoise":
-            std = float(noise_std)
-            if not 0 <= std <= 1:
-                raise ValueError(f"The noise level must be between 0 and 1, got {std}.")
-            if add_noise:
-                pixels = np.asarray(image, dtype=np.float32) / 255.0
-                noise = torch.randn(pixels.shape, generator=torch.Generator().manual_seed(_whole(seed, "seed")))
-                pixels = np.clip(pixels + std * noise.numpy(), 0.0, 1.0)
-                image = PIL.Image.fromarray((pixels * 255.0).round().astype(np.uint8), mode=image.mode)
-            restored = self.pipe.denoise(image=image, noise_std=std, **options).images[0]
-            return self._show(image), self._show(restored)
-        mask = _drawn_mask(layers, background.size, size)
-        if not mask.getbbox():
-            raise ValueError("Draw the region to repaint on the image with the brush first.")
-        restored = self.pipe.inpaint(image=image, mask_image=mask, **options).images[0]
-        shown = PIL.Image.composite(PIL.Image.new(image.mode, image.size, 128), image, mask)
+        if "mask_image" in entry.inputs:  # the drawn layers are the mask; the pipeline takes PIL images
+            image = self.check_image(background, size)
+            mask = _drawn_mask(layers, background.size, size)
+            if not mask.getbbox():
+                raise ValueError("Draw the region to repaint on the image with the brush first.")
+            restored = method(image=image, mask_image=mask, **options, **common).images[0]
+            shown = PIL.Image.composite(PIL.Image.new(image.mode, image.size, 128), image, mask)
+            return self._show(shown), self._show(restored)
+        degradation = entry.degradation(**options)
+        observed_size = degradation.observed_size(size)
+        if background.size == (size, size) and (observed_size != size or degrade_first or add_noise):
+            clean = to_pixels(self.check_image(background, size), self.channels)
+            observed = degradation.degrade(clean, generator=torch.Generator().manual_seed(seed_value))
+        else:
+            observed = to_pixels(self.check_image(background, observed_size), self.channels)
+        restored = method(image=observed, **options, **common).images[0]
+        shown = to_output(degradation.display(observed, size).clamp(0, 1), "pil")[0]
         return self._show(shown), self._show(restored)
 
     def check_image(self, image: PIL.Image.Image, size: int) -> PIL.Image.Image:
@@ -373,15 +383,39 @@ class DemoSession:
         return image.resize((image.width * scale, image.height * scale), PIL.Image.Resampling.NEAREST)
 
 
-def _whole(value: Any, what: str) -> int:
-    """A whole number from a page control (numbers arrive as floats), or a one-line error."""
+def _without_dataset_path(text: str, folder: Path | None) -> str:
+    """The card's text with the training dataset's folder shown by its name only (an absolute path tells visitors
+    about the machine it was trained on)."""
+    if folder is None or not (folder / "run_config.yaml").is_file():
+        return text
+    try:
+        import yaml
+
+        spec = (yaml.safe_load((folder / "run_config.yaml").read_text()) or {}).get("dataset")
+    except (OSError, ValueError, yaml.YAMLError, AttributeError):
+        return text
+    if not isinstance(spec, str):
+        return text
+    prefix, _, argument = spec.rpartition(":") if ":" in spec and not Path(spec).is_absolute() else ("", "", spec)
+    if not (argument.startswith(("/", "~", ".")) or Path(argument).is_absolute()):
+        return text
+    name = Path(argument.rstrip("/\\")).name or argument
+    return text.replace(spec, f"{prefix}:{name}" if prefix else name).replace(argument, name)
+
+
+def _whole(value: Any, what: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """A whole number from a page control (numbers arrive as floats), within `[minimum, maximum]`, or a one-line
+    error (a seed beyond 64 bits would otherwise end in torch's "Overflow when unpacking long long")."""
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"The {what} must be a whole number, got {value!r}.") from None
     if not number.is_integer():
         raise ValueError(f"The {what} must be a whole number, got {value!r}.")
-    return int(number)
+    whole = int(value) if isinstance(value, int) else int(number)
+    if (minimum is not None and whole < minimum) or (maximum is not None and whole > maximum):
+        raise ValueError(f"The {what} must be between {minimum} and {maximum}, got {whole}.")
+    return whole
 
 
 def _grid(images: list[PIL.Image.Image], rows: int, columns: int) -> PIL.Image.Image:
@@ -486,7 +520,8 @@ def build_app(session: DemoSession, title: str | None = None) -> "gr.Blocks":
             choices=choices, value=choices[0][1] if choices else None, label=label, visible=bool(classes)
         )
 
-    with gr.Blocks(title=f"genzoo demo: {title}") as app:
+    # Uploads land in Gradio's temporary folder: delete them hourly, and all of them when the server stops.
+    with gr.Blocks(title=f"genzoo demo: {title}", delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# {title}\nA genzoo `{type(session.pipe).__name__}`: {_task_summary(tasks)}.")
         with gr.Tabs():
             with gr.Tab("Sample", id="sample"):
@@ -518,10 +553,10 @@ def build_app(session: DemoSession, title: str | None = None) -> "gr.Blocks":
                     path = gr.Image(label="path", type="pil", format="png", interactive=False, elem_id="interp-out")
                     run.click(_in_page(session.interpolate), [seed_a, seed_b, steps, interp_class], path)
 
-            if tasks & {"directions", "traverse"}:
+            if session.explores:
                 labels = session.explore_labels
                 with gr.Tab("Explore", id="explore"):
-                    what = "SeFa directions" if "directions" in tasks else "latent dimensions"
+                    what = "directions" if labels and labels[0].startswith("direction") else "latent dimensions"
                     gr.Markdown(f"Move one sample along the model's top {what}.")
                     with gr.Row():
                         with gr.Column():
@@ -554,6 +589,11 @@ def build_app(session: DemoSession, title: str | None = None) -> "gr.Blocks":
                     traverse.click(_in_page(traverse_row), [explore_seed, direction, explore_class], walk)
 
             if session.restore_tasks:
+                from .registry import get_task
+
+                restore_entries = [get_task(name) for name in session.restore_tasks]
+                # One control per option name (tasks that share an option, such as a noise level, share it).
+                options = list({o.name: o for entry in restore_entries for o in entry.options}.values())
                 with gr.Tab("Restore", id="restore"):
                     size, mode = session.image_size, "grayscale" if session.channels == 1 else "RGB"
                     gr.Markdown(
@@ -562,21 +602,20 @@ def build_app(session: DemoSession, title: str | None = None) -> "gr.Blocks":
                     )
                     with gr.Row():
                         with gr.Column():
-                            editor = gr.ImageEditor(
+                            editor = _checked_editor(gr)(
                                 type="pil", image_mode="RGBA", sources=["upload", "clipboard"], label="image",
                                 layers=False, elem_id="restore-editor",
                                 brush=gr.Brush(colors=["#ff0000"], color_mode="fixed", default_size=3),
                             )  # fmt: skip
                             restore_task = gr.Radio(
-                                choices=[(task.replace("_", "-"), task) for task in session.restore_tasks],
-                                value=session.restore_tasks[0], label="task", elem_id="restore-task",
+                                choices=[(entry.label, entry.name) for entry in restore_entries],
+                                value=restore_entries[0].name, label="task", elem_id="restore-task",
                             )  # fmt: skip
-                            scale = gr.Dropdown(
-                                choices=[f for f in (2, 4, 7, 8) if size % f == 0] or [2], value=None, label="scale",
-                                visible="super_resolve" in tasks,
-                            )  # fmt: skip
-                            noise = gr.Slider(0, 1, value=0.2, step=0.05, label="noise σ", visible="denoise" in tasks)
-                            add_noise = gr.Checkbox(label="add this noise first", visible="denoise" in tasks)
+                            controls = [_option_control(gr, option) for option in options]
+                            degrade_first = gr.Checkbox(
+                                label="treat the upload as clean: degrade it first (add the noise, ...)",
+                                elem_id="restore-degrade",
+                            )
                             restore_class = class_picker("class", "unknown")
                             restore_seed = gr.Number(value=0, precision=0, label="seed")
                             restore_run = gr.Button("Restore", variant="primary", elem_id="restore-run")
@@ -590,32 +629,73 @@ def build_app(session: DemoSession, title: str | None = None) -> "gr.Blocks":
                             )
 
                     def restore(
-                        task: str, value: Any, factor: Any, std: float, noisy: bool, class_name: str, seed_value: float
+                        task: str, value: Any, first: bool, class_name: str, seed_value: float, *option_values: Any
                     ) -> tuple[PIL.Image.Image, PIL.Image.Image]:
+                        values = {option.name: v for option, v in zip(options, option_values, strict=True)}
                         return session.restore(
-                            task, value, scale=factor or 4, noise_std=std, add_noise=noisy, class_name=class_name,
-                            seed=seed_value,
-                        )  # fmt: skip
+                            task, value, degrade_first=first, class_name=class_name, seed=seed_value, **values
+                        )
 
                     restore_run.click(
                         _in_page(restore),
-                        [restore_task, editor, scale, noise, add_noise, restore_class, restore_seed],
+                        [restore_task, editor, degrade_first, restore_class, restore_seed, *controls],
                         [given, restored],
                     )
 
             with gr.Tab("About", id="about"):
                 gr.Markdown(session.model_card(), elem_id="about-card")
+    # Requests wait in a bounded queue and at most CONCURRENCY_LIMIT run at once, so parallel uploads cannot add up.
+    app.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE)
     return app
 
 
 def _task_summary(tasks: frozenset[str]) -> str:
-    names = {
-        "class_labels": "class-conditional", "truncation": "truncation", "interpolate": "interpolation",
-        "directions": "SeFa directions", "traverse": "latent traversals", "inpaint": "inpainting",
-        "super_resolve": "super-resolution", "denoise": "denoising",
-    }  # fmt: skip
-    found = [label for task, label in names.items() if task in tasks]
+    """What the pipeline can do, in words: its sampling features, then the task table's labels (the restore and
+    explore tasks, which have tabs)."""
+    from .registry import tasks as task_table
+
+    features = {"class_labels": "class-conditional", "truncation": "truncation", "interpolate": "interpolation"}
+    found = [label for feature, label in features.items() if feature in tasks]
+    found += [task.label for task in task_table() if task.group != "method" and task.name in tasks]
     return "sampling" + "".join(f", {label}" for label in found)
+
+
+def _option_control(gr: Any, option: Any) -> Any:
+    """The Gradio control of a task option (`genzoo.registry.TaskOption`): a dropdown for choices, a checkbox for a
+    flag, a slider for a number with a range of at most 1, else a number field with the range."""
+    label, elem_id = option.help or option.name, f"restore-{option.name.replace('_', '-')}"
+    if option.choices:
+        return gr.Dropdown(choices=list(option.choices), value=option.default, label=label, elem_id=elem_id)
+    if option.kind is bool:
+        return gr.Checkbox(value=bool(option.default), label=label, elem_id=elem_id)
+    bounded = option.minimum is not None and option.maximum is not None
+    if option.kind is float and bounded and option.maximum - option.minimum <= 1:
+        return gr.Slider(option.minimum, option.maximum, value=option.default, label=label, elem_id=elem_id)
+    return gr.Number(
+        value=option.default, precision=0 if option.kind is int else None, minimum=option.minimum,
+        maximum=option.maximum, label=label, elem_id=elem_id,
+    )  # fmt: skip
+
+
+def _checked_editor(gr: Any) -> type:
+    """`gr.ImageEditor` whose uploads are checked before they are decoded: above `MAX_UPLOAD_PIXELS`, not an image,
+    empty or truncated, each answered with one clear line in the page (Gradio's own answer is "Could not preprocess
+    input component")."""
+
+    class CheckedImageEditor(gr.ImageEditor):
+        def convert_and_format_image(self, file: Any, flatten_on_white: bool = False) -> Any:
+            if file is not None:
+                import io
+
+                source = getattr(file, "path", None) or io.BytesIO(bytes(file))
+                try:
+                    open_image(source, name="uploaded image", max_pixels=MAX_UPLOAD_PIXELS)
+                except GenzooError as exc:
+                    message = str(exc).replace(f" {getattr(file, 'path', '')}", "")  # not the server's temp path
+                    raise gr.Error(message, print_exception=False) from None
+            return super().convert_and_format_image(file, flatten_on_white)
+
+    return CheckedImageEditor
 
 
 def error_app(message: str, title: str = "genzoo demo") -> "gr.Blocks":
@@ -677,6 +757,7 @@ def launch(
         quiet=not block,
         show_error=True,
         theme=theme(),
+        max_file_size=MAX_FILE_SIZE,
     )
 
 
