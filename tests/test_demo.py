@@ -185,7 +185,7 @@ def test_cli_defaults_are_loopback_without_share():
 def test_cli_refuses_a_missing_model_and_a_space_without_repo_id(trained_dcgan, tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["demo", str(tmp_path / "missing")])
-    assert exited.value.code == 1 and "neither a pipeline folder" in capsys.readouterr().err
+    assert exited.value.code == 1 and "No such folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["demo", str(trained_dcgan), "--export-space", str(tmp_path / "space")])
     assert "pass --repo-id" in capsys.readouterr().err and not (tmp_path / "space").exists()
