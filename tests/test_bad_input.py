@@ -10,6 +10,7 @@ PNG that no failing command may overwrite, `{unwritable}` a folder in which no f
 import hashlib
 import json
 import os
+import pickle
 import re
 import shutil
 import sys
@@ -117,6 +118,31 @@ def half_json(relative: str) -> Callable[[Path], None]:  # a write killed halfwa
     return change
 
 
+def edit_config(**changes) -> Callable[[Path], None]:
+    def change(pipe: Path) -> None:
+        config = json.loads((pipe / "model" / "config.json").read_text())
+        (pipe / "model" / "config.json").write_text(json.dumps({**config, **changes}))
+
+    return change
+
+
+def write_bytes(relative: str, data: bytes) -> Callable[[Path], None]:
+    return lambda pipe: (pipe / relative).write_bytes(data)
+
+
+def deep_json(depth: int = 100_000) -> bytes:
+    return b'{"a": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+def alias_bomb(levels: int = 30) -> bytes:  # 2**30 values once expanded, from 1 KB of YAML
+    lines = ["a0: &a0 [x, x]"] + [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, levels)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def stats_file(name: str, write_it: Callable[[Path], None]) -> Callable[[Path], None]:
+    return lambda tmp: write_it(tmp / name)
+
+
 def config_only(pipe: Path) -> None:  # a first save killed after the component's config
     (pipe / WEIGHTS).unlink()
     (pipe / "model_index.json").unlink()
@@ -202,7 +228,7 @@ CASES = [
     Case("pipeline-truncated-weights", SAMPLE, "corrupt or truncated", damage_pipeline(truncate)),
     Case("pipeline-config-only", SAMPLE, "no model_index.json", damage_pipeline(config_only)),
     Case("pipeline-half-written-index", SAMPLE, "not valid JSON", damage_pipeline(half_json("model_index.json"))),
-    Case("pipeline-half-written-config", SAMPLE, "not a valid JSON file",
+    Case("pipeline-half-written-config", SAMPLE, "config.json is not valid JSON",
          damage_pipeline(half_json("model/config.json"))),
     Case("pipeline-config-missing", SAMPLE, "config.json",
          damage_pipeline(lambda pipe: (pipe / "model" / "config.json").unlink())),
@@ -212,6 +238,42 @@ CASES = [
          damage_pipeline(rename_component("../outside_weights"))),
     Case("pipeline-component-absolute", SAMPLE, "plain identifier", damage_pipeline(rename_component("/etc"))),
     Case("pipeline-component-unusable", SAMPLE, "needs 'model'", damage_pipeline(rename_component("vae"))),
+    # --- untrusted pipeline files: bounded before anything is allocated, one line naming the file -------------------
+    Case("pipeline-config-size-overflows", SAMPLE, "config.json describes a DCGANGenerator too large to build",
+         damage_pipeline(edit_config(base_channels=2**31))),
+    Case("pipeline-config-size-over-the-cap", SAMPLE, "describes take 1.31e+05 GB, more than",
+         damage_pipeline(edit_config(base_channels=2**20))),
+    Case("pipeline-config-int-beyond-64-bits", SAMPLE, "does not fit 64 bits",
+         damage_pipeline(edit_config(latent_dim=2**64))),
+    Case("pipeline-index-binary", SAMPLE, "model_index.json is not valid UTF-8 JSON",
+         damage_pipeline(write_bytes("model_index.json", b"\xff\xfe\x00\x01binary"))),
+    Case("pipeline-index-deeply-nested", SAMPLE, "model_index.json is not valid JSON: it is nested too deeply",
+         damage_pipeline(write_bytes("model_index.json", deep_json()))),
+    Case("pipeline-config-deeply-nested", SAMPLE, "config.json is not valid JSON: it is nested too deeply",
+         damage_pipeline(write_bytes("model/config.json", deep_json()))),
+    Case("pipeline-shard-index-deeply-nested", SAMPLE, "index.json is not valid JSON: it is nested too deeply",
+         damage_pipeline(write_bytes("model/diffusion_pytorch_model.safetensors.index.json", deep_json()))),
+    Case("pipeline-eval-results-deeply-nested", SAMPLE, "eval_results.json is not valid JSON: it is nested too",
+         damage_pipeline(write_bytes("eval_results.json", deep_json()))),
+    Case("pipeline-eval-results-huge", SAMPLE, "eval_results.json takes 2,000,019 bytes, more than",
+         damage_pipeline(write_bytes("eval_results.json", b'{"fid": 1, "x": "' + b"x" * 2_000_000 + b'"}'))),
+    Case("pipeline-run-config-alias-bomb", SAMPLE, "run_config.yaml expands to more than",
+         damage_pipeline(write_bytes("run_config.yaml", alias_bomb()))),
+    Case("push-repo-id-with-dots", ["push", "{pipe}", "org/.."], "'org/..' is not a valid Hub repo id"),
+    Case("push-repo-id-double-dot", ["push", "{pipe}", "org/a..b"], "Cannot have -- or .. in repo_id"),
+    # --- reference statistics: one line naming the file and what it must hold ---------------------------------------
+    Case("evaluate-reference-stats-npy", ["evaluate", "{pipe}", "--reference-stats", "{tmp}/stats.npy"],
+         "stats.npy': it is a single .npy array, and it must be an .npz archive",
+         stats_file("stats.npy", lambda path: np.save(path, np.zeros(4)))),
+    Case("evaluate-reference-stats-text", ["evaluate", "{pipe}", "--reference-stats", "{tmp}/stats.npz"],
+         "stats.npz': it is not an .npz archive, and it must be an .npz archive",
+         stats_file("stats.npz", lambda path: path.write_text("mu = 0\n"))),
+    Case("evaluate-reference-stats-raw-pickle", ["evaluate", "{pipe}", "--reference-stats", "{tmp}/stats.npz"],
+         "'mu' of shape (dim,)",
+         stats_file("stats.npz", lambda path: path.write_bytes(pickle.dumps({"mu": [0.0], "sigma": [[1.0]]})))),
+    Case("evaluate-reference-stats-pickled-arrays", ["evaluate", "{pipe}", "--reference-stats", "{tmp}/stats.npz"],
+         "(it holds pickled objects): it must be an .npz archive",
+         stats_file("stats.npz", lambda path: np.savez(path, mu=np.array([{"a": 1}], dtype=object), sigma=np.eye(1)))),
     Case("evaluate-not-a-pipeline", ["evaluate", "{tmp}/empty", "--json", "{tmp}/r.json"], "no model_index.json",
          lambda tmp: (tmp / "empty").mkdir()),
     Case("push-not-a-pipeline", ["push", "{tmp}/empty", "org/name"], "no model_index.json",

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from huggingface_hub import CommitInfo, ModelCard, constants
 
 from genzoo import GenPipeline, GenzooError, cli
@@ -401,8 +402,12 @@ def test_push_uploads_exactly_the_pipeline_files_and_a_card(trained_dir, tmp_pat
     uploads = commit_call["uploads"]
     assert set(uploads) == PUBLISHED | {"run_config.yaml", "samples.png", "eval_results.json"}
     for path, data in uploads.items():  # uploaded as they are on disk; samples/, checkpoints/, logs/ stay home
-        if path not in ("README.md", "eval_results.json"):
+        if path not in ("README.md", "eval_results.json", "run_config.yaml"):
             assert data == (trained_dir / path).read_bytes(), path
+    # The run config is published with its local paths reduced to names (here the absolute output_dir).
+    run_config = yaml.safe_load((trained_dir / "run_config.yaml").read_text())
+    assert Path(run_config["output_dir"]).is_absolute()
+    assert yaml.safe_load(uploads["run_config.yaml"]) == {**run_config, "output_dir": trained_dir.name}
     assert before == {
         p: p.read_bytes() for p in trained_dir.rglob("*") if p.is_file() and p.name != "eval_results.json"
     }
@@ -447,7 +452,8 @@ def test_pipeline_push_to_hub_saves_then_uploads(trained_dir, tmp_path, fake_hub
     pipe.push_to_hub("org/from-python", private=False, commit_message="Python", revision="v1", create_pr=False)
     uploads = fake_hub.call("create_commit")["uploads"]
     assert set(uploads) == PUBLISHED | {"run_config.yaml", "samples.png"}  # the run config travels along
-    assert uploads["run_config.yaml"] == (trained_dir / "run_config.yaml").read_bytes()
+    run_config = yaml.safe_load((trained_dir / "run_config.yaml").read_text())
+    assert yaml.safe_load(uploads["run_config.yaml"]) == {**run_config, "output_dir": trained_dir.name}
     assert fake_hub.call("create_branch")["branch"] == "v1"
     assert fake_hub.call("create_repo")["private"] is False
     card = card_from_upload(uploads, tmp_path)
@@ -555,3 +561,72 @@ def test_push_refuses_a_figure_that_is_not_an_image(tmp_path, fake_hub, capsys):
     err = capsys.readouterr().err
     assert err.startswith("genzoo: error: ") and "extra.png is not a valid image" in err and err.count("\n") == 1
     assert fake_hub.calls == []
+
+
+def test_push_uploads_only_what_the_index_and_components_name(tmp_path, fake_hub):
+    """A stray safetensors file, notes or a cache beside the weights belong to no component: they stay home."""
+    folder = save_tiny_pipeline(tmp_path / "tiny")
+    weights = (folder / "model" / "diffusion_pytorch_model.safetensors").read_bytes()
+    (folder / "model" / "stolen.safetensors").write_bytes(weights)
+    (folder / "model" / "diffusion_pytorch_model-00009-of-00009.safetensors").write_bytes(weights)
+    (folder / "model" / "notes.json").write_text("{}")
+    (folder / "unlisted").mkdir()
+    (folder / "unlisted" / "config.json").write_text("{}")
+    push_folder(folder, "org/tiny")
+    assert set(fake_hub.call("create_commit")["uploads"]) == PUBLISHED | {"samples.png"}
+
+
+def test_push_uploads_the_shards_the_index_lists(tmp_path, fake_hub):
+    folder = tmp_path / "sharded"
+    torch.manual_seed(0)
+    GenPipeline(model=DCGANGenerator(latent_dim=8, base_channels=8)).save_pretrained(folder, max_shard_size="20KB")
+    shards = sorted(p.name for p in (folder / "model").glob("*-of-*.safetensors"))
+    assert len(shards) > 1
+    (folder / "model" / "diffusion_pytorch_model-00099-of-00099.safetensors").write_bytes(b"stray")
+    push_folder(folder, "org/sharded")
+    uploads = set(fake_hub.call("create_commit")["uploads"])
+    expected = {f"model/{name}" for name in shards} | {"model/diffusion_pytorch_model.safetensors.index.json"}
+    assert {name for name in uploads if name.startswith("model/") and name != "model/config.json"} == expected
+
+
+@pytest.mark.parametrize("repo_id", ["org/..", "../name", "org/a..b", "a/b/c", "org/na me", ""])
+def test_push_refuses_an_invalid_repo_id_before_anything(tmp_path, fake_hub, repo_id, capsys):
+    folder = save_tiny_pipeline(tmp_path / "tiny")
+    with pytest.raises(GenzooError, match="is not a valid Hub repo id") as caught:
+        push_folder(folder, repo_id)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(GenzooError, match="is not a valid Hub repo id"):
+        GenPipeline.from_pretrained(folder).push_to_hub(repo_id)
+    with pytest.raises(SystemExit):
+        cli.main(["push", str(folder), repo_id])
+    err = capsys.readouterr().err
+    assert err.startswith("genzoo: error: ") and "is not a valid Hub repo id" in err and err.count("\n") == 1
+    assert fake_hub.calls == []
+
+
+def test_loading_a_repo_id_imports_the_hub_module_only_then(tmp_path):
+    """A local folder loads without genzoo.hub; a repo id imports it to download (checked in a fresh process)."""
+    folder = save_tiny_pipeline(tmp_path / "tiny")
+    code = (
+        "import sys; from genzoo import GenPipeline, GenzooError\n"
+        f"GenPipeline.from_pretrained({str(folder)!r}); assert 'genzoo.hub' not in sys.modules\n"
+        "try: GenPipeline.from_pretrained('org/not-cached')\n"
+        "except GenzooError as exc: assert 'not in the Hugging Face cache' in str(exc), exc\n"
+        "assert 'genzoo.hub' in sys.modules\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_push_publishes_names_not_local_paths(trained_dir, tmp_path, fake_hub):
+    folder = tmp_path / "run"
+    shutil.copytree(trained_dir, folder)
+    run_config = yaml.safe_load((folder / "run_config.yaml").read_text())
+    private = {"dataset": "imagefolder:/home/someone/faces", "output_dir": "/home/someone/runs/faces-dcgan"}
+    (folder / "run_config.yaml").write_text(yaml.safe_dump({**run_config, **private}, sort_keys=False))
+    push_folder(folder, "org/faces")
+    uploads = fake_hub.call("create_commit")["uploads"]
+    published = yaml.safe_load(uploads["run_config.yaml"])
+    assert published == {**run_config, "dataset": "imagefolder:faces", "output_dir": "faces-dcgan"}
+    assert all(b"/home/someone" not in data for data in uploads.values())
+    assert "/home/someone" in (folder / "run_config.yaml").read_text()  # the local folder keeps what repeats the run

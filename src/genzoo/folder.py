@@ -1,4 +1,4 @@
-"""The saved pipeline folder: its file names, one checked reader, the Hub/local resolution and the file list.
+"""The saved pipeline folder: its file names, one checked reader and the list of its files.
 
 A genzoo pipeline folder (what `save_pretrained` and `genzoo train` write, and what a Hub repo holds) is:
 
@@ -12,12 +12,13 @@ A genzoo pipeline folder (what `save_pretrained` and `genzoo train` write, and w
 | other top-level `*.png` | figures the family draws beside it, such as a VAE's `reconstructions.png` |
 | `README.md` | the model card, written last from the files above |
 
-`pipeline_file_patterns` is the one list of these files: a push uploads exactly them and a download fetches exactly
-them (never Python code, pickle files, checkpoints, logs or intermediate grids). `read_pipeline_folder` opens and
-checks a folder once, before anything it names is imported.
+`pipeline_files` lists the files of a local folder that belong to the pipeline (what a push uploads): those the
+index and its components name, never Python code, pickle files, checkpoints, logs, intermediate grids or a stray
+file in a component folder. `pipeline_file_patterns` is the same list as download patterns, for a repo whose files
+are not known yet. `read_pipeline_folder` opens and checks a folder once, before anything it names is imported;
+`read_json` is the one reader of genzoo's JSON files. Downloading and publishing are `genzoo.hub`'s.
 """
 
-import contextlib
 import inspect
 import json
 import math
@@ -27,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
 from .errors import GenzooError, UnsafePipelineError
@@ -49,7 +49,6 @@ __all__ = [
     "pipeline_files",
     "read_model_index",
     "read_pipeline_folder",
-    "resolve_pipeline_folder",
     "weight_files",
     "weight_variants",
 ]
@@ -74,40 +73,66 @@ PIPELINE_IGNORE_PATTERNS = ["*/*.png"]
 MAX_WEIGHTS_ENV_VAR = "GENZOO_MAX_WEIGHTS_GB"
 DEFAULT_MAX_WEIGHTS_BYTES = 16 * 2**30
 # Keys of eval_results.json that describe the measurement rather than being a metric.
-_EVAL_CONTEXT_KEYS = ("features", "dataset", "split", "seed")  # and every num_* key
+_EVAL_CONTEXT_KEYS = ("features", "dataset", "split", "seed", "reference_stats")  # and every num_* key
+# Eval results are a few hundred bytes of numbers and names; the card repeats strings of at most this length.
+MAX_EVAL_RESULTS_BYTES = 2**20
+MAX_CONTEXT_STRING = 100
 
 
 def pipeline_file_patterns(components: list[str]) -> list[str]:
     """The files of a pipeline with these components, as `huggingface_hub` allow patterns (used with
-    `PIPELINE_IGNORE_PATTERNS`): the top-level files and figures, and each component's `config.json` and
-    safetensors weights (with the shard index of sharded weights). Uploads and downloads both use this list."""
+    `PIPELINE_IGNORE_PATTERNS`), for a download, which cannot list a repo's files before it has them: the top-level
+    files and figures, and each component's `config.json` and diffusers-named safetensors weights (with the shard
+    index of sharded weights). A push uploads the narrower `pipeline_files`."""
+    stem = WEIGHTS_NAME.rsplit(".", 1)[0]
     patterns = [MODEL_INDEX, MODEL_CARD, RUN_CONFIG, EVAL_RESULTS, FIGURES]
     for component in components:
-        patterns += [f"{component}/config.json", f"{component}/*.safetensors", f"{component}/*.safetensors.index.json"]
+        patterns += [f"{component}/config.json", f"{component}/{stem}*.safetensors"]
+        patterns.append(f"{component}/{stem}*.safetensors.index.json")
     return patterns
 
 
-def pipeline_files(folder: str | Path, *, include_card: bool = False) -> dict[str, Path]:
-    """The files of a local pipeline folder that belong to the pipeline (`pipeline_file_patterns`), as
-    `{path in repo: local file}`, sorted. The card is left out unless `include_card`, since a push rebuilds it."""
-    from huggingface_hub.utils import filter_repo_objects
+def component_files(directory: Path) -> list[Path]:
+    """The files of a component folder that belong to the pipeline: `config.json`, and for every weight variant
+    the weights file or the shard index and exactly the shards it lists. Anything else in the folder (a stray
+    `.safetensors`, notes, caches) is not part of the pipeline."""
+    stem, suffix = WEIGHTS_NAME.rsplit(".", 1)
+    files = [directory / "config.json"]
+    for variant in weight_variants(directory):
+        index = directory / (f"{stem}.{variant}.{suffix}" if variant else WEIGHTS_NAME)
+        index = index.with_name(index.name + ".index.json")
+        files += [index] if index.is_file() else []
+        files += weight_files(directory, variant)
+    return [file for file in files if file.is_file()]
 
+
+def pipeline_files(folder: str | Path, *, include_card: bool = False) -> dict[str, Path]:
+    """The files of a local pipeline folder that belong to the pipeline, as `{path in repo: local file}`, sorted:
+    `model_index.json`, the files of each component it names (`component_files`), the run config, eval results and
+    top-level figures genzoo writes beside them. The card is left out unless `include_card`, since a push rebuilds
+    it. A file linked from outside the folder is refused (it would publish a private file's bytes)."""
     folder = Path(folder)
     components = index_components(read_model_index(folder), folder / MODEL_INDEX)
-    local = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
-    patterns = pipeline_file_patterns(list(components))
-    if not include_card:
-        patterns.remove(MODEL_CARD)
-    kept = list(filter_repo_objects(local, allow_patterns=patterns, ignore_patterns=PIPELINE_IGNORE_PATTERNS))
+    names = [MODEL_INDEX, RUN_CONFIG, EVAL_RESULTS, *([MODEL_CARD] if include_card else [])]
+    names += [path.name for path in folder.glob(FIGURES)]
     root = folder.resolve()
-    # A link to a private file would upload its target's bytes (and a linked component folder is not listed at all).
-    for path in [*(folder / name for name in kept), *(folder / name for name in components)]:
-        if path.exists() and not path.resolve().is_relative_to(root):
-            raise GenzooError(
-                f"{path} is a link to {path.resolve()}, outside the pipeline folder; genzoo uploads only files "
-                "inside it, so copy the file in (or remove the link)."
-            )
+    for component in components:
+        directory = folder / component
+        if directory.exists() and not directory.resolve().is_relative_to(root):
+            _refuse_link(directory)
+        names += [file.relative_to(folder).as_posix() for file in component_files(directory)]
+    kept = sorted({name for name in names if (folder / name).is_file()})
+    for name in kept:
+        if not (folder / name).resolve().is_relative_to(root):
+            _refuse_link(folder / name)
     return {name: folder / name for name in kept}
+
+
+def _refuse_link(path: Path) -> None:
+    raise GenzooError(
+        f"{path} is a link to {path.resolve()}, outside the pipeline folder; genzoo uploads only files inside it, so "
+        "copy the file in (or remove the link)."
+    )
 
 
 def index_components(index: dict[str, Any], index_path: Path) -> dict[str, Any]:
@@ -162,17 +187,19 @@ class PipelineFolder:
 
     def metrics(self) -> tuple[dict[str, float], dict[str, Any]]:
         """The metrics (finite numbers) of `eval_results.json`, and the measurement context (`num_samples`,
-        `features`, ...)."""
+        `features`, ...): only numbers and short strings of the known context keys, since a card repeats them."""
         results = self.eval_results
         if isinstance(results.get("metrics"), dict):  # tolerate {"metrics": {...}, ...}
             results = {**{k: v for k, v in results.items() if k != "metrics"}, **results["metrics"]}
         metrics: dict[str, float] = {}
         context: dict[str, Any] = {}
         for key, value in results.items():
-            if key in _EVAL_CONTEXT_KEYS or key.startswith("num_") or not _is_number(value):
-                if isinstance(value, str | int | float) and not isinstance(value, bool):
+            if not isinstance(key, str) or len(key) > MAX_CONTEXT_STRING:
+                continue
+            if key in _EVAL_CONTEXT_KEYS or key.startswith("num_"):
+                if _is_number(value) or (isinstance(value, str) and 0 < len(value) <= MAX_CONTEXT_STRING):
                     context[key] = value
-            else:
+            elif _is_number(value):
                 metrics[key] = float(value)
         return metrics, context
 
@@ -204,7 +231,7 @@ def read_pipeline_folder(folder: str | Path) -> PipelineFolder:
     component folder.
 
     Args:
-        folder (`str` or `Path`): a local pipeline folder (see `resolve_pipeline_folder` for repo ids).
+        folder (`str` or `Path`): a local pipeline folder (`genzoo.hub.download_pipeline` fetches a repo id).
 
     Returns:
         `PipelineFolder`: what the folder holds.
@@ -275,7 +302,9 @@ def read_pipeline_folder(folder: str | Path) -> PipelineFolder:
         pipeline_class=pipeline_class,
         components=matched,
         run_config=_read_run_config(folder / RUN_CONFIG),
-        eval_results=read_json(folder / EVAL_RESULTS) if (folder / EVAL_RESULTS).is_file() else {},
+        eval_results=read_json(folder / EVAL_RESULTS, max_bytes=MAX_EVAL_RESULTS_BYTES)
+        if (folder / EVAL_RESULTS).is_file()
+        else {},
     )
 
 
@@ -329,80 +358,7 @@ def read_model_index(folder: Path) -> dict[str, Any]:
                 f"export its newest checkpoint with `genzoo export {folder} -o DIR` and load DIR."
             )
         raise GenzooError(f"{folder} is not a genzoo pipeline: it has no model_index.json.")
-    try:
-        index = json.loads(index_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise GenzooError(f"{index_path} is not valid JSON: {exc}") from exc
-    if not isinstance(index, dict):
-        raise GenzooError(f"{index_path} must hold a JSON object.")
-    return index
-
-
-def resolve_pipeline_folder(
-    name_or_path: str | os.PathLike,
-    revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    token: str | bool | None = None,
-    local_files_only: bool = False,
-    force_download: bool = False,
-) -> Path:
-    """A local folder as is; a Hub repo id downloaded (or found in the cache) with `snapshot_download`.
-
-    diffusers' own download rejects components from libraries other than diffusers and transformers, so genzoo
-    resolves repo ids itself and fetches only the files a pipeline needs, never Python code or pickle files.
-    """
-    path = Path(name_or_path)
-    if path.is_dir():
-        return path
-    name = str(name_or_path)
-    if path.exists() or name.count("/") != 1 or name.startswith((".", "/")):
-        raise GenzooError(f"{name!r} is neither a pipeline folder nor a Hub repo id like 'org/name'.")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (
-        HfHubHTTPError,
-        HFValidationError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    options = {"cache_dir": cache_dir, "token": token, "local_files_only": local_files_only}
-    try:
-        # model_index.json first, to learn the components; then exactly their files, from the same commit.
-        index_folder = Path(
-            snapshot_download(
-                name, revision=revision, allow_patterns=["model_index.json"], force_download=force_download, **options
-            )
-        )
-        if not (index_folder / "model_index.json").is_file():
-            raise GenzooError(f"Hub repo {name!r} is not a genzoo pipeline: it has no model_index.json.")
-        components = list(index_components(read_model_index(index_folder), index_folder / MODEL_INDEX))
-        return Path(
-            snapshot_download(
-                name,
-                revision=index_folder.name,  # the commit hash of the snapshot
-                allow_patterns=pipeline_file_patterns(components),
-                ignore_patterns=PIPELINE_IGNORE_PATTERNS,
-                force_download=force_download,
-                **options,
-            )
-        )
-    except HFValidationError as exc:
-        raise GenzooError(f"{name!r} is neither a pipeline folder nor a valid Hub repo id: {exc}") from exc
-    except RevisionNotFoundError as exc:
-        raise GenzooError(f"Hub repo {name!r} has no revision {revision!r}.") from exc
-    except RepositoryNotFoundError as exc:
-        raise GenzooError(
-            f"There is no local folder {name!r}, and no Hub repo of that name (or it is private: pass token=)."
-        ) from exc
-    except LocalEntryNotFoundError as exc:
-        where = f" (revision {revision!r})" if revision else ""
-        raise GenzooError(
-            f"There is no local folder {name!r}; as a Hub repo{where} it could not be downloaded and is not in the "
-            "Hugging Face cache. Check the path or the network, or download it once and use HF_HUB_OFFLINE=1."
-        ) from exc
-    except HfHubHTTPError as exc:
-        raise GenzooError(f"Could not download {name!r} from the Hub: {' '.join(str(exc).split())}") from exc
+    return read_json(index_path)
 
 
 def weight_files(directory: Path, variant: str | None = None) -> list[Path]:
@@ -412,10 +368,14 @@ def weight_files(directory: Path, variant: str | None = None) -> list[Path]:
     name = f"{stem}.{variant}.{suffix}" if variant else WEIGHTS_NAME
     index_path = directory / f"{name}.index.json"
     if index_path.is_file():
-        try:
-            shards = sorted(set(json.loads(index_path.read_text())["weight_map"].values()))
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            raise GenzooError(f"{index_path} is not a valid safetensors shard index: {exc}") from exc
+        weight_map = read_json(index_path).get("weight_map")
+        shards = sorted(set(weight_map.values())) if isinstance(weight_map, dict) else None
+        # A shard is a file beside the index: a path ("../x") would read or publish a file from elsewhere.
+        if not shards or not all(isinstance(s, str) and s and Path(s).name == s and s != ".." for s in shards):
+            raise GenzooError(
+                f"{index_path} is not a valid safetensors shard index: its weight_map must name shard files beside "
+                "it; re-save the pipeline."
+            )
         return [directory / shard for shard in shards]
     return [directory / name] if (directory / name).is_file() else []
 
@@ -433,13 +393,6 @@ def weight_variants(directory: Path) -> list[str | None]:
     return sorted(variants, key=lambda v: v or "")
 
 
-def _no_weight_init() -> contextlib.AbstractContextManager:
-    """diffusers' `no_init_weights` (torch.nn.init's functions as no-ops), where this diffusers has it."""
-    from diffusers.models import modeling_utils  # lazy: imported by then (the generator class is a ModelMixin)
-
-    return getattr(modeling_utils, "no_init_weights", contextlib.nullcontext)()
-
-
 def check_component_weights(
     directory: Path, generator_class: type, variant: str | None = None, *, check_size: bool = True
 ) -> None:
@@ -451,6 +404,8 @@ def check_component_weights(
     off because the caller totals a whole pipeline), or tensors whose names or shapes do not match the config.
     """
     from safetensors import SafetensorError, safe_open
+
+    from .modeling import meta_model, model_bytes  # lazy: torch and diffusers, only once weights are checked
 
     files = weight_files(directory, variant)
     if not files:
@@ -478,10 +433,10 @@ def check_component_weights(
             ) from exc
 
     try:
+        read_json(directory / "config.json")  # bounded, UTF-8, not nested too deeply, 64-bit integers
         config = generator_class.load_config(directory)
         # Only the shapes matter: skip the weight initialisers, which run slowly on the meta device.
-        with _no_weight_init(), torch.device("meta"):
-            model = generator_class.from_config(config)
+        model = meta_model(generator_class, config, where=directory / "config.json")
     except (OSError, ValueError, TypeError) as exc:
         raise GenzooError(
             f"{directory / 'config.json'} does not describe a valid {generator_class.__name__}: "
@@ -489,6 +444,10 @@ def check_component_weights(
         ) from exc
     except (RuntimeError, NotImplementedError):  # a constructor that needs real tensors: leave the check to diffusers
         return
+    # The config decides what loading allocates, whatever the weight files say: bound it before diffusers builds it.
+    check_weights_size(
+        model_bytes(model), directory, what=f"The weights of the model {directory / 'config.json'} describes"
+    )
     expected_shapes = {key: tuple(value.shape) for key, value in model.state_dict().items()}
     ignored = [re.compile(p) for p in (getattr(generator_class, "_keys_to_ignore_on_load_unexpected", None) or [])]
     problems = [f"{key} is missing" for key in expected_shapes if key not in found]
@@ -518,9 +477,10 @@ _DTYPE_BYTES = {
 }  # fmt: skip
 
 
-def check_weights_size(num_bytes: int, directory: Path) -> None:
+def check_weights_size(num_bytes: int, directory: Path, *, what: str | None = None) -> None:
     """Refuse weights larger than the cap (`GENZOO_MAX_WEIGHTS_GB`, else 16 GB or the free memory, whichever is
-    smaller) before anything allocates them, in one line naming the size and the override."""
+    smaller) before anything allocates them, in one line naming the size and the override (`what` names what takes
+    them: the weights in `directory` by default)."""
     override = os.environ.get(MAX_WEIGHTS_ENV_VAR)
     if override:
         try:
@@ -536,7 +496,8 @@ def check_weights_size(num_bytes: int, directory: Path) -> None:
         where = "the free memory" if available < DEFAULT_MAX_WEIGHTS_BYTES else "genzoo's default cap"
     if num_bytes > limit:
         raise GenzooError(
-            f"The weights in {directory} take {_gigabytes(num_bytes)}, more than {where} ({_gigabytes(limit)}); "
+            f"{what or f'The weights in {directory}'} take {_gigabytes(num_bytes)}, more than {where} "
+            f"({_gigabytes(limit)}); "
             f"if the model really is that large, set {MAX_WEIGHTS_ENV_VAR} to a larger number of GB."
         )
 
@@ -554,7 +515,7 @@ def _safetensors_bytes(file: Path) -> int:
             for key, entry in header.items()
             if key != "__metadata__"
         )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # JSONDecodeError is a ValueError
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:  # JSON errors too
         raise GenzooError(
             f"{file} is not a valid safetensors file ({' '.join(str(exc).split())}): it is corrupt or truncated; "
             "re-download or re-save it."
@@ -565,27 +526,112 @@ def _gigabytes(num_bytes: int) -> str:
     return f"{num_bytes / 2**30:.3g} GB"
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from `path`, with a one-line error when it is missing or invalid."""
+# The largest JSON file genzoo reads (configs, indexes, eval results and checkpoint states are kilobytes); larger
+# ones are refused before they are read, so a planted file cannot fill memory or the model card.
+MAX_JSON_BYTES = 16 * 2**20
+_INT64 = 2**63
+
+
+def read_json(
+    path: str | os.PathLike, *, max_bytes: int = MAX_JSON_BYTES, what: str = "a JSON object"
+) -> dict[str, Any]:
+    """Read one of genzoo's JSON files (`model_index.json`, configs, shard indexes, eval results, checkpoint states):
+    the one reader, so every such file is bounded the same way.
+
+    Args:
+        path (`str` or `os.PathLike`): the file.
+        max_bytes (`int`, defaults to 16 MiB): refuse larger files before reading them.
+        what (`str`): what the file must hold, for the message.
+
+    Returns:
+        `dict`: the parsed object.
+
+    Raises:
+        `GenzooError`: one line naming the file, when it is missing, too large, not UTF-8, not JSON, nested too deeply
+            to parse, holds an integer beyond 64 bits, or is not an object.
+    """
+    path = Path(path)
     try:
-        value = json.loads(path.read_text())
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise GenzooError(
+                f"{path} takes {size:,} bytes, more than the {max_bytes:,} genzoo reads from a JSON file; it is not "
+                "a file genzoo wrote, so replace it (re-save the pipeline or re-run the command that wrote it)."
+            )
+        text = path.read_bytes().decode("utf-8")
+        value = json.loads(text, parse_int=_int64)
     except FileNotFoundError as exc:
         raise GenzooError(f"{path} is missing; re-save the pipeline.") from exc
+    except IsADirectoryError as exc:
+        raise GenzooError(f"{path} is a folder, not a JSON file.") from exc
+    except UnicodeDecodeError as exc:
+        raise GenzooError(f"{path} is not valid UTF-8 JSON (byte {exc.start} cannot be decoded).") from exc
+    except RecursionError as exc:  # json recurses once per nesting level
+        raise GenzooError(f"{path} is not valid JSON: it is nested too deeply to read.") from exc
     except json.JSONDecodeError as exc:
         raise GenzooError(f"{path} is not valid JSON: {exc}") from exc
+    except ValueError as exc:  # an integer beyond 64 bits (or beyond Python's digit limit)
+        raise GenzooError(f"{path} is not valid JSON for genzoo: {' '.join(str(exc).split())}") from exc
     if not isinstance(value, dict):
-        raise GenzooError(f"{path} must hold a JSON object.")
+        raise GenzooError(f"{path} must hold {what}.")
     return value
+
+
+def _int64(text: str) -> int:
+    """An integer of a JSON file, which must fit 64 bits (a size of 2**63 would only fail later, allocating)."""
+    if len(text.lstrip("-")) > 19 or not -_INT64 <= (value := int(text)) < _INT64:
+        raise ValueError(f"the integer {text[:24]}{'...' if len(text) > 24 else ''} does not fit 64 bits")
+    return value
+
+
+# A run config genzoo writes is about a kilobyte; a larger one, or one whose aliases expand to more nodes, is not
+# read (a YAML alias bomb expands exponentially).
+MAX_RUN_CONFIG_BYTES = 2**20
+MAX_YAML_NODES = 100_000
 
 
 def _read_run_config(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
+    if path.stat().st_size > MAX_RUN_CONFIG_BYTES:
+        raise GenzooError(
+            f"{path} takes {path.stat().st_size:,} bytes, more than the {MAX_RUN_CONFIG_BYTES:,} of a run config; "
+            "it is not one genzoo wrote, so replace or remove it."
+        )
     try:
-        values = yaml.safe_load(path.read_text())
+        loader = yaml.SafeLoader(path.read_bytes().decode("utf-8"))
+        try:
+            node = loader.get_single_node()
+            if node is not None and _yaml_nodes(node) > MAX_YAML_NODES:
+                raise GenzooError(
+                    f"{path} expands to more than {MAX_YAML_NODES:,} values (YAML aliases); a run config genzoo "
+                    "writes has none, so replace it."
+                )
+            values = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except UnicodeDecodeError as exc:
+        raise GenzooError(f"{path} is not valid UTF-8 YAML (byte {exc.start} cannot be decoded).") from exc
+    except RecursionError as exc:
+        raise GenzooError(f"{path} is not valid YAML: it is nested too deeply to read.") from exc
     except yaml.YAMLError as exc:
         raise GenzooError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from exc
     return values if isinstance(values, dict) else {}
+
+
+def _yaml_nodes(root: yaml.Node) -> int:
+    """How many nodes a composed YAML document holds with every alias expanded, counted up to just past the limit
+    (an alias is the same node object again, so the count follows the expansion without building it)."""
+    count, stack = 0, [root]
+    while stack and count <= MAX_YAML_NODES:
+        node = stack.pop()
+        count += 1
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack += [key, value]
+    return count
 
 
 def _is_number(value: Any) -> bool:

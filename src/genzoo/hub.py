@@ -1,37 +1,58 @@
-"""Model cards and publishing on the Hugging Face Hub.
+"""The Hugging Face Hub side of a pipeline folder: downloading a repo id, model cards, and publishing.
 
-What a pipeline folder holds, and so what a push uploads, is defined once in `genzoo.folder`
-(`pipeline_file_patterns`); the model card `README.md` is rebuilt here from the finished folder at every push. Whoever
-finishes a folder (`save_pretrained`, the trainer, the best-model saver of in-training evaluation) writes its card
-last, with `finish_folder`, once the run config and eval results are in place.
+The folder format itself (file names, the checked reader, which files belong to a pipeline) is `genzoo.folder`'s;
+this module turns a repo id into such a folder (`download_pipeline`, with `huggingface_hub.snapshot_download`),
+builds its card (`build_model_card`, `finish_folder`) and publishes it (`push_folder`, and `push_pipeline` behind
+`GenPipeline.push_to_hub`). Whoever finishes a folder (`save_pretrained`, the trainer, the best-model saver of
+in-training evaluation) writes its card last, with `finish_folder`, once the run config and eval results are in
+place. `GenPipeline.from_pretrained` imports this module only for a repo id, never for a local folder.
 """
 
 import io
+import os
+import re
+import tempfile
 import warnings
+from importlib.metadata import PackageNotFoundError, metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import PIL.Image
 import torch
+import yaml
 from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
 
 from . import __version__
 from .errors import GenzooError, UnsafePipelineError, network_errors
-from .folder import MODEL_CARD, SAMPLE_GRID, pipeline_files, read_pipeline_folder, weight_files
-from .grids import grid_shape, image_grid
-from .modeling import sampling_mode
+from .folder import (
+    EVAL_RESULTS,
+    MODEL_CARD,
+    MODEL_INDEX,
+    PIPELINE_IGNORE_PATTERNS,
+    RUN_CONFIG,
+    SAMPLE_GRID,
+    index_components,
+    pipeline_file_patterns,
+    pipeline_files,
+    read_model_index,
+    read_pipeline_folder,
+    weight_files,
+)
+from .images import grid_shape, image_grid
+from .modeling import Generator, meta_model, sampling_mode
 from .plugins import plugin_source
 from .registry import ModelRegistration
 
-if TYPE_CHECKING:
-    from .pipeline import GenPipeline
-
 __all__ = [
     "build_model_card",
+    "check_repo_id",
+    "download_pipeline",
     "finish_folder",
     "model_card_tags",
+    "public_dataset_name",
     "publishable_files",
     "push_folder",
+    "push_pipeline",
     "render_sample_grid",
 ]
 
@@ -40,9 +61,28 @@ CARD_TEMPLATE = Path(__file__).parent / "assets" / "model_card_template.md"
 DEFAULT_LICENSE = "apache-2.0"
 # Built-in dataset specs and the Hub dataset they come from.
 _BUILTIN_HUB_DATASETS = {"mnist-5k": "ylecun/mnist", "mnist5k": "ylecun/mnist"}
+# The longest string from the run config or eval results that a card repeats (a dataset name, a feature extractor);
+# longer ones are not names, and a card must not grow with whatever a file holds.
+MAX_CARD_STRING = 100
+# What genzoo is installed from: it is on no package index, so from its repository or a wheel built there.
+GENZOO_INSTALL = (
+    "genzoo is not on a package index: install it from a clone of its repository (`pip install .`), or build a "
+    "wheel there (`python -m build`) and `pip install dist/genzoo-*.whl`"
+)
 
 
-def render_sample_grid(pipeline: "GenPipeline", num_images: int = 16, seed: int = 0) -> PIL.Image.Image:
+class SamplingPipeline(Protocol):
+    """What publishing needs from a pipeline: its generator and a call that draws images (`GenPipeline` is one)."""
+
+    model: Generator
+    name_or_path: str
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None: ...
+
+
+def render_sample_grid(pipeline: SamplingPipeline, num_images: int = 16, seed: int = 0) -> PIL.Image.Image:
     """A grid of samples drawn with a fixed seed, in eval mode (batch norm must not update its statistics).
 
     Unconditional models give a near-square grid of `num_images`; conditional ones give one column per class
@@ -70,6 +110,106 @@ def render_sample_grid(pipeline: "GenPipeline", num_images: int = 16, seed: int 
             batch_size=rows * columns, class_labels=labels, generator=torch.Generator().manual_seed(seed)
         ).images
     return image_grid(images, rows=rows)
+
+
+def download_pipeline(
+    repo_id: str,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | bool | None = None,
+    local_files_only: bool = False,
+    force_download: bool = False,
+) -> Path:
+    r"""Download a pipeline from the Hub (or find it in the Hugging Face cache) and return its local folder.
+
+    diffusers' own download rejects components from libraries other than diffusers and transformers, so genzoo
+    resolves repo ids itself with `huggingface_hub.snapshot_download`: `model_index.json` first, to learn the
+    components, then exactly their files (`genzoo.folder.pipeline_file_patterns`) from the same commit, never Python
+    code or pickle files. The folder is then read like any local one (`genzoo.folder.read_pipeline_folder`).
+
+    Args:
+        repo_id (`str`): `"org/name"`.
+        revision (`str`, *optional*): a branch, tag or commit hash.
+        cache_dir (`str` or `os.PathLike`, *optional*): the Hugging Face cache to use.
+        token (`str` or `bool`, *optional*): for private repos.
+        local_files_only (`bool`, defaults to `False`): resolve from the cache only (as `HF_HUB_OFFLINE=1` does).
+        force_download (`bool`, defaults to `False`): download again even when cached.
+
+    Returns:
+        `Path`: the snapshot folder in the cache.
+
+    Raises:
+        `GenzooError`: a one-line reason: not a repo id, no such repo or revision, not cached offline, not a pipeline.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    name = str(repo_id)
+    if Path(name).exists() or name.count("/") != 1 or name.startswith((".", "/", "~")):
+        raise GenzooError(f"{name!r} is neither a pipeline folder nor a Hub repo id like 'org/name'.")
+    options = {"cache_dir": cache_dir, "token": token, "local_files_only": local_files_only}
+    try:
+        index_folder = Path(
+            snapshot_download(
+                name, revision=revision, allow_patterns=[MODEL_INDEX], force_download=force_download, **options
+            )
+        )
+        if not (index_folder / MODEL_INDEX).is_file():
+            raise GenzooError(f"Hub repo {name!r} is not a genzoo pipeline: it has no model_index.json.")
+        components = list(index_components(read_model_index(index_folder), index_folder / MODEL_INDEX))
+        return Path(
+            snapshot_download(
+                name,
+                revision=index_folder.name,  # the commit hash of the snapshot
+                allow_patterns=pipeline_file_patterns(components),
+                ignore_patterns=PIPELINE_IGNORE_PATTERNS,
+                force_download=force_download,
+                **options,
+            )
+        )
+    except HFValidationError as exc:
+        raise GenzooError(f"{name!r} is neither a pipeline folder nor a valid Hub repo id: {_one_line(exc)}") from exc
+    except RevisionNotFoundError as exc:
+        raise GenzooError(f"Hub repo {name!r} has no revision {revision!r}.") from exc
+    except RepositoryNotFoundError as exc:
+        raise GenzooError(
+            f"There is no local folder {name!r}, and no Hub repo of that name (or it is private: pass token=)."
+        ) from exc
+    except LocalEntryNotFoundError as exc:
+        where = f" (revision {revision!r})" if revision else ""
+        raise GenzooError(
+            f"There is no local folder {name!r}; as a Hub repo{where} it could not be downloaded and is not in the "
+            "Hugging Face cache. Check the path or the network, or download it once and use HF_HUB_OFFLINE=1."
+        ) from exc
+    except HfHubHTTPError as exc:
+        raise GenzooError(f"Could not download {name!r} from the Hub: {_one_line(exc)}") from exc
+
+
+def check_repo_id(repo_id: Any) -> str:
+    """Check a repo id to publish to with huggingface_hub's own validator (`validate_repo_id`: `org/name` or
+    `name`, no `..` or `--`, allowed characters only), before anything is saved or sent.
+
+    Raises:
+        `GenzooError`: one line naming the id and what is wrong with it.
+    """
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        if not isinstance(repo_id, str):
+            raise HFValidationError(f"a repo id is a string, got {type(repo_id).__name__}")
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise GenzooError(
+            f"{repo_id!r} is not a valid Hub repo id: {_one_line(exc)} Use 'org/name' or 'name'."
+        ) from None
+    return repo_id
 
 
 def model_card_tags(
@@ -107,18 +247,20 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
     checked = read_pipeline_folder(folder)
     folder, component, registration = checked.path, checked.main_component, checked.registration
     config = checked.component_config()
-    num_classes = int(config.get("num_classes") or 0)
+    num_classes = config["num_classes"] if _is_count(config.get("num_classes")) else 0
     run_config = checked.run_config
     metrics, eval_context = checked.metrics()
 
-    # The objective and dataset are only known from a training run's config.
-    objective = (run_config.get("objective") or registration.default_objective) if run_config else None
-    dataset_spec = run_config.get("dataset")
-    hub_dataset = _hub_dataset_id(dataset_spec)
+    # The objective and dataset are only known from a training run's config; a card shows names, never local paths.
+    objective = (_card_string(run_config.get("objective")) or registration.default_objective) if run_config else None
+    raw_dataset = _card_string(run_config.get("dataset"), limit=4096)
+    hub_dataset = _hub_dataset_id(raw_dataset)
+    dataset_spec = _card_string(public_dataset_name(raw_dataset)) if raw_dataset else None
+    eval_context = _public_eval_context(eval_context)
     model_name = repo_id.split("/")[-1] if repo_id else registration.name
     task = "class-conditional-image-generation" if num_classes else "unconditional-image-generation"
     task_name = "Class-conditional image generation" if num_classes else "Unconditional image generation"
-    license = str(run_config.get("license") or DEFAULT_LICENSE)
+    license = _card_string(run_config.get("license")) or DEFAULT_LICENSE
     card_data = ModelCardData(
         license=license,
         library_name="genzoo",
@@ -158,17 +300,16 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
         load_name=repo_id or "path/to/this/folder",
         call_args=f"class_labels=list(range({min(num_classes, 16)}))" if num_classes else "batch_size=16",
         cli_args=" --class-label 0" if num_classes else "",
-        install="genzoo" if distribution == "genzoo" else f"genzoo {distribution}",
-        plugin=registration.plugin,
+        install=_install_text(distribution, registration.plugin),
         generator_path=f"{generator_class.__module__}.{generator_class.__name__}",
         pipeline_class=checked.pipeline_class_name,
         model_rows=_model_rows(folder / component, generator_class, config, num_classes),
-        training_rows=_training_rows(run_config, objective),
+        training_rows=_training_rows(run_config, objective, dataset_spec),
         metric_rows=[(_metric_label(name), f"{value:.4g}") for name, value in metrics.items()],
         eval_context=", ".join(f"{key} {value}" for key, value in eval_context.items()),
         genzoo_version=_genzoo_version(),
         license=license,
-        limitations=_limitations(registration, config, run_config, num_classes),
+        limitations=_limitations(registration, config, dataset_spec, num_classes),
     )
 
 
@@ -180,7 +321,7 @@ def publishable_files(folder: str | Path) -> dict[str, Path]:
 
 
 def finish_folder(
-    folder: str | Path, pipeline: "GenPipeline | None" = None, sample_grid: PIL.Image.Image | None = None
+    folder: str | Path, pipeline: SamplingPipeline | None = None, sample_grid: PIL.Image.Image | None = None
 ) -> None:
     r"""Finish a pipeline folder: write its sample grid (when given or renderable) and then its model card, built
     from everything the folder holds by now. Call it last, after the run config and eval results are written.
@@ -216,7 +357,7 @@ def push_folder(
     revision: str | None = None,
     create_pr: bool = False,
     model_card: ModelCard | None = None,
-    pipeline: "GenPipeline | None" = None,
+    pipeline: SamplingPipeline | None = None,
 ) -> CommitInfo:
     r"""Publish a saved pipeline folder to the Hub in one commit.
 
@@ -243,12 +384,19 @@ def push_folder(
     """
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
 
+    check_repo_id(repo_id)
     folder = Path(folder)
     if not folder.is_dir():
         raise GenzooError(f"{str(folder)!r} is not a folder; pass the folder `genzoo train` or save_pretrained wrote.")
     checked = read_pipeline_folder(folder)
     checked.check_weights(all_variants=True)
     files = publishable_files(folder)
+    generated: dict[str, bytes] = {}
+    if RUN_CONFIG in files:  # published with names in place of local paths, as the card shows them
+        public = _public_run_config(checked.run_config)
+        if public is not None:
+            generated[RUN_CONFIG] = public
+            del files[RUN_CONFIG]
     for name, path in files.items():  # a figure must be an image: the card shows it, and the Hub serves it as one
         if name.endswith(".png"):
             try:
@@ -258,7 +406,6 @@ def push_folder(
                 raise GenzooError(
                     f"{path} is not a valid image ({' '.join(str(exc).split())}); remove it or save the figure again."
                 ) from exc
-    generated: dict[str, bytes] = {}
     if SAMPLE_GRID not in files and pipeline is not None:
         buffer = io.BytesIO()
         render_sample_grid(pipeline).save(buffer, format="PNG")
@@ -288,20 +435,150 @@ def push_folder(
     except OfflineModeIsEnabled as exc:
         raise GenzooError(f"Cannot push to {repo_id!r}: HF_HUB_OFFLINE is set; unset it to publish.") from exc
     except HFValidationError as exc:
-        raise GenzooError(f"{repo_id!r} is not a valid Hub repo id: {' '.join(str(exc).split())}") from exc
+        raise GenzooError(f"{repo_id!r} is not a valid Hub repo id: {_one_line(exc)}") from exc
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None
         hint = " Log in with `hf auth login` or pass a token with write access." if status in (401, 403) else ""
-        raise GenzooError(f"Could not push to {repo_id!r}: {' '.join(str(exc).split())}{hint}") from exc
+        raise GenzooError(f"Could not push to {repo_id!r}: {_one_line(exc)}{hint}") from exc
     except network_errors() as exc:
         raise GenzooError(
             f"Could not reach the Hub to push to {repo_id!r} ({type(exc).__name__}: {exc}); check the network."
         ) from exc
 
 
+def push_pipeline(
+    pipeline: SamplingPipeline,
+    repo_id: str,
+    *,
+    variant: str | None = None,
+    **push_options: Any,
+) -> CommitInfo:
+    r"""Publish an in-memory pipeline (what `GenPipeline.push_to_hub` does): save it to a temporary folder and
+    publish that with `push_folder`. When it was loaded from a folder, that folder's `run_config.yaml` and
+    `eval_results.json` travel with it, so the card keeps the training details and metrics.
+
+    Args:
+        pipeline (`GenPipeline`): the pipeline.
+        repo_id (`str`): `"org/name"` or `"name"`; checked before anything is saved.
+        variant (`str`, *optional*): the weights variant to save.
+        push_options: `push_folder`'s keyword arguments (`private`, `token`, `commit_message`, `revision`,
+            `create_pr`, `model_card`).
+
+    Returns:
+        `huggingface_hub.CommitInfo` of the commit.
+    """
+    check_repo_id(repo_id)
+    source = Path(pipeline.name_or_path) if pipeline.name_or_path else None
+    with tempfile.TemporaryDirectory(prefix="genzoo-push-") as tmp:
+        folder = Path(tmp)
+        pipeline.save_pretrained(folder, variant=variant)
+        if source is not None and source.is_dir():
+            for name in (RUN_CONFIG, EVAL_RESULTS):
+                # Only the folder's own files: a link to elsewhere would publish a private file (push_folder refuses
+                # such links in a folder it is given).
+                if (source / name).is_file() and (source / name).resolve().is_relative_to(source.resolve()):
+                    (folder / name).write_bytes((source / name).read_bytes())
+        return push_folder(folder, repo_id, pipeline=pipeline, **push_options)
+
+
 def _metric_label(name: str) -> str:
     """`fid` -> `FID`, `kid` -> `KID`; longer names (`precision`) stay as they are."""
     return name.upper() if len(name) <= 4 else name
+
+
+def public_dataset_name(spec: str) -> str:
+    """The dataset of a dataset spec as a card may show it: Hub datasets and built-ins as they are, local paths
+    reduced to their last part (`imagefolder:./faces` and `imagefolder:/home/me/faces` give `imagefolder:faces`,
+    `/data/train.parquet` gives `train.parquet`), so no home folder, user or machine path is published."""
+    spec = str(spec)
+    prefix, sep, rest = spec.partition(":")
+    is_drive = len(prefix) == 1 and rest.startswith(("/", "\\"))  # C:\data
+    if sep and prefix in ("hf", "hub"):
+        return spec
+    if sep and prefix and not is_drive and not re.search(r"[/\\~.]", prefix):  # source:argument
+        return f"{prefix}:{_path_name(rest)}" if rest else spec
+    return _path_name(spec)
+
+
+def _path_name(text: str) -> str:
+    if not re.search(r"[/\\]|^[.~]", text):
+        return text  # a name, not a path
+    return re.split(r"[/\\]", text.rstrip("/\\"))[-1].lstrip("~") or "local data"
+
+
+def _is_local_path(text: str) -> bool:
+    """Whether a config string is (or, as a `source:path` spec, holds) a local path: absolute, home-relative or
+    relative to the current folder. `org/name` repo ids and plain names are not."""
+    path = text.split(":", 1)[1] if re.match(r"^[A-Za-z][\w-]+:", text) else text
+    return bool(re.match(r"^(/|~|\.\.?([/\\]|$)|[A-Za-z]:[/\\]|\\\\)", path))
+
+
+def _public_run_config(run_config: dict[str, Any]) -> bytes | None:
+    """`run_config.yaml` as a push publishes it: every local path (the dataset, the output folder, a weights file)
+    reduced to its last part, as `public_dataset_name` does; `None` when it holds none (it is uploaded as is)."""
+    changed = False
+
+    def public(value: Any) -> Any:
+        nonlocal changed
+        if isinstance(value, dict):
+            return {key: public(inner) for key, inner in value.items()}
+        if isinstance(value, list):
+            return [public(inner) for inner in value]
+        if isinstance(value, str) and _is_local_path(value):
+            changed = True
+            return public_dataset_name(value)
+        return value
+
+    values = public(run_config)
+    return yaml.safe_dump(values, sort_keys=False, allow_unicode=True).encode() if changed else None
+
+
+def _card_string(value: Any, limit: int = MAX_CARD_STRING) -> str | None:
+    """A string from the run config for the card, or `None` for anything else (a list, a mapping, a long text)."""
+    if isinstance(value, str) and 0 < len(value) <= limit and "\n" not in value:
+        return value
+    return None
+
+
+def _public_eval_context(context: dict[str, Any]) -> dict[str, Any]:
+    """The measurement context of eval results as a card shows it: local paths reduced to names."""
+    public = dict(context)
+    if isinstance(public.get("dataset"), str):
+        public["dataset"] = public_dataset_name(public["dataset"])
+    if isinstance(public.get("reference_stats"), str):
+        public["reference_stats"] = _path_name(public["reference_stats"])
+    return public
+
+
+def _install_text(distribution: str, plugin: str) -> str:
+    """How to get genzoo and the plugin a card's model needs, from where they really are: a repository URL the
+    distribution declares, else genzoo's repository or a wheel built from it (genzoo is on no package index)."""
+    url = _repository_url(distribution)
+    if distribution == "genzoo":
+        how = f'install it with `pip install "git+{url}"`' if url else GENZOO_INSTALL.split(": ", 1)[1]
+        return (
+            f"Loading needs genzoo, which includes the `{plugin}` plugin that registers this model. genzoo is not on "
+            f"a package index: {how}"
+        )
+    how = f'`pip install "git+{url}"`' if url else "installed from its author's source"
+    return (
+        f"Loading needs genzoo and the `{distribution}` distribution, whose `{plugin}` plugin registers this model "
+        f"({how}). {GENZOO_INSTALL}"
+    )
+
+
+def _repository_url(distribution: str) -> str | None:
+    """The source repository a distribution declares in its metadata (`Project-URL: Repository, ...`), if any."""
+    try:
+        urls = metadata(distribution).get_all("Project-URL") or []
+    except PackageNotFoundError:
+        return None
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        url = url.strip()
+        if label.strip().lower() in ("repository", "source", "source code", "homepage") and url.startswith("https://"):
+            return url
+    return None
 
 
 def _hub_dataset_id(spec: str | None) -> str | None:
@@ -318,50 +595,59 @@ def _model_rows(
     directory: Path, generator_class: type, config: dict[str, Any], num_classes: int
 ) -> list[tuple[str, str]]:
     rows = []
-    if "image_size" in config:
-        channels = config.get("num_channels")
+    if _is_count(config.get("image_size")):
+        channels = config.get("num_channels") if _is_count(config.get("num_channels")) else None
         suffix = f", {channels} channel{'s' if channels != 1 else ''}" if channels else ""
         rows.append(("images", f"{config['image_size']} × {config['image_size']}{suffix}"))
-    if "latent_dim" in config:
+    if _is_count(config.get("latent_dim")):
         rows.append(("latent size", str(config["latent_dim"])))
     rows.append(("classes", str(num_classes) if num_classes else "none (unconditional)"))
     try:
-        with torch.device("meta"):
-            model = generator_class.from_config(generator_class.load_config(directory))
+        model = meta_model(generator_class, generator_class.load_config(directory), where=directory / "config.json")
         rows.append(("parameters", f"{sum(p.numel() for p in model.parameters()):,}"))
-    except (OSError, ValueError, TypeError):  # the load check reports a bad config; the card just omits the count
+    except (GenzooError, OSError, ValueError, TypeError):  # the load check reports a bad config; the card omits it
         pass
     if len(weight_files(directory)) > 1:
         rows.append(("weights", f"{len(weight_files(directory))} safetensors shards"))
     skip = {"image_size", "num_channels", "latent_dim", "num_classes"}
-    options = ", ".join(f"{k}={v}" for k, v in config.items() if not k.startswith("_") and k not in skip)
+    # Short values only: a config is a file anyone can edit, and a card must not grow with it.
+    options = ", ".join(
+        f"{k}={v}" if len(str(v)) <= MAX_CARD_STRING else f"{k}=…"
+        for k, v in config.items()
+        if not k.startswith("_") and k not in skip
+    )
     if options:
         rows.append(("config", f"`{options}`"))
     return rows
 
 
-def _training_rows(run_config: dict[str, Any], objective: str | None) -> list[tuple[str, str]]:
+def _training_rows(run_config: dict[str, Any], objective: str | None, dataset: str | None) -> list[tuple[str, str]]:
+    """Rows of the card's training table: only numbers and short names (a run config is a file anyone can edit)."""
     if not run_config:
         return []
-    rows = [("dataset", f"`{run_config.get('dataset')}`"), ("objective", f"`{objective}`")]
-    if run_config.get("max_steps"):
+    rows = [("dataset", f"`{dataset or 'unknown'}`"), ("objective", f"`{objective}`")]
+    if _is_count(run_config.get("max_steps")):
         rows.append(("steps", f"{run_config['max_steps']:,}"))
-    elif run_config.get("epochs"):
+    elif _is_count(run_config.get("epochs")):
         rows.append(("epochs", str(run_config["epochs"])))
     for key in ("batch_size", "mixed_precision", "ema_decay", "seed"):
-        if run_config.get(key) is not None:
-            rows.append((key.replace("_", " "), str(run_config[key])))
+        value = run_config.get(key)
+        if (isinstance(value, int | float) and not isinstance(value, bool)) or _card_string(value):
+            rows.append((key.replace("_", " "), str(value)))
     return rows
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _limitations(
-    registration: ModelRegistration, config: dict[str, Any], run_config: dict[str, Any], num_classes: int
+    registration: ModelRegistration, config: dict[str, Any], dataset: str | None, num_classes: int
 ) -> list[str]:
     """What the model was trained on, at what resolution, and the failure modes of its kind of model."""
-    size = config.get("image_size")
+    size = config.get("image_size") if _is_count(config.get("image_size")) else None
     channels = config.get("num_channels")
     resolution = f"{size} × {size}" + (" grayscale" if channels == 1 else " colour" if channels == 3 else "")
-    dataset = run_config.get("dataset")
     if dataset:
         trained = f"It was trained on `{dataset}` only"
         if dataset in _BUILTIN_HUB_DATASETS:
@@ -398,3 +684,7 @@ def _distribution(registration: ModelRegistration) -> str:
 
 def _genzoo_version() -> str:
     return __version__
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())

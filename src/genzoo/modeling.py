@@ -1,6 +1,7 @@
 """The `Generator` interface: latents (and optional class labels) in, images in [-1, 1] out."""
 
 import contextlib
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -9,11 +10,15 @@ import torch
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.utils.torch_utils import randn_tensor
 
+from .errors import GenzooError
+
 __all__ = [
     "Generator",
     "check_sizes",
     "class_embedding",
     "dcgan_init",
+    "meta_model",
+    "model_bytes",
     "resolution_plan",
     "sampling_mode",
     "slerp",
@@ -306,3 +311,47 @@ def class_embedding(embedding: torch.nn.Embedding, class_labels: torch.Tensor) -
     if class_labels.is_floating_point():
         return class_labels.to(embedding.weight.dtype) @ embedding.weight
     return embedding(class_labels)
+
+
+# How torch words a size that does not fit (in a shape, a storage or a C integer).
+_SIZE_ERROR = re.compile(r"overflow|too large|out of range|storage size", re.IGNORECASE)
+
+
+def meta_model(generator_class: type[ModelMixin], config: dict[str, Any], *, where: Any = None) -> torch.nn.Module:
+    r"""Build a model from its config on the meta device: every parameter's shape, and no memory, no weight
+    initialisers. Loading checks weights and sizes against it before anything is allocated.
+
+    Args:
+        generator_class (`type`): a diffusers model class (a `Generator` subclass).
+        config (`dict`): its configuration, as `load_config` returns it.
+        where (*optional*): the file the config came from, for the message.
+
+    Returns:
+        `torch.nn.Module`: the model, on the meta device (`model_bytes` gives what it would take in memory).
+
+    Raises:
+        `GenzooError`: one line when the sizes overflow what torch can describe (`base_channels=2**31`).
+        `ValueError`, `TypeError`, `RuntimeError`: what the constructor raises otherwise (a bad value, or a
+            constructor that needs real tensors).
+    """
+    from diffusers.models import modeling_utils  # lazy: imported by then (the class is a ModelMixin)
+
+    no_init = getattr(modeling_utils, "no_init_weights", contextlib.nullcontext)
+    try:
+        with no_init(), torch.device("meta"):
+            return generator_class.from_config(config)
+    except (OverflowError, MemoryError, RuntimeError, TypeError) as exc:
+        message = " ".join(str(exc).split("\n")[0].split())  # torch appends a C++ stack trace to some
+        if isinstance(exc, RuntimeError | TypeError) and not _SIZE_ERROR.search(message):
+            raise
+        source = f"{where} describes" if where is not None else f"The config of {generator_class.__name__} describes"
+        raise GenzooError(
+            f"{source} a {generator_class.__name__} too large to build ({type(exc).__name__}: {message[:200]}); "
+            "check its sizes (channels, latent size, image size)."
+        ) from None
+
+
+def model_bytes(model: torch.nn.Module) -> int:
+    """The bytes a model's parameters and buffers take once allocated (for a model on the meta device too)."""
+    tensors = [*model.parameters(), *model.buffers()]
+    return sum(tensor.numel() * tensor.element_size() for tensor in tensors)

@@ -1,7 +1,6 @@
 """`GenPipeline`: sample images from any genzoo generator, save it, and load it back by folder or Hub repo id."""
 
 import os
-import tempfile
 import types
 import warnings
 from collections.abc import Sequence
@@ -15,7 +14,7 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.image_processor import VaeImageProcessor
 
 from .errors import FlatImagesWarning, GenzooError, NonFiniteWeightsWarning
-from .folder import EVAL_RESULTS, RUN_CONFIG, read_pipeline_folder, resolve_pipeline_folder
+from .folder import read_pipeline_folder
 from .images import grid_shape, image_grid
 from .modeling import Generator
 
@@ -24,8 +23,8 @@ if TYPE_CHECKING:
 
     from .registry import ModelRegistration
 
-# grid_shape and resolve_pipeline_folder live in genzoo.images and genzoo.folder; re-exported for older imports.
-__all__ = ["ClassConditionalMixin", "GenPipeline", "grid_shape", "pipeline_class_of", "resolve_pipeline_folder"]
+# grid_shape lives in genzoo.images; re-exported for older imports.
+__all__ = ["ClassConditionalMixin", "GenPipeline", "grid_shape", "pipeline_class_of"]
 
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
 # Options of iterative (diffusion) pipelines that diffusers users pass by habit; a GAN or VAE has no steps.
@@ -449,7 +448,11 @@ class GenPipeline(DiffusionPipeline):
             for key in ("revision", "cache_dir", "token", "local_files_only", "force_download")
             if key in kwargs
         }
-        folder = resolve_pipeline_folder(pretrained_model_name_or_path, **download_options)
+        folder = Path(pretrained_model_name_or_path)
+        if not folder.is_dir():
+            from . import hub  # lazy: only a repo id needs the Hub client; a local folder loads without it
+
+            folder = hub.download_pipeline(str(pretrained_model_name_or_path), **download_options)
         checked = read_pipeline_folder(folder)
         checked.check_weights(kwargs.get("variant"))
         pipeline_class = checked.pipeline_class or GenPipeline
@@ -529,7 +532,7 @@ class GenPipeline(DiffusionPipeline):
     ) -> "CommitInfo":
         r"""Publish the pipeline to the Hugging Face Hub as `repo_id`, with a model card and a sample grid.
 
-        The pipeline is saved to a temporary folder and published with `genzoo.hub.push_folder`. When it was loaded
+        The pipeline is saved to a temporary folder and published with `genzoo.hub.push_pipeline`. When it was loaded
         from a folder, that folder's `run_config.yaml` and `eval_results.json` travel with it, so the card keeps the
         training details and metrics (re-evaluate and push the folder instead if you changed the weights since).
 
@@ -553,27 +556,12 @@ class GenPipeline(DiffusionPipeline):
             >>> pipe.push_to_hub("my-org/dcgan-mnist", private=True)
             ```
         """
-        source = Path(self.name_or_path) if self.name_or_path else None
-        with tempfile.TemporaryDirectory(prefix="genzoo-push-") as tmp:
-            folder = Path(tmp)
-            self.save_pretrained(folder, variant=variant)
-            if source is not None and source.is_dir():
-                for name in (RUN_CONFIG, EVAL_RESULTS):
-                    if (source / name).is_file():
-                        (folder / name).write_bytes((source / name).read_bytes())
-            from . import hub  # lazy: as in save_pretrained
+        from . import hub  # lazy: model cards and publishing are not needed to load or sample
 
-            return hub.push_folder(
-                folder,
-                repo_id,
-                pipeline=self,
-                commit_message=commit_message,
-                private=private,
-                token=token,
-                create_pr=create_pr,
-                revision=revision,
-                model_card=model_card,
-            )
+        return hub.push_pipeline(
+            self, repo_id, variant=variant, commit_message=commit_message, private=private, token=token,
+            create_pr=create_pr, revision=revision, model_card=model_card,
+        )  # fmt: skip
 
 
 class ClassConditionalMixin:

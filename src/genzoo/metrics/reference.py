@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +40,11 @@ __all__ = [
 
 CACHE_ENV_VAR = "GENZOO_CACHE"
 CACHE_FORMAT = 1
+# What `--reference-stats` takes, for the messages that refuse anything else.
+STATS_FILE_FORMAT = (
+    "an .npz archive (as pytorch-fid's --save-stats and clean-fid write) of float arrays 'mu' of shape (dim,) and "
+    "'sigma' of shape (dim, dim)"
+)
 
 
 def genzoo_cache_dir() -> Path:
@@ -320,18 +326,26 @@ def load_reference_stats(path: str | os.PathLike, extractor: "FeatureExtractor |
     path = Path(path)
     if not path.is_file():
         raise GenzooError(f"Reference statistics file {str(path)!r} does not exist.")
+    what = f"{STATS_FILE_FORMAT}; re-save the statistics in that format"
+    with path.open("rb") as handle:
+        magic = handle.read(6)
+    if not magic.startswith(b"PK\x03\x04"):  # every .npz is a zip archive; check before numpy guesses at a pickle
+        kind = "a single .npy array" if magic == b"\x93NUMPY" else "not an .npz archive"
+        raise GenzooError(f"Cannot read reference statistics from {str(path)!r}: it is {kind}, and it must be {what}.")
     try:
         with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise ValueError("a single array, not an .npz archive")
             if "mu" not in data.files or "sigma" not in data.files:
                 raise GenzooError(
-                    f"{str(path)!r} holds {', '.join(data.files) or 'no arrays'}, not the 'mu' and 'sigma' arrays "
-                    "that pytorch-fid and clean-fid write."
+                    f"{str(path)!r} holds {', '.join(data.files[:8]) or 'no arrays'}, not the 'mu' and 'sigma' "
+                    "arrays that pytorch-fid and clean-fid write."
                 )
             mean, covariance = np.asarray(data["mu"], np.float64), np.asarray(data["sigma"], np.float64)
-    except (OSError, ValueError) as exc:
-        raise GenzooError(f"Cannot read reference statistics from {str(path)!r}: {exc}.") from exc
+    except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        # numpy's own message for a pickled array advises allow_pickle=True, which would run the pickle's code.
+        reason = "it holds pickled objects" if "pickle" in str(exc) else " ".join(str(exc).split())[:200]
+        raise GenzooError(
+            f"Cannot read reference statistics from {str(path)!r} ({reason}): it must be {what}."
+        ) from None
     if mean.ndim != 1 or covariance.shape != (len(mean), len(mean)):
         raise GenzooError(
             f"{str(path)!r} has mu of shape {mean.shape} and sigma of shape {covariance.shape}; expected (dim,) and "
