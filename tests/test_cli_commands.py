@@ -128,3 +128,17 @@ def test_every_builtin_command_has_help():
     for name, subparser in subparsers.choices.items():
         assert subparser.format_help().startswith(f"usage: genzoo {name}")
         assert subparser.description, f"genzoo {name} --help says nothing about what it does"
+
+
+def test_plugins_lists_what_each_family_sets_over_an_objective(capsys):
+    """A dcgan hinge run uses lr 2e-3 and betas (0, 0.9), not the hinge objective's generic Adam(2e-4, (0.5, 0.999)):
+    `genzoo plugins` says so under the model, in the keys `--set objective_args.KEY=VALUE` takes."""
+    main(["plugins"])
+    lines = capsys.readouterr().out.splitlines()
+    dcgan = next(index for index, line in enumerate(lines) if line.startswith("    dcgan: "))
+    assert (
+        lines[dcgan + 1] == "      with hinge: lr=0.002, betas=[0.0, 0.9], spectral_norm=true, discriminator.norm=none"
+    )
+    main(["plugins", "--json"])
+    report = {plugin["name"]: plugin for plugin in json.loads(capsys.readouterr().out)["plugins"]}
+    assert report["gan"]["objective_defaults"]["dcgan"]["hinge"]["betas"] == [0.0, 0.9]

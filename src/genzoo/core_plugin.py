@@ -25,19 +25,21 @@ def register_objectives(register: Callable) -> None:
         "gan",
         f"{module}:GANObjective",
         aliases=("bce", "non-saturating"),
-        description="The original GAN loss with a non-saturating generator loss; Adam(2e-4, betas=(0.5, 0.999)).",
+        description="The original GAN loss with a non-saturating generator loss; Adam(2e-4, betas=(0.5, 0.999)) "
+        "unless the model family sets its own.",
     )
     register(
         "hinge",
         f"{module}:HingeObjective",
-        description="Hinge loss (Lim & Ye 2017; Miyato et al. 2018); Adam(2e-4, betas=(0.5, 0.999)).",
+        description="Hinge loss (Lim & Ye 2017; Miyato et al. 2018); Adam(2e-4, betas=(0.5, 0.999)) unless the model "
+        "family sets its own.",
     )
     register(
         "wgan-gp",
         f"{module}:WGANGPObjective",
         aliases=("wgangp",),
         description="Wasserstein loss with gradient penalty 10 and 5 critic steps per generator step (Gulrajani et "
-        "al. 2017); Adam(1e-4, betas=(0.0, 0.9)).",
+        "al. 2017); Adam(1e-4, betas=(0.0, 0.9)) unless the model family sets its own.",
     )
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "resolve_device",
     "save_image",
     "seed",
+    "silence_dataset_bars",
     "silence_loading_bars",
 ]
 
@@ -114,6 +115,14 @@ def silence_loading_bars() -> None:
     from diffusers.utils import logging as diffusers_logging  # lazy
 
     diffusers_logging.disable_progress_bar()
+
+
+def silence_dataset_bars() -> None:
+    """Turn off `datasets`' "Generating train split" bars: preparing a folder or parquet split (the held-out one of
+    an evaluation too) takes a moment, and genzoo's own progress bar says what is happening."""
+    import datasets  # lazy
+
+    datasets.disable_progress_bars()
 
 
 def check_output_path(output: str) -> None:

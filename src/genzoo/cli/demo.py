@@ -31,10 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    check_pipeline_source(args.pipeline)
     from .. import demo  # lazy: the demo imports torch (and gradio when it serves)
     from ..pipeline import GenPipeline  # lazy
 
-    check_pipeline_source(args.pipeline)
     if args.port is not None and not 0 < args.port < 65536:
         raise ValueError(f"--port must be between 1 and 65535, got {args.port}.")
     silence_loading_bars()

@@ -16,6 +16,7 @@ from .common import (
     load_pipeline,
     resolve_device,
     seed,
+    silence_dataset_bars,
 )
 
 __all__ = ["add_arguments", "run"]
@@ -72,6 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     check_arguments(args)
     from ..metrics.evaluation import EvaluationOptions, evaluate_images, evaluate_pipeline, format_results  # lazy
+
+    silence_dataset_bars()
 
     resolve_device(args.device)
     options = EvaluationOptions(

@@ -2,7 +2,7 @@
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..plugins import failed_plugins, load_plugins, plugin_source
@@ -37,9 +37,15 @@ def run(args: argparse.Namespace) -> None:
         for kind in KINDS:
             if info[kind]:
                 print(f"  {kind.replace('_', ' ')}: {', '.join(info[kind])}")
-        for name, description in info["descriptions"].items():
-            aliases = ", ".join(info["aliases"].get(name, []))
-            print(f"    {name}: {description}{f' (also: {aliases})' if aliases else ''}")
+        for registry in KINDS.values():  # from the registrations: a model and an objective may share a name
+            for entry in registry():
+                if entry.plugin != info["name"] or not entry.description:
+                    continue
+                aliases = f" (also: {', '.join(entry.aliases)})" if entry.aliases else ""
+                print(f"    {entry.name}: {entry.description}{aliases}")
+                # What a family sets over an objective's own defaults when that objective trains it.
+                for objective, values in getattr(entry, "objective_defaults", {}).items():
+                    print(f"      with {objective}: {', '.join(_flat(values))}")
     for name, error in failures.items():
         print(f"{name} FAILED TO LOAD: {error}")
 
@@ -62,4 +68,20 @@ def plugin_report() -> dict[str, dict[str, Any]]:
                 info["descriptions"][entry.name] = entry.description
             if entry.aliases:  # other names that select the same registration (`genzoo train sngan`)
                 info["aliases"][entry.name] = list(entry.aliases)
+            if getattr(entry, "objective_defaults", None):  # a family's own settings for an objective
+                info.setdefault("objective_defaults", {})[entry.name] = {
+                    objective: dict(values) for objective, values in entry.objective_defaults.items()
+                }
     return report
+
+
+def _flat(values: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """`{"lr": 2e-3, "discriminator": {"norm": "none"}}` as `["lr=0.002", "discriminator.norm=none"]`, the keys
+    `--set objective_args.KEY=VALUE` takes."""
+    items = []
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            items += _flat(value, f"{prefix}{key}.")
+        else:
+            items.append(f"{prefix}{key}={json.dumps(value) if not isinstance(value, str) else value}")
+    return items

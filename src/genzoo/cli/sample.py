@@ -44,9 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..grids import grid_shape, image_grid  # lazy: grids imports torch
-
     check_pipeline_source(args.pipeline)
+    from ..grids import grid_shape, image_grid  # lazy: grids imports diffusers and torch
+
     n = args.num_images
     if n < 1 or args.batch_size < 1:
         raise ValueError(f"-n and --batch-size must be at least 1, got {n} and {args.batch_size}.")
