@@ -11,9 +11,9 @@ older than that method) and shows only those tabs:
 | Restore | `inpaint`, `super_resolve` or `denoise` | upload an image, draw a mask, restore it |
 | About | always | the model card |
 
-Gradio is an optional extra (`pip install "genzoo[demo]"`), imported only when an app is built. Errors in what the
-user gave (an upload of the wrong size or mode, a missing model) are shown in the page as one line, never as a
-traceback.
+Gradio is an optional extra (the `demo` extra: `pip install -e ".[demo]"` in a clone), imported only when an app is
+built. Errors in what the user gave (an upload of the wrong size or mode, a missing model) are shown in the page as
+one line, never as a traceback.
 """
 
 import functools
@@ -465,7 +465,8 @@ def _gradio() -> Any:
         import gradio
     except ImportError as exc:
         raise GenzooError(
-            f"`genzoo demo` needs Gradio, which is not installed ({exc}); install it with: pip install 'genzoo[demo]'"
+            f"`genzoo demo` needs Gradio, which is not installed ({exc}); install the demo extra: pip install "
+            "'gradio>=6,<7' (or, in a clone of genzoo, pip install -e '.[demo]')."
         ) from exc
     return gradio
 

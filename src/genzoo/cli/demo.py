@@ -11,7 +11,7 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Serve a Gradio app with a tab for each thing the pipeline supports (sample, interpolate, explore, restore, "
-        "about). Needs the demo extra: pip install 'genzoo[demo]'."
+        "about). Needs the demo extra: pip install -e '.[demo]' in a clone of genzoo (or pip install 'gradio>=6,<7')."
     )
     parser.add_argument("pipeline", help="pipeline folder or Hub repo id")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
