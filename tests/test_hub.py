@@ -624,9 +624,17 @@ def test_push_publishes_names_not_local_paths(trained_dir, tmp_path, fake_hub):
     run_config = yaml.safe_load((folder / "run_config.yaml").read_text())
     private = {"dataset": "imagefolder:/home/someone/faces", "output_dir": "/home/someone/runs/faces-dcgan"}
     (folder / "run_config.yaml").write_text(yaml.safe_dump({**run_config, **private}, sort_keys=False))
+    results = {"fid": 3.5, "dataset": private["dataset"], "split": "train", "reference_stats": "~/stats/faces.npz"}
+    (folder / "eval_results.json").write_text(json.dumps(results))
     push_folder(folder, "org/faces")
     uploads = fake_hub.call("create_commit")["uploads"]
     published = yaml.safe_load(uploads["run_config.yaml"])
     assert published == {**run_config, "dataset": "imagefolder:faces", "output_dir": "faces-dcgan"}
+    assert json.loads(uploads["eval_results.json"]) == {
+        **results,
+        "dataset": "imagefolder:faces",
+        "reference_stats": "faces.npz",
+    }
+    assert "| dataset | `imagefolder:faces` |" in uploads["README.md"].decode()
     assert all(b"/home/someone" not in data for data in uploads.values())
     assert "/home/someone" in (folder / "run_config.yaml").read_text()  # the local folder keeps what repeats the run

@@ -9,6 +9,7 @@ place. `GenPipeline.from_pretrained` imports this module only for a repo id, nev
 """
 
 import io
+import json
 import os
 import re
 import tempfile
@@ -31,6 +32,7 @@ from .folder import (
     PIPELINE_IGNORE_PATTERNS,
     RUN_CONFIG,
     SAMPLE_GRID,
+    PipelineFolder,
     index_components,
     pipeline_file_patterns,
     pipeline_files,
@@ -391,12 +393,9 @@ def push_folder(
     checked = read_pipeline_folder(folder)
     checked.check_weights(all_variants=True)
     files = publishable_files(folder)
-    generated: dict[str, bytes] = {}
-    if RUN_CONFIG in files:  # published with names in place of local paths, as the card shows them
-        public = _public_run_config(checked.run_config)
-        if public is not None:
-            generated[RUN_CONFIG] = public
-            del files[RUN_CONFIG]
+    # The run config and eval results are published with names in place of local paths, as the card shows them.
+    generated = {name: data for name, data in _public_files(checked).items() if name in files}
+    files = {name: path for name, path in files.items() if name not in generated}
     for name, path in files.items():  # a figure must be an image: the card shows it, and the Hub serves it as one
         if name.endswith(".png"):
             try:
@@ -513,9 +512,9 @@ def _is_local_path(text: str) -> bool:
     return bool(re.match(r"^(/|~|\.\.?([/\\]|$)|[A-Za-z]:[/\\]|\\\\)", path))
 
 
-def _public_run_config(run_config: dict[str, Any]) -> bytes | None:
-    """`run_config.yaml` as a push publishes it: every local path (the dataset, the output folder, a weights file)
-    reduced to its last part, as `public_dataset_name` does; `None` when it holds none (it is uploaded as is)."""
+def _without_local_paths(values: Any) -> tuple[Any, bool]:
+    """`values` (parsed YAML or JSON) with every local path string (the dataset, the output folder, a weights file)
+    reduced to its last part, as `public_dataset_name` does, and whether any was."""
     changed = False
 
     def public(value: Any) -> Any:
@@ -529,8 +528,20 @@ def _public_run_config(run_config: dict[str, Any]) -> bytes | None:
             return public_dataset_name(value)
         return value
 
-    values = public(run_config)
-    return yaml.safe_dump(values, sort_keys=False, allow_unicode=True).encode() if changed else None
+    return public(values), changed
+
+
+def _public_files(checked: PipelineFolder) -> dict[str, bytes]:
+    """`run_config.yaml` and `eval_results.json` as a push publishes them, when they hold local paths: reduced to
+    names, as the card shows them (the local folder keeps the full paths, which repeat the run there)."""
+    public: dict[str, bytes] = {}
+    run_config, changed = _without_local_paths(checked.run_config)
+    if changed:
+        public[RUN_CONFIG] = yaml.safe_dump(run_config, sort_keys=False, allow_unicode=True).encode()
+    eval_results, changed = _without_local_paths(checked.eval_results)
+    if changed:
+        public[EVAL_RESULTS] = (json.dumps(eval_results, indent=2) + "\n").encode()
+    return public
 
 
 def _card_string(value: Any, limit: int = MAX_CARD_STRING) -> str | None:

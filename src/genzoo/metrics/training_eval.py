@@ -34,7 +34,7 @@ import torch
 from accelerate.utils import broadcast
 
 from ..errors import ConfigError, GenzooError
-from ..folder import EVAL_RESULTS, RUN_CONFIG
+from ..folder import EVAL_RESULTS, MAX_EVAL_RESULTS_BYTES, RUN_CONFIG, read_json
 from ..hub import finish_folder
 from ..modeling import sampling_mode
 from ..pipeline import pipeline_class_of
@@ -152,8 +152,8 @@ class TrainingEvaluator:
         if not path.is_file():
             return None
         try:
-            value = json.loads(path.read_text()).get(self.metric)
-        except (OSError, json.JSONDecodeError):
+            value = read_json(path, max_bytes=MAX_EVAL_RESULTS_BYTES).get(self.metric)
+        except GenzooError:  # unreadable, too large or nested too deeply: no previous best to keep
             return None
         return float(value) if isinstance(value, int | float) else None
 
