@@ -326,3 +326,23 @@ def test_resume_with_ada_and_lecam_matches_an_uninterrupted_run(tiny_train_confi
     logs = [[json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
             for run in (straight, resumed)]  # fmt: skip
     assert [row.get("ada_p") for row in logs[0]] == [row.get("ada_p") for row in logs[1]]
+
+
+def test_infogan_feeds_ada_and_lecam_and_pix2pix_refuses_them():
+    from accelerate import Accelerator
+
+    from genzoo_infogan.modeling_infogan import InfoGANGenerator
+    from genzoo_infogan.objectives import InfoGANObjective
+    from genzoo_pix2pix.objectives import Pix2PixObjective
+
+    model = InfoGANGenerator(noise_dim=8, base_channels=8, hidden_dim=16, q_hidden_dim=8)
+    objective = InfoGANObjective(model, get_model("infogan"), ada_target=0.6, lecam_weight=0.3)
+    objective.bind(Accelerator(cpu=True), objective.networks, objective.configure_optimizers())
+    real = torch.rand(8, 1, 28, 28, generator=seeded()) * 2 - 1
+    logs = objective.training_step({"pixel_values": real}, 0, seeded())
+    assert {"ada_p", "ada_rt", "lecam_penalty", "loss_g", "info_loss"} <= set(logs)
+    assert float(objective.networks["discriminator"].lecam_anchors.abs().sum()) > 0
+
+    pix2pix = get_model("pix2pix")
+    with pytest.raises(ConfigError, match=r"does not support objective_args\.ada_target or lecam_weight"):
+        Pix2PixObjective(pix2pix.generator_class(), pix2pix, lecam_weight=0.3)

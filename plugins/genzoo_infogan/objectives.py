@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from genzoo.errors import ConfigError
-from genzoo.objectives import AdversarialObjective, diff_augment
+from genzoo.objectives import AdversarialObjective
 
 if TYPE_CHECKING:
     from genzoo import Generator, ModelRegistration
@@ -146,8 +146,8 @@ class InfoGANObjective(AdversarialObjective):
         latents = self._latents(real.shape[0], generator, real.device)
         with torch.no_grad():
             fake = model(latents)
-        real_logits = discriminator(diff_augment(real, self.augment, generator))
-        fake_logits, estimates = discriminator(diff_augment(fake, self.augment, generator), return_codes=True)
+        real_logits = discriminator(self.augment_for_discriminator(real, generator))
+        fake_logits, estimates = discriminator(self.augment_for_discriminator(fake, generator), return_codes=True)
         info_loss, _ = self.information_loss(latents, estimates)
         loss_d = self.discriminator_loss(real_logits, fake_logits)
         logs = {
@@ -157,7 +157,9 @@ class InfoGANObjective(AdversarialObjective):
             "info_loss_d": info_loss.detach(),
         }
         loss_d = loss_d + self.info_weight * info_loss
-        for name, (weight, penalty) in self.regularise(real, fake, labels, generator).items():
+        watched, logit_penalties = self.observe_logits(real_logits, fake_logits)  # ADA and LeCam, when on
+        logs.update(watched)
+        for name, (weight, penalty) in {**logit_penalties, **self.regularise(real, fake, labels, generator)}.items():
             loss_d = loss_d + weight * penalty
             logs[name] = penalty.detach()
         optimizer = self.optimizers["discriminator"]
@@ -174,7 +176,7 @@ class InfoGANObjective(AdversarialObjective):
         critic.requires_grad_(False)
         latents = self._latents(batch_size, generator, device)
         fake = self.networks["model"](latents)
-        fake_logits, estimates = critic(diff_augment(fake, self.augment, generator), return_codes=True)
+        fake_logits, estimates = critic(self.augment_for_discriminator(fake, generator), return_codes=True)
         info_loss, accuracy = self.information_loss(latents, estimates)
         loss_g = self.generator_loss(fake_logits)
         optimizer = self.optimizers["model"]

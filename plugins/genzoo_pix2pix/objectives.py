@@ -139,6 +139,7 @@ class Pix2PixObjective(GANObjective):
 
     default_lr = 1e-3  # the generator's; the discriminator keeps pix2pix's 2e-4 (lr_d)
     default_betas = (0.5, 0.999)
+    supports_ada_and_lecam = False  # its discriminator step judges (input, image) pairs without them
 
     def __init__(
         self,

@@ -94,6 +94,9 @@ class AdversarialObjective(Objective):
     discriminator_defaults: dict[str, Any] = {}
     #: Discriminator options used unless set whenever a gradient penalty or R1 is on.
     penalty_discriminator_defaults: dict[str, Any] = {"norm": "layer"}
+    #: Whether the steps feed ADA and LeCam (`augment_for_discriminator`, `observe_logits`); a subclass whose own
+    #: steps do not sets False, and `ada_target` / `lecam_weight` are then refused rather than ignored.
+    supports_ada_and_lecam: bool = True
 
     def __init__(
         self,
@@ -150,6 +153,11 @@ class AdversarialObjective(Objective):
             )
         if spectral_norm:
             apply_spectral_norm(discriminator_module)
+        if not self.supports_ada_and_lecam and (ada_target is not None or lecam_weight):
+            raise ConfigError(
+                f"Objective {type(self).__name__} does not support objective_args.ada_target or lecam_weight; "
+                "drop them."
+            )
         # ADA's p and LeCam's anchors live in buffers of the discriminator, so checkpoints carry them.
         self.ada = self._build_ada(discriminator_module, ada_target, ada_kimg, ada_interval, ada_augment)
         self.lecam_weight, self.lecam = self._build_lecam(discriminator_module, lecam_weight, lecam_decay)
@@ -305,14 +313,11 @@ class AdversarialObjective(Objective):
             "d_real": real_logits.detach().mean(),
             "d_fake": fake_logits.detach().mean(),
         }
-        if self.ada is not None:
-            logs["ada_p"] = self.ada.owner.ada_p.clone()  # the p this update used
-            logs["ada_rt"] = self.ada.observe(real_logits, self._reduce_over_processes("sum"))
-        if self.lecam is not None:
-            self.lecam.update(real_logits, fake_logits, self._reduce_over_processes("mean"))
-            penalty = self.lecam.penalty(real_logits, fake_logits)
-            loss_d = loss_d + self.lecam_weight * penalty
-            logs["lecam_penalty"] = penalty.detach()
+        watched, logit_penalties = self.observe_logits(real_logits, fake_logits)
+        logs.update(watched)
+        for name, (weight, penalty) in logit_penalties.items():
+            loss_d = loss_d + weight * penalty
+            logs[name] = penalty.detach()
         for name, (weight, penalty) in self.regularise(real, fake, labels, generator).items():
             loss_d = loss_d + weight * penalty
             logs[name] = penalty.detach()
@@ -348,6 +353,27 @@ class AdversarialObjective(Objective):
         if self.ada is not None:
             images = self.ada(images, generator)
         return diff_augment(images, self.augment, generator)
+
+    def observe_logits(
+        self, real_logits: torch.Tensor, fake_logits: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], dict[str, tuple[float, torch.Tensor]]]:
+        r"""Feed one discriminator update's logits to ADA (r_t, and p every `ada_interval` updates) and LeCam (its
+        anchors). A subclass that writes its own `discriminator_step` calls this after computing the logits of the
+        augmented images (see `augment_for_discriminator`).
+
+        Returns:
+            `(logs, penalties)`: detached scalars to log (`ada_p`, the p this update used, and `ada_rt`), and the
+            penalties on the logits to add to the discriminator's loss, name -> (weight, penalty) (`lecam_penalty`).
+        """
+        logs: dict[str, torch.Tensor] = {}
+        penalties: dict[str, tuple[float, torch.Tensor]] = {}
+        if self.ada is not None:
+            logs["ada_p"] = self.ada.owner.ada_p.clone()
+            logs["ada_rt"] = self.ada.observe(real_logits, self._reduce_over_processes("sum"))
+        if self.lecam is not None:
+            self.lecam.update(real_logits, fake_logits, self._reduce_over_processes("mean"))
+            penalties["lecam_penalty"] = (self.lecam_weight, self.lecam.penalty(real_logits, fake_logits))
+        return logs, penalties
 
     def _reduce_over_processes(self, how: str):
         """A function that sums or averages a tensor over processes, or None with one process."""
