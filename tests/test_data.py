@@ -203,3 +203,15 @@ def test_plugin_may_return_a_ready_dataset_and_overrides_still_apply(register_pl
     assert load_dataset("chosen").label_column == "kind"  # the plugin's choice, which detection would not find
     assert load_dataset("chosen", label_column="other").label_column == "other"
     assert not load_dataset("chosen", label_column="").has_labels
+
+
+def test_labels_hint_says_how_the_source_gets_labels(tmp_path, tiny_parquet):
+    """What the message that refuses a class-conditional model on unlabelled data tells the user to do."""
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for index in range(2):
+        Image.new("L", (8, 8), color=index * 100).save(flat / f"{index}.png")
+    unlabelled = load_dataset(str(flat))
+    assert not unlabelled.has_labels
+    assert unlabelled.labels_hint.startswith("an image folder needs one sub-folder per class (DIR/CLASS_NAME/*.png)")
+    assert load_dataset(f"parquet:{tiny_parquet}", label_column="").labels_hint.startswith("pass --label-column NAME")

@@ -207,6 +207,21 @@ class Dataset:
         return self.label_column is not None
 
     @property
+    def labels_hint(self) -> str:
+        """How this dataset gets class labels, for the message that refuses a class-conditional model on data without
+        them: an image folder by its sub-folders, any other source by naming the column."""
+        try:
+            source = resolve_dataset_spec(self.name)[0].name if self.name else None
+        except GenzooError:  # a dataset built in Python under a free-form name
+            source = None
+        if source == "imagefolder":
+            return (
+                "an image folder needs one sub-folder per class (DIR/CLASS_NAME/*.png), and the sub-folder names "
+                "become the classes"
+            )
+        return "pass --label-column NAME (the column that holds class indices)"
+
+    @property
     def num_classes(self) -> int:
         """Number of classes (0 without labels): the `ClassLabel` size, else the largest label plus one."""
         return self._num_classes
