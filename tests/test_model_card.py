@@ -75,6 +75,9 @@ def test_card_strings_from_files_are_bounded(trained_dcgan, tmp_path):
     text = str(build_model_card(folder))
     assert len(text) < 20_000 and "xxxxxxxxxx" not in text
     assert "| FID | 12.5 |" in text and "split test" in text and "| dataset | `unknown` |" in text
+    (folder / "eval_results.json").write_text(json.dumps({f"metric_{i}": i for i in range(10_000)}))
+    text = str(build_model_card(folder))
+    assert "| metric_99 | 99 |" in text and "metric_100" not in text
     (folder / "eval_results.json").write_text(json.dumps({"fid": 1.0, "note": "y" * 3_000_000}))
     with pytest.raises(GenzooError, match=r"eval_results.json takes 3,000,\d+ bytes, more than the 1,048,576"):
         build_model_card(folder)

@@ -66,6 +66,7 @@ _BUILTIN_HUB_DATASETS = {"mnist-5k": "ylecun/mnist", "mnist5k": "ylecun/mnist"}
 # The longest string from the run config or eval results that a card repeats (a dataset name, a feature extractor);
 # longer ones are not names, and a card must not grow with whatever a file holds.
 MAX_CARD_STRING = 100
+MAX_CARD_METRICS = 100  # rows of the card's metrics table (per-class figures of 10 classes come to about 30)
 # What genzoo is installed from: it is on no package index, so from its repository or a wheel built there.
 GENZOO_INSTALL = (
     "genzoo is not on a package index: install it from a clone of its repository (`pip install .`), or build a "
@@ -252,6 +253,7 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
     num_classes = config["num_classes"] if _is_count(config.get("num_classes")) else 0
     run_config = checked.run_config
     metrics, eval_context = checked.metrics()
+    metrics = dict(list(metrics.items())[:MAX_CARD_METRICS])  # eval results are a file anyone can edit
 
     # The objective and dataset are only known from a training run's config; a card shows names, never local paths.
     objective = (_card_string(run_config.get("objective")) or registration.default_objective) if run_config else None
