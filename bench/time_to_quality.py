@@ -11,8 +11,9 @@ time:
 - cgan: class accuracy over `--per-class` samples of each digit (`bench/cgan_class_accuracy.py`).
 
 A variant is `NAME=key=value;key=value` (run-config values, as `--set` takes them); `default=` is the family's
-defaults. Results go to `OUT/results.json`; `OUT/time_to_quality.png` plots FID against CPU seconds, one line per
-variant, and the printed table gives, per variant, the CPU seconds at which FID first reached `--target-fid` (with
+defaults. Each variant's curve goes to `OUT/NAME.json` (variants can train in processes side by side; `--reuse`
+keeps them) and all of them to `OUT/results.json`; `OUT/time_to_quality.png` plots FID against CPU seconds, one line
+per variant, and the printed table gives, per variant, the CPU seconds at which FID first reached `--target-fid` (with
 every class ≥ 5 % for dcgan, or accuracy ≥ `--target-accuracy` for cgan).
 
     OMP_NUM_THREADS=1 python bench/time_to_quality.py --family dcgan --out ttq-dcgan --steps 2000 --every 250 \\
@@ -175,13 +176,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results_file = out / "results.json"
-    results: dict[str, Any] = json.loads(results_file.read_text()) if args.reuse and results_file.is_file() else {}
-    results["settings"] = {k: v for k, v in vars(args).items() if k not in ("out", "reuse")}
-    results["torch"] = torch.__version__
-    results.setdefault("variants", {})
+    # One file per variant (OUT/NAME.json), so that variants can train in processes side by side; the table and
+    # the plot take every variant in OUT trained with the same --family, --steps and --every.
+    settings = {k: v for k, v in vars(args).items() if k not in ("out", "reuse", "variant")}
     for name, sets in variants:
-        if args.reuse and name in results["variants"]:
+        if args.reuse and (out / f"{name}.json").is_file():
             continue
         started = time.perf_counter()
         cpu_at = train_variant(name, sets, args, out)
@@ -189,12 +188,19 @@ def main() -> None:
             {"step": step, "cpu_seconds": round(cpu, 1), **score_checkpoint(out / name, step, args)}
             for step, cpu in cpu_at.items()
         ]
-        results["variants"][name] = {"set": sets, "curve": curve, "wall_seconds": time.perf_counter() - started}
-        results_file.write_text(json.dumps(results, indent=2) + "\n")
+        entry = {"set": sets, "curve": curve, "wall_seconds": time.perf_counter() - started, "settings": settings}
+        (out / f"{name}.json").write_text(json.dumps(entry, indent=2) + "\n")
         for point in curve:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in point.items() if k not in ("step", "cpu_seconds"))
             print(f"{name} step {point['step']}: {point['cpu_seconds']:.0f} CPU s, {shown}", flush=True)
 
+    same = ("family", "steps", "every", "num_samples")
+    results: dict[str, Any] = {"settings": settings, "torch": torch.__version__, "variants": {}}
+    for file in sorted(out.glob("*.json")):
+        entry = json.loads(file.read_text())
+        if file.name != "results.json" and all(entry.get("settings", {}).get(k) == settings[k] for k in same):
+            results["variants"][file.stem] = entry
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print("| variant | settings | CPU s to target | step | final FID | final CPU s |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for name, entry in results["variants"].items():
