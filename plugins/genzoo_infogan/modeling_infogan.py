@@ -141,11 +141,13 @@ class InfoGANDiscriminator(nn.Module):
         self, images: torch.Tensor, class_labels: torch.Tensor | None = None, return_codes: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """One logit per image, shape `(batch,)`; with `return_codes`, also the Q head's `(category_logits,
-        continuous_mean, continuous_log_std)` from the same trunk pass."""
+        continuous_mean, continuous_log_std)` from the same trunk pass. The estimates of the latest call are kept
+        in `last_codes`, where InfoGAN's objective reads them inside the adversarial steps."""
         features = self.recognizer.trunk(images)
         logits = self.adversarial_head(features).squeeze(1)
+        self.last_codes = self.recognizer.codes_from_features(features)
         if return_codes:
-            return logits, self.recognizer.codes_from_features(features)
+            return logits, self.last_codes
         return logits
 
 

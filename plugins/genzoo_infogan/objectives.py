@@ -38,12 +38,14 @@ class InfoGANObjective(AdversarialObjective):
             and standard deviation Q predicts, as in the paper) or `"mse"` (a fixed σ: the squared error).
         loss (`str`, defaults to `"gan"`): the adversarial loss, `"gan"` (non-saturating, as in the paper) or
             `"hinge"`.
-        lr, lr_d, betas, n_critic, gradient_penalty, r1_gamma, spectral_norm, augment, discriminator: as in
-            `AdversarialObjective` (defaults: the paper's Adam, 2e-4 for the discriminator and 1e-3 for the
-            generator, β₁ = 0.5). The discriminator's widths come from the generator's config (`model_args`).
+        lr, lr_d, kwargs: every option of `AdversarialObjective` (`betas`, `n_critic`, penalties, `spectral_norm`,
+            `augment`, ADA, LeCam, `discriminator`) works as there. Defaults: the paper's Adam, lr 1e-3 for the
+            generator and 2e-4 for the discriminator, β₁ = 0.5. The discriminator's widths come from the
+            generator's config (`model_args`).
 
-    Logs `loss_d`, `loss_g`, `info_loss` (the generator step's L_I) and `code_accuracy` (how often Q reads the
-    category of a generated image right).
+    Logs `loss_d` and `loss_g` (each with λ·L_I included), `info_loss` and `code_accuracy` (L_I and how often Q
+    reads the category of a generated image right, in the generator step; `info_loss_d`, `code_accuracy_d` in the
+    discriminator step).
     """
 
     default_lr = 1e-3
@@ -78,6 +80,7 @@ class InfoGANObjective(AdversarialObjective):
         if self.info_weight < 0 or self.continuous_weight < 0:
             raise ConfigError("objective_args.info_weight and continuous_weight must be >= 0.")
         self.continuous_loss, self.loss = continuous_loss, loss
+        self._info_logs: dict[str, torch.Tensor] = {}
         super().__init__(model, registration, lr=lr, lr_d=lr_d, **kwargs)
 
     def _build_discriminator(self, model: "Generator", registration: "ModelRegistration", options: dict[str, Any]):
@@ -90,16 +93,30 @@ class InfoGANObjective(AdversarialObjective):
         from_generator = {key: model.config[key] for key in _FROM_GENERATOR}
         return super()._build_discriminator(model, registration, {**options, **from_generator})
 
-    # --- the losses -------------------------------------------------------------------------------------------------
+    # --- the losses: the adversarial one plus λ·L_I on the codes of the images just judged ------------------------
+    # The steps are `AdversarialObjective`'s (so ADA, LeCam, DiffAugment and the penalties apply unchanged): each
+    # draws latents through `_latents` and then runs the discriminator on the generated images last, whose Q
+    # estimates the discriminator keeps (`last_codes`); the two losses below add the information term from them.
+    def _latents(self, batch_size: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+        self._drawn = super()._latents(batch_size, generator, device)
+        return self._drawn
+
+    def _information_term(self, prefix: str) -> torch.Tensor:
+        info_loss, accuracy = self.information_loss(self._drawn, self.unwrap("discriminator").last_codes)
+        self._info_logs[f"info_loss{prefix}"] = info_loss.detach()
+        self._info_logs[f"code_accuracy{prefix}"] = accuracy
+        return self.info_weight * info_loss
+
     def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         if self.loss == "hinge":
-            return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
-        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+            adversarial = F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+        else:
+            adversarial = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        return adversarial + self._information_term("_d")
 
     def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
-        if self.loss == "hinge":
-            return -fake_logits.mean()
-        return F.softplus(-fake_logits).mean()
+        adversarial = -fake_logits.mean() if self.loss == "hinge" else F.softplus(-fake_logits).mean()
+        return adversarial + self._information_term("")
 
     def information_loss(
         self, latents: torch.Tensor, estimates: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -131,60 +148,13 @@ class InfoGANObjective(AdversarialObjective):
     def training_step(
         self, batch: dict[str, torch.Tensor], step: int, generator: torch.Generator
     ) -> dict[str, torch.Tensor]:
-        """The adversarial step (discriminator, then generator), then the trained Q network (with the batch-norm
-        statistics both passes updated) is copied into the generator."""
+        """The adversarial step (discriminator, then generator) with the information term in both losses; then the
+        trained Q network (with the batch-norm statistics both passes updated) is copied into the generator."""
+        self._info_logs = {}
         logs = super().training_step(batch, step, generator)
+        logs.update(self._info_logs)
         self.sync_recognizer()
         return logs
-
-    def discriminator_step(
-        self, real: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator
-    ) -> dict[str, torch.Tensor]:
-        r"""The discriminator (trunk, adversarial head and Q head) on real images and detached fakes: adversarial
-        loss + λ·L_I + penalties."""
-        model, discriminator = self.networks["model"], self.networks["discriminator"]
-        latents = self._latents(real.shape[0], generator, real.device)
-        with torch.no_grad():
-            fake = model(latents)
-        real_logits = discriminator(self.augment_for_discriminator(real, generator))
-        fake_logits, estimates = discriminator(self.augment_for_discriminator(fake, generator), return_codes=True)
-        info_loss, _ = self.information_loss(latents, estimates)
-        loss_d = self.discriminator_loss(real_logits, fake_logits)
-        logs = {
-            "loss_d": loss_d.detach(),
-            "d_real": real_logits.detach().mean(),
-            "d_fake": fake_logits.detach().mean(),
-            "info_loss_d": info_loss.detach(),
-        }
-        loss_d = loss_d + self.info_weight * info_loss
-        watched, logit_penalties = self.observe_logits(real_logits, fake_logits)  # ADA and LeCam, when on
-        logs.update(watched)
-        for name, (weight, penalty) in {**logit_penalties, **self.regularise(real, fake, labels, generator)}.items():
-            loss_d = loss_d + weight * penalty
-            logs[name] = penalty.detach()
-        optimizer = self.optimizers["discriminator"]
-        optimizer.zero_grad(set_to_none=True)
-        self.accelerator.backward(loss_d)
-        optimizer.step()
-        return logs
-
-    def generator_step(
-        self, batch_size: int, labels: torch.Tensor | None, generator: torch.Generator, device: torch.device
-    ) -> dict[str, torch.Tensor]:
-        r"""The generator through the frozen discriminator: adversarial loss + λ·L_I."""
-        critic = self.unwrap("discriminator")
-        critic.requires_grad_(False)
-        latents = self._latents(batch_size, generator, device)
-        fake = self.networks["model"](latents)
-        fake_logits, estimates = critic(self.augment_for_discriminator(fake, generator), return_codes=True)
-        info_loss, accuracy = self.information_loss(latents, estimates)
-        loss_g = self.generator_loss(fake_logits)
-        optimizer = self.optimizers["model"]
-        optimizer.zero_grad(set_to_none=True)
-        self.accelerator.backward(loss_g + self.info_weight * info_loss)
-        optimizer.step()
-        critic.requires_grad_(True)
-        return {"loss_g": loss_g.detach(), "info_loss": info_loss.detach(), "code_accuracy": accuracy}
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         trained = [p for p in self.networks["model"].parameters() if p.requires_grad]  # not the Q copy
