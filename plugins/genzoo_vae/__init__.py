@@ -11,6 +11,7 @@ from genzoo import hookimpl, lazy_exports
 from genzoo.registry import MetricOption
 
 if TYPE_CHECKING:
+    from .disentangling import BetaTCVAEObjective, BetaVAEObjective, FactorVAEObjective
     from .modeling_vae import (
         CVAEGenerator,
         CVAEPipeline,
@@ -26,9 +27,12 @@ if TYPE_CHECKING:
     from .objectives import ELBOObjective
 
 __all__ = [
+    "BetaTCVAEObjective",
+    "BetaVAEObjective",
     "CVAEGenerator",
     "CVAEPipeline",
     "ELBOObjective",
+    "FactorVAEObjective",
     "VAEGenerator",
     "VAEOutput",
     "VAEPipeline",
@@ -38,7 +42,11 @@ __all__ = [
     "gaussian_log_likelihood",
     "reparameterize",
 ]
-_EXPORTS = {name: ".objectives" if name == "ELBOObjective" else ".modeling_vae" for name in __all__}
+_DISENTANGLING = ("BetaTCVAEObjective", "BetaVAEObjective", "FactorVAEObjective")
+_EXPORTS = {
+    name: ".objectives" if name == "ELBOObjective" else ".disentangling" if name in _DISENTANGLING else ".modeling_vae"
+    for name in __all__
+}
 
 # `genzoo train vae` with no other flags: measured on mnist-5k on 2 shared CPU cores (see docs/models/vae.md).
 TRAINING_DEFAULTS = {
@@ -76,6 +84,25 @@ def register_objectives(register: Callable) -> None:
         "elbo",
         "genzoo_vae.objectives:ELBOObjective",
         description="The ELBO with a β-weighted KL term (Bernoulli/Gaussian likelihood)",
+    )
+    module = "genzoo_vae.disentangling"
+    register(
+        "beta-vae",
+        f"{module}:BetaVAEObjective",
+        aliases=("betavae",),
+        description="β-VAE: β·KL with β = 4 (Higgins 2017), or capacity annealing γ·|KL − C| (Burgess 2018)",
+    )
+    register(
+        "beta-tcvae",
+        f"{module}:BetaTCVAEObjective",
+        aliases=("betatcvae",),
+        description="β-TCVAE: β·total correlation, β = 6, by minibatch-weighted sampling (Chen 2018)",
+    )
+    register(
+        "factor-vae",
+        f"{module}:FactorVAEObjective",
+        aliases=("factorvae",),
+        description="FactorVAE: γ·total correlation from a discriminator on permuted codes, γ = 10 (Kim & Mnih 2018)",
     )
 
 

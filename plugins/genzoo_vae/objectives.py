@@ -1,6 +1,7 @@
 r"""The evidence lower bound (ELBO) objective, with a β weight on the KL term (β-VAE, Higgins et al. 2017)."""
 
 import math
+from typing import Any
 
 import torch
 
@@ -70,13 +71,17 @@ class ELBOObjective(Objective):
         r"""The batch mean of −log p(x|z) + β·KL."""
         return (-log_likelihood + self.beta * kl).mean()
 
+    def autoencode(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> Any:
+        """One pass through encoder, posterior sample and decoder (a `VAEOutput`), through the prepared network."""
+        # A conditional VAE (the CVAE) encodes and decodes given the class; the VAE ignores labels.
+        labels = batch.get("class_labels") if self.conditional else None
+        return self.networks["model"](images=batch["pixel_values"], class_labels=labels, generator=generator)
+
     def training_step(
         self, batch: dict[str, torch.Tensor], step: int, generator: torch.Generator
     ) -> dict[str, torch.Tensor]:
         optimizer = self.optimizers["model"]
-        # A conditional VAE (the CVAE) encodes and decodes given the class; the VAE ignores labels.
-        labels = batch.get("class_labels") if self.conditional else None
-        output = self.networks["model"](images=batch["pixel_values"], class_labels=labels, generator=generator)
+        output = self.autoencode(batch, generator)
         loss = self.loss(output.log_likelihood, output.kl)
         optimizer.zero_grad(set_to_none=True)
         self.accelerator.backward(loss)

@@ -149,6 +149,65 @@ def register_metrics(register: Callable) -> None:
         aliases=("class_coverage", "class-coverage"),
         description="class histogram of the samples by the extractor's classifier: normalised entropy, smallest share",
     )
+    # Disentanglement: representations (a VAE's encoder, InfoGAN's codes) against a dataset's known factors.
+    module = "genzoo.metrics.disentanglement"
+    points = MetricOption(10000, "dataset images encoded (a seeded random subset)", minimum=2)
+    factors = MetricOption("", "comma-separated factor columns (default: the dataset's own, e.g. shapes')")
+    register(
+        "mig",
+        f"{module}:compute_mig",
+        direction="higher",
+        applies_to="representation",
+        options={
+            "num_points": points,
+            "num_bins": MetricOption(20, "equal-width bins per code for the mutual information", minimum=2),
+            "factor_columns": factors,
+        },
+        default=False,
+        description="Mutual information gap between the two codes most informative of each factor (Chen 2018)",
+    )
+    register(
+        "dci",
+        f"{module}:compute_dci",
+        direction="higher",
+        outputs=("dci_disentanglement", "dci_completeness", "dci_informativeness"),
+        applies_to="representation",
+        options={
+            "num_points": points,
+            "n_estimators": MetricOption(20, "boosted trees per factor", minimum=1),
+            "factor_columns": factors,
+        },
+        default=False,
+        description="DCI disentanglement, completeness, informativeness from boosted-tree importances (Eastwood 2018)",
+    )
+    register(
+        "factorvae_score",
+        f"{module}:compute_factor_vae_score",
+        direction="higher",
+        applies_to="representation",
+        options={
+            "num_points": points,
+            "batch_size": MetricOption(64, "points sharing one factor value per vote", minimum=2),
+            "num_votes": MetricOption(800, "votes to fit the classifier, and as many to score it", minimum=1),
+            "factor_columns": factors,
+        },
+        aliases=("factor_vae_score", "factorvae"),
+        default=False,
+        description="Accuracy of a majority vote from the least-varying code to the fixed factor (Kim & Mnih 2018)",
+    )
+    register(
+        "sap",
+        f"{module}:compute_sap",
+        direction="higher",
+        applies_to="representation",
+        options={
+            "num_points": points,
+            "continuous_factors": MetricOption(False, "score codes by R² instead of a linear classifier's accuracy"),
+            "factor_columns": factors,
+        },
+        default=False,
+        description="Separated attribute predictability: gap between the two best single-code predictors (Kumar 2018)",
+    )
 
 
 # The built-in commands, in the order `genzoo --help` lists them: name -> the line it shows. Each is the module
