@@ -67,7 +67,7 @@ def test_dotted_key_into_a_value_that_is_not_a_section():
 def test_unknown_key_suggests_the_closest():
     with pytest.raises(ConfigError, match=r"Unknown config key 'batchsize'\. Did you mean 'batch_size'"):
         apply_overrides({}, ["batchsize=3"])
-    with pytest.raises(ConfigError, match="only model_args, objective_args, dataset_args take dotted keys"):
+    with pytest.raises(ConfigError, match="only model_args, objective_args, dataset_args, task_args take dotted keys"):
         apply_overrides({}, ["seed.x=1"])
     with pytest.raises(ConfigError, match="Unknown config key 'epoch'"):
         TrainConfig.from_dict({"epoch": 3})

@@ -264,3 +264,69 @@ def test_mask_degradation_is_genzoos_own():
     inputs, missing = spec.draw(clean, torch.Generator())
     expected = Mask(centre_mask(16)).forward(clean).masked_fill(centre_mask(16), 0.5) * 2 - 1
     assert torch.equal(inputs[:, :1], expected) and torch.equal(missing, centre_mask(16).expand(2, -1, -1, -1))
+
+
+# --- the command line ---------------------------------------------------------------------------------------------
+def _image_folder(folder, count: int = 8, size: int = 16, mode: str = "RGB"):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        PIL.Image.fromarray(pixels).convert(mode).save(folder / f"{index}.png")
+    return folder
+
+
+def _train(tmp_path, *flags):
+    from accelerate.state import AcceleratorState, GradientState
+
+    from genzoo.cli import main
+
+    folder = _image_folder(tmp_path / "images")
+    argv = ["train", "pix2pix", "--dataset", f"imagefolder:{folder}", "--max-steps", "2", "--batch-size", "4",
+            "--set", "model_args.base_channels=4", "--set", "num_sample_images=4",
+            "--set", "objective_args.discriminator.base_channels=4", "--output-dir", str(tmp_path / "run"),
+            *flags]  # fmt: skip
+    try:
+        main(argv)
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+    return tmp_path / "run"
+
+
+def test_train_takes_the_task_and_its_options_on_an_rgb_folder(tmp_path):
+    run = _train(tmp_path, "--task", "super-resolve", "--set", "task_args.scale=2")
+    pipe = GenPipeline.from_pretrained(run)
+    assert pipe.task == "super-resolve" and pipe.model.spec.scales == (2,)
+    assert pipe.model.config.num_channels == 3 and (run / "restorations.png").is_file()
+    assert pipe.super_resolve(image=digits(1, 8, 3), scale=2, output_type="pt").images.shape == (1, 3, 16, 16)
+    with pytest.raises(GenzooError, match="trained for super-resolution by 2, not 4"):
+        pipe.super_resolve(image=digits(1, 4, 3), scale=4)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--task", "colorize"], "Unknown task 'colorize'; choose one of inpaint, super-resolve, denoise"),
+        (["--task", "super-resolve", "--set", "task_args.scale=3"], "scale 3 does not divide the image size 16"),
+        (["--task", "denoise", "--set", "task_args.noise_std=[0.5,0.1]"], "noise_std must be one σ or a range"),
+        (["--set", "task_args.mask_kinds=[circles]"], "subset of centre, boxes, brush"),
+    ],
+)
+def test_bad_task_options_are_one_line_and_write_nothing(tmp_path, capsys, flags, message):
+    with pytest.raises(SystemExit) as exit_info:
+        _train(tmp_path, *flags)
+    assert exit_info.value.code == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("genzoo: error:")]
+    assert len(errors) == 1 and message in errors[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_task_is_refused_for_a_family_without_tasks():
+    from genzoo.config import resolve_train_config
+
+    with pytest.raises(ConfigError, match="'dcgan' has no tasks"):
+        resolve_train_config({"model": "dcgan", "task": "inpaint"})
+    config = resolve_train_config({"model": "pix2pix", "task": "denoise"}, overrides=["task_args.noise_std=0.3"])
+    assert config.model_args == {"task": "denoise", "task_args": {"noise_std": 0.3}}
+    assert resolve_train_config(config).model_args == config.model_args  # resolving again changes nothing

@@ -42,10 +42,10 @@ _EXPORTS = {
 #: What `genzoo train pix2pix --task T` uses unless a config file, a flag or `--set` says otherwise: sized so each
 #: task's default model trains in under 10 minutes on 2 CPU cores (docs/restoration.md has the measurements).
 TRAINING_DEFAULTS = {
-    "max_steps": 1500,
-    "batch_size": 64,
-    "sample_every": 500,
-    "checkpoint_every": 500,
+    "max_steps": 1200,
+    "batch_size": 32,
+    "sample_every": 400,
+    "checkpoint_every": 400,
     "log_every": 50,
     "num_sample_images": 16,
 }

@@ -46,7 +46,7 @@ __all__ = [
     "resolve_train_config",
 ]
 
-ARG_SECTIONS = ("model_args", "objective_args", "dataset_args")
+ARG_SECTIONS = ("model_args", "objective_args", "dataset_args", "task_args")
 #: Learning-rate schedules (names of `diffusers.optimization.get_scheduler`); `lr_warmup_steps` applies to each.
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
 
@@ -62,10 +62,12 @@ class TrainConfig:
 
     `model_args` go to the generator's `__init__`, `objective_args` to the objective's (including
     `discriminator: {...}` for adversarial objectives), `dataset_args` to `genzoo.load_dataset` (`split`,
-    `image_column`, `label_column`) and the transform (`random_flip`). `lr_scheduler` (one of `LR_SCHEDULERS`, after
-    `lr_warmup_steps` of linear warm-up) scales every optimizer's learning rate over the run's steps. The `eval_*`
-    keys set up evaluation during
-    training (see `genzoo.metrics.training_eval`). A run that sets neither `max_steps` nor `epochs` trains for 10
+    `image_column`, `label_column`) and the transform (`random_flip`). `task` and `task_args` go to the generator of
+    an image-to-image family (as `model_args.task` and `model_args.task_args`: pix2pix's `inpaint`, `super-resolve`
+    or `denoise` and their degradations) and are refused for other families. `lr_scheduler` (one of
+    `LR_SCHEDULERS`, after `lr_warmup_steps` of linear warm-up) scales every optimizer's learning rate over the
+    run's steps. The `eval_*` keys set up evaluation during training (see `genzoo.metrics.training_eval`). A run
+    that sets neither `max_steps` nor `epochs` trains for 10
     epochs; `checkpoints_total_limit: null` keeps every checkpoint. `mixed_precision: null` (the default) takes
     Accelerate's own setting (`accelerate launch --mixed_precision`, `accelerate config`), else `no`; the saved
     config records the precision the run used. `num_threads` is PyTorch's CPU thread count per process; unset, it is
@@ -115,6 +117,8 @@ class TrainConfig:
     max_rollbacks: int = 3
     collapse_steps: int = 20
     license: str = "apache-2.0"
+    task: str | None = None  # an image-to-image family's task (pix2pix: inpaint, super-resolve, denoise)
+    task_args: dict[str, Any] = field(default_factory=dict)
 
     def __init__(self, **values: Any) -> None:
         known = {f.name: f for f in dataclasses.fields(self)}
@@ -242,9 +246,33 @@ def resolve_train_config(
     ]
     resolved = merge_layers(*family, *chosen)
     resolved["objective"] = objective
+    _fold_task(registration, resolved)
     config = TrainConfig(**resolved)
     config.explicit_keys = frozenset(f.name for f in dataclasses.fields(TrainConfig))  # nothing left to fill in
     return config
+
+
+def _fold_task(registration: ModelRegistration, resolved: dict[str, Any]) -> None:
+    """Pass `task` and `task_args` to the generator (`model_args.task`, `model_args.task_args`) of a family that
+    takes them, in place; refuse them for any other. The generator stores them in its `config.json`, so the saved
+    model knows its task."""
+    task, task_args = resolved.get("task"), resolved.get("task_args") or {}
+    if task is None and not task_args:
+        return
+    import inspect  # lazy: the signature check needs the generator class, which imports torch
+
+    if "task" not in inspect.signature(registration.generator_class).parameters:
+        raise ConfigError(
+            f"Model {registration.name!r} has no tasks, so --task and task_args do not apply; they are for "
+            "image-to-image families such as pix2pix."
+        )
+    model_args = resolved.setdefault("model_args", {})
+    if task is not None:
+        if model_args.get("task", task) != task:
+            raise ConfigError(f"task is {task!r} but model_args.task is {model_args['task']!r}; set one of them.")
+        model_args["task"] = task
+    if task_args:
+        model_args["task_args"] = merge_layers(model_args.get("task_args") or {}, task_args)
 
 
 def merge_layers(*layers: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "parquet file; default mnist-5k",
     )
     parser.add_argument("--objective", help="training objective (default: the model's own; see `genzoo plugins`)")
+    parser.add_argument(
+        "--task",
+        help="what an image-to-image model learns (pix2pix: inpaint, super-resolve, denoise; options in task_args)",
+    )
     parser.add_argument("--recipe", help="shipped run config of a published protocol (see `genzoo recipes`)")
     parser.add_argument("--config", help="YAML run config; command-line flags and --set override it")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
@@ -72,7 +76,7 @@ def run(args: argparse.Namespace) -> None:
 # Command-line flags that map one-to-one onto TrainConfig keys.
 _TRAIN_FLAGS = (
     "model", "dataset", "objective", "output_dir", "max_steps", "epochs", "batch_size", "seed", "mixed_precision",
-    "sample_every", "checkpoint_every", "resume", "num_threads",
+    "sample_every", "checkpoint_every", "resume", "num_threads", "task",
 )  # fmt: skip
 
 
