@@ -14,16 +14,31 @@ Tasks, on the held-out split (500 digits no model trained on), PSNR/SSIM of the 
   tuned on the first 50 images (the best of a small grid, so the baseline is at its best).
 - inversion: invert the clean digit, generate from the latent; PSNR and wall time per image.
 
+Trained restoration (`--trained NAME=DIR`, a `genzoo train pix2pix` run): each model restores the tasks of the kind
+it was trained for in one forward pass (an inpainting model both inpainting rows, a super-resolution model sr-x4, a
+denoising model denoise at its σ). `--hybrid VAE_NAME` adds, for every trained inpainting model, the two orders of
+combining it with that `--run` (which needs an encoder): the pix2pix output as inversion's starting point, refined for
+`--hybrid-steps` steps, and the inversion's output as pix2pix's input (its fill of the hole instead of grey).
+
+Every row reports PSNR, SSIM (scikit-image), the shipped MNIST classifier's accuracy on the restored digits, the FID
+of the restored digits against the same digits' originals in that classifier's 128-d features, and the CPU time per
+image (`time.process_time`, all threads): the whole batch run (`ms / image`), and for trained models and inversion at
+batch 1 and at batch 64 on the first images (`--timing-images` at batch 1; inversion at its defaults, 200 steps and 4
+starts, unless `--steps`/`--restarts` say otherwise).
+
 Needs the `bench` extra (scikit-image):
 
     pip install -e ".[bench]"
     python bench/restoration.py --run dcgan=runs/dcgan --run cgan=runs/cgan --run vae=runs/vae \
         --num-images 500 --figures docs/images --json restoration.json
+    python bench/restoration.py --trained l1=runs/inpaint-l1 --trained pix2pix=runs/inpaint-pix2pix \
+        --tasks inpaint-centre --json trained.json          # trained models and the classical baselines only
 
 On a busy CPU use --num-images 100 (and say so); --device cuda runs the genzoo side on a GPU.
 """
 
 import argparse
+import functools
 import json
 import math
 import time
@@ -34,6 +49,7 @@ import PIL.Image
 import torch
 
 from genzoo import GenPipeline, load_dataset
+from genzoo.metrics.functional import frechet_distance
 from genzoo.metrics.mnist_classifier import load_mnist_classifier
 from genzoo.restoration import Downsample, GaussianNoise, Mask, captioned_grid, to_pixels
 
@@ -44,7 +60,15 @@ FIGURE_ROWS = 6
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", action="append", required=True, metavar="NAME=DIR", help="a trained pipeline folder")
+    parser.add_argument("--run", action="append", default=[], metavar="NAME=DIR", help="a generator to invert")
+    parser.add_argument(
+        "--trained", action="append", default=[], metavar="NAME=DIR", help="a trained restoration model (pix2pix)"
+    )
+    parser.add_argument("--hybrid", metavar="NAME", help="a --run with an encoder to combine with inpainting models")
+    parser.add_argument("--hybrid-steps", type=int, default=20, help="inversion steps of the hybrid (default: 20)")
+    parser.add_argument(
+        "--timing-images", type=int, default=4, help="images timed one at a time (batch 1; default: 4)"
+    )
     parser.add_argument("--num-images", type=int, default=500, help="held-out digits (default: all 500)")
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated subset of {', '.join(TASKS)}")
     parser.add_argument("--steps", type=int, default=200, help="optimisation steps per image (default: 200)")
@@ -108,20 +132,29 @@ def tv_denoise(noisy: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, 
     return run(noisy, weight).float().clamp(0, 1), weight
 
 
+def cpu_ms_per_image(count: int, function, *args, **kwargs) -> tuple[float, object]:
+    """CPU milliseconds per image of `function(*args, **kwargs)` (all threads of this process) and its result."""
+    start = time.process_time()
+    result = function(*args, **kwargs)
+    return 1000 * (time.process_time() - start) / count, result
+
+
 def main() -> None:
     args = parse_args()
     tasks = [t for t in args.tasks.split(",") if t]
     unknown = set(tasks) - set(TASKS)
     if unknown:
         raise SystemExit(f"unknown task(s) {', '.join(sorted(unknown))}; choose from {', '.join(TASKS)}")
+    if not args.run and not args.trained:
+        raise SystemExit("nothing to measure: pass --run NAME=DIR (inversion) and/or --trained NAME=DIR (pix2pix)")
     torch.manual_seed(args.seed)
     data = load_dataset("mnist-5k", split="test").data.select(range(args.num_images))
     clean = to_pixels([row["image"] for row in data], 1)
     labels = torch.tensor([int(row["label"]) for row in data])
-    pipes = {}
-    for spec in args.run:
-        name, _, folder = spec.partition("=")
-        pipes[name] = GenPipeline.from_pretrained(folder).to(args.device)
+    pipes = {name: GenPipeline.from_pretrained(folder).to(args.device) for name, folder in map(_split, args.run)}
+    trained = {name: GenPipeline.from_pretrained(folder) for name, folder in map(_split, args.trained)}
+    if args.hybrid and args.hybrid not in pipes:
+        raise SystemExit(f"--hybrid {args.hybrid}: pass it as --run {args.hybrid}=DIR too")
     classifier = load_mnist_classifier()
     generator = torch.Generator().manual_seed(args.seed)
     centre = torch.zeros(1, 1, 28, 28, dtype=torch.bool)
@@ -130,9 +163,18 @@ def main() -> None:
     noisy = GaussianNoise(0.3).degrade(clean, generator=generator)
     low = Downsample(4).forward(clean)
 
-    def accuracy(images: torch.Tensor) -> float:
+    with torch.no_grad():
+        real_features = classifier.features(clean * 2 - 1).double().numpy()
+
+    def quality(images: torch.Tensor) -> dict:
+        """Classifier accuracy, and FID against the originals in the classifier's features."""
         with torch.no_grad():
-            return float((classifier(images * 2 - 1).argmax(1) == labels).float().mean())
+            accuracy = float((classifier(images * 2 - 1).argmax(1) == labels).float().mean())
+            features = classifier.features(images.clamp(0, 1) * 2 - 1).double().numpy()
+        real_mean, real_cov = real_features.mean(0), np.cov(real_features, rowvar=False)
+        fid = frechet_distance(features.mean(0), np.cov(features, rowvar=False), real_mean, real_cov)
+        fid = max(0.0, fid)  # rounding leaves -0.0 for identical sets
+        return {"accuracy": accuracy, "fid": fid}
 
     print(__doc__.split("\n\n")[1].replace("\n", " "))
     print(
@@ -143,61 +185,69 @@ def main() -> None:
     rows: list[dict] = []
     for task in tasks:
         columns = [("original", clean)]
+        row = functools.partial(_row, task, clean=clean, quality=quality)
         if task.startswith("inpaint"):
             mask = centre if task == "inpaint-centre" else random_mask
             degradation = Mask(mask)
             observed = clean
             columns.append(("degraded", degradation.display(clean, 28)))
-            start = time.perf_counter()
-            baseline = biharmonic(clean, mask)
-            rows.append(_row(task, "biharmonic (skimage)", baseline, clean, time.perf_counter() - start))
+            ms, baseline = cpu_ms_per_image(len(clean), biharmonic, clean, mask)
+            rows.append(row("biharmonic (skimage)", baseline, ms))
             columns.append(("biharmonic", baseline))
         elif task == "sr-x4":
             degradation, observed = Downsample(4), low
             columns.append(("degraded", degradation.display(low, 28)))
-            baseline = bicubic(low, 28)
-            rows.append(_row(task, "bicubic", baseline, clean, 0.0, accuracy(baseline)))
-            rows.append(_row(task, "original (classifier check)", clean, clean, 0.0, accuracy(clean)))
+            ms, baseline = cpu_ms_per_image(len(clean), bicubic, low, 28)
+            rows.append(row("bicubic", baseline, ms))
+            rows.append(row("original (classifier check)", clean, 0.0))
             columns.append(("bicubic", baseline))
         elif task == "denoise":
             degradation, observed = GaussianNoise(0.3), noisy
             columns.append(("degraded", noisy))
-            start = time.perf_counter()
-            baseline, weight = tv_denoise(noisy, clean)
-            rows.append(_row(task, f"TV Chambolle (weight {weight})", baseline, clean, time.perf_counter() - start))
+            ms, (baseline, weight) = cpu_ms_per_image(len(clean), tv_denoise, noisy, clean)
+            rows.append(row(f"TV Chambolle (weight {weight})", baseline, ms))
             columns.append(("TV", baseline))
         else:
             degradation, observed = None, clean
+        for name, pipe in trained.items():
+            if degradation is None or not _trained_for(pipe, degradation):
+                continue
+            ms, restored = cpu_ms_per_image(len(clean), pipe.restore, observed, degradation, output_type="pt")
+            restored = restored.images
+            one = functools.partial(_restore_subset, pipe, observed, degradation, {})
+            timing = _timings(one, len(clean), args.timing_images)
+            rows.append(row(f"trained {name}", restored, ms, **timing))
+            columns.append((name, restored))
+            if args.hybrid and task.startswith("inpaint"):
+                rows += _hybrid_rows(args, pipe, pipes[args.hybrid], name, observed, degradation, restored, row)
         for name, pipe in pipes.items():
             class_labels = labels if pipe.model.is_conditional and args.cgan_classes == "known" else None
             options = {"num_restarts": args.restarts, "batch_size": args.batch_size, "class_labels": class_labels}
             if args.candidates:
                 options["num_candidates"] = args.candidates
-            start = time.perf_counter()
+            seeded = {"num_steps": args.steps, "generator": torch.Generator().manual_seed(args.seed)}
+            start = time.process_time()
             if degradation is None:
-                latents, used = pipe.invert(
-                    observed, num_steps=args.steps, generator=torch.Generator().manual_seed(args.seed),
-                    return_class_labels=True, **options,
-                )  # fmt: skip
+                latents, used = pipe.invert(observed, return_class_labels=True, **seeded, **options)
                 restored = pipe(latents=latents, class_labels=used, output_type="pt").images.cpu()
             else:
-                restored = pipe.restore(
-                    observed, degradation, num_steps=args.steps, generator=torch.Generator().manual_seed(args.seed),
-                    output_type="pt", **options,
-                ).images.cpu()  # fmt: skip
-            elapsed = time.perf_counter() - start
-            rows.append(_row(task, name, restored, clean, elapsed, accuracy(restored) if task == "sr-x4" else None))
+                restored = pipe.restore(observed, degradation, output_type="pt", **seeded, **options).images.cpu()
+            ms = 1000 * (time.process_time() - start) / len(clean)
+            timing = {}
+            if degradation is not None:
+                one = functools.partial(_restore_subset, pipe, observed, degradation, {**options, **seeded})
+                timing = _timings(one, len(clean), args.timing_images)
+            rows.append(row(name, restored, ms, **timing))
             columns.append((name, restored))
             probe_label = labels[:1].to(pipe.device) if pipe.model.is_conditional else None  # CVAE: needed
             has_encoder = pipe.model.posterior(clean[:1].to(pipe.device) * 2 - 1, probe_label) is not None
             if degradation is None and has_encoder:
-                start = time.perf_counter()
-                latents, used = pipe.invert(
-                    observed, num_steps=0, num_restarts=1, batch_size=args.batch_size, return_class_labels=True,
-                    class_labels=class_labels,
+                ms, (latents, used) = cpu_ms_per_image(
+                    len(clean), pipe.invert, observed, num_steps=0, num_restarts=1, batch_size=args.batch_size,
+                    return_class_labels=True, class_labels=class_labels,
                 )  # fmt: skip
                 restored = pipe(latents=latents, class_labels=used, output_type="pt").images.cpu()
-                rows.append(_row(task, f"{name} (encoder mean only)", restored, clean, time.perf_counter() - start))
+                rows.append(row(f"{name} (encoder mean only)", restored, ms))
         if args.figures:
             folder = Path(args.figures)
             folder.mkdir(parents=True, exist_ok=True)
@@ -208,27 +258,104 @@ def main() -> None:
         Path(args.json).write_text(json.dumps({"settings": vars(args), "results": rows}, indent=2) + "\n")
 
 
-def _row(task: str, method: str, restored: torch.Tensor, clean: torch.Tensor, seconds: float, acc=None) -> dict:
+def _split(spec: str) -> tuple[str, str]:
+    name, _, folder = spec.partition("=")
+    return name, folder
+
+
+def _trained_for(pipe, degradation) -> bool:
+    """Whether a trained model restores this degradation (its task, its scales, its σ range)."""
+    spec = pipe.model.spec
+    if isinstance(degradation, Mask):
+        return spec.task == "inpaint"
+    if isinstance(degradation, Downsample):
+        return spec.task == "super-resolve" and degradation.scale in spec.scales
+    return spec.task == "denoise" and spec.noise_std[0] <= degradation.noise_std <= spec.noise_std[1]
+
+
+def _restore_subset(pipe, observed, degradation, options: dict, index: torch.Tensor):
+    """Restore the images `index` of `observed` (with their class labels, and a fresh seed, for inversion)."""
+    options = dict(options)
+    if options.get("class_labels") is not None:
+        options["class_labels"] = options["class_labels"][index]
+    if "generator" in options:
+        options["generator"] = torch.Generator().manual_seed(options["generator"].initial_seed())
+    return pipe.restore(observed[index], degradation.select(index), output_type="pt", **options)
+
+
+def _timings(restore_subset, count: int, single: int) -> dict:
+    """CPU ms per image at batch 1 (the first `single` images, one call each) and at batch 64 (the first 64)."""
+    index = [torch.tensor([i]) for i in range(min(single, count))]
+    start = time.process_time()
+    for one in index:
+        restore_subset(one)
+    batch_1 = 1000 * (time.process_time() - start) / len(index)
+    first = torch.arange(min(64, count))
+    start = time.process_time()
+    restore_subset(first)
+    return {"ms_batch_1": batch_1, "ms_batch_64": 1000 * (time.process_time() - start) / len(first)}
+
+
+def _hybrid_rows(args, pipe, prior, name, observed, degradation, restored, row) -> list[dict]:
+    """Both orders of combining a trained inpainting model with inversion of `prior` (a generator with an encoder)."""
+    options = {"num_restarts": args.restarts, "batch_size": args.batch_size}
+    seeded = {"num_steps": args.hybrid_steps, "generator": torch.Generator().manual_seed(args.seed)}
+    ms, refined = cpu_ms_per_image(
+        len(observed), pipe.restore, observed, degradation, prior=prior, output_type="pt", **seeded, **options
+    )
+    refined = refined.images
+    out = [row(f"{name} → {args.hybrid} inversion ({args.hybrid_steps} steps)", refined, ms)]
+    seeded["generator"] = torch.Generator().manual_seed(args.seed)
+    ms, inverted = cpu_ms_per_image(
+        len(observed), prior.restore, observed, degradation, output_type="pt", **seeded, **options
+    )
+    inverted = inverted.images.cpu()
+    out.append(row(f"{args.hybrid} inversion alone ({args.hybrid_steps} steps)", inverted, ms))
+    # The opposite order: the inversion's repaint fills the hole of pix2pix's input instead of grey.
+    mask = degradation.mask.expand(len(observed), -1, -1, -1).float()
+    inputs = torch.cat([inverted * 2 - 1, mask], dim=1)
+    start = time.process_time()
+    with torch.no_grad():
+        second = (pipe.model(inputs.to(pipe.model.dtype)).float().cpu() + 1) / 2
+    ms += 1000 * (time.process_time() - start) / len(observed)
+    out.append(row(f"{args.hybrid} inversion ({args.hybrid_steps} steps) → {name}", second.clamp(0, 1), ms))
+    return out
+
+
+def _row(task: str, method: str, restored: torch.Tensor, ms: float, *, clean, quality, **timing) -> dict:
     psnr, ssim = psnr_ssim(restored, clean)
     return {
         "task": task,
         "method": method,
         "psnr": psnr,
         "ssim": ssim,
-        "accuracy": acc,
-        "ms_per_image": 1000 * seconds / len(clean),
+        **quality(restored.float().cpu()),
+        "ms_per_image": ms,
+        "ms_batch_1": timing.get("ms_batch_1"),
+        "ms_batch_64": timing.get("ms_batch_64"),
     }
 
 
 def _table(rows: list[dict]) -> str:
     lines = []
     for row in rows:
-        acc = f"{100 * row['accuracy']:.1f} %" if row["accuracy"] is not None else "-"
-        ms = f"{row['ms_per_image']:.0f}" if row["ms_per_image"] else "-"
         psnr = f"{row['psnr']:.2f}" if math.isfinite(row["psnr"]) else "-"  # the originals themselves: infinite
-        lines.append(f"| {row['task']} | {row['method']} | {psnr} | {row['ssim']:.3f} | {acc} | {ms} |")
-    header = "| task | method | PSNR (dB) | SSIM | classifier acc. | ms / image |\n|---|---|---|---|---|---|"
+        cells = [
+            row["task"], row["method"], psnr, f"{row['ssim']:.3f}", f"{100 * row['accuracy']:.1f} %",
+            f"{row['fid']:.2f}", *(_ms(row[key]) for key in ("ms_per_image", "ms_batch_1", "ms_batch_64")),
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    header = (
+        "| task | method | PSNR (dB) | SSIM | classifier acc. | FID (classifier) | CPU ms / image | at batch 1 | "
+        "at batch 64 |\n|---|---|---|---|---|---|---|---|---|"
+    )
     return header + "\n" + "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    if not value:
+        return "-"
+    return f"{value:.2f}" if value < 10 else f"{value:.0f}"
 
 
 if __name__ == "__main__":
