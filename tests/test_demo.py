@@ -228,3 +228,67 @@ def test_the_exported_space_starts_with_python_app_py(trained_dcgan, tmp_path, c
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+# --- bounded work for every upload and control (issue 18) --------------------------------------------------------
+def _editor():
+    return demo._checked_editor(gr, type="pil", image_mode="RGBA")
+
+
+def test_an_upload_with_a_huge_pixel_count_is_refused_before_decoding(tmp_path, monkeypatch):
+    from gradio.data_classes import FileData
+
+    path = tmp_path / "huge.png"
+    PIL.Image.new("L", (3000, 3000)).save(path)  # 9 Mpx, a few KB compressed
+    decoded = []
+    monkeypatch.setattr(PIL.Image.Image, "load", lambda self: decoded.append(self.size))
+    with pytest.raises(gr.Error, match=r"3000x3000 pixels, above the limit of 4,194,304") as error:
+        _editor().convert_and_format_image(FileData(path=str(path)))
+    assert not decoded and str(tmp_path) not in str(error.value)
+
+
+@pytest.mark.parametrize(("content", "match"), [(b"not an image\n", "cannot be read"), (b"", "cannot be read")])
+def test_text_and_empty_uploads_are_answered_in_one_line(tmp_path, content, match):
+    from gradio.data_classes import FileData
+
+    path = tmp_path / "upload.png"
+    path.write_bytes(content)
+    with pytest.raises(gr.Error, match=match):
+        _editor().convert_and_format_image(FileData(path=str(path)))
+
+
+def test_a_truncated_upload_is_answered_in_one_line(tmp_path):
+    from gradio.data_classes import FileData
+
+    path = tmp_path / "cut.png"
+    PIL.Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), np.uint8)).save(path)
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(gr.Error, match=r"truncated|cannot be read"):
+        _editor().convert_and_format_image(FileData(path=str(path)))
+
+
+def test_huge_seeds_are_answered_clearly(session):
+    for call in (lambda: session.sample(2**70, 4), lambda: session.interpolate(0, -1, 4)):
+        with pytest.raises(ValueError, match="must be between 0 and 9223372036854775807"):
+            call()
+
+
+def test_the_app_queues_requests_and_bounds_uploads(session, monkeypatch):
+    app = demo.build_app(session)
+    assert app._queue.default_concurrency_limit == demo.CONCURRENCY_LIMIT and app.delete_cache
+    launched = {}
+    monkeypatch.setattr(app, "launch", lambda **kwargs: launched.update(kwargs))
+    demo.launch(app, block=False)
+    assert launched["max_file_size"] == demo.MAX_FILE_SIZE
+
+
+def test_the_about_tab_names_the_dataset_not_its_path(trained_dcgan, tmp_path):
+    import shutil
+
+    folder = tmp_path / "run"
+    shutil.copytree(trained_dcgan, folder)
+    secret = str(tmp_path / "home" / "alice" / "faces")
+    (folder / "run_config.yaml").write_text(f"dataset: imagefolder:{secret}\n")
+    (folder / "README.md").write_text(f"# run\nIt was trained on `imagefolder:{secret}` only.\n")
+    card = demo.DemoSession(GenPipeline.from_pretrained(folder), device="cpu", folder=folder).model_card()
+    assert "alice" not in card and "imagefolder:faces" in card

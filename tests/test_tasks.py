@@ -143,3 +143,85 @@ def test_inversion_bounds_are_checked_before_anything_is_allocated():
         pipe.traverse(0, values=list(range(10**5)))
     with pytest.raises(GenzooError, match="finite"):
         pipe.traverse(0, values=[0.0, float("nan")])
+
+
+# --- the command line, the demo and progress read the same table -------------------------------------------------
+def test_genzoo_restore_offers_the_plugin_task_and_its_option(with_deblur, trained_dcgan, tmp_path, capsys):
+    import numpy as np
+    import PIL.Image
+
+    from genzoo.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["restore", "--help"])
+    help_text = capsys.readouterr().out
+    assert "deblur" in help_text and "--kernel-size" in help_text
+    digit = tmp_path / "digit.png"
+    PIL.Image.fromarray((np.arange(28 * 28).reshape(28, 28) % 256).astype(np.uint8)).save(digit)
+    out = tmp_path / "deblurred.png"
+    main(["restore", str(trained_dcgan), "--task", "deblur", "--kernel-size", "5", "-i", str(digit), "-o", str(out),
+          "--simulate", "--steps", "2", "--restarts", "1"])  # fmt: skip
+    with PIL.Image.open(out) as restored, PIL.Image.open(tmp_path / "deblurred-figure.png") as figure:
+        assert restored.size == (28, 28) and figure.size == (3 * 112, 112 + 14)  # input, degraded, restored
+    with pytest.raises(SystemExit) as exited:
+        main(["restore", str(trained_dcgan), "--task", "deblur", "--kernel-size", "4", "-i", str(digit)])
+    assert exited.value.code == 1 and "--kernel-size must be one of 1, 3, 5, 7, 9, got 4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["restore", "--task", "denoise", "--candidates", "10000000"], "--candidates must be at most 100,000"),
+        (["restore", "--task", "denoise", "--steps", "10000000"], "--steps must be from 1 to 100,000"),
+        (["restore", "--task", "denoise", "--noise-std", "inf"], "--noise-std must be a finite number"),
+        (["restore", "--task", "denoise", "--noise-std", "5"], "--noise-std must be between 0.001 and 1"),
+        (["explore", "--steps", "10000000"], "would draw 80,000,000 images, above the limit of 4,096"),
+        (["explore", "--values", "nan,3"], "--values must be finite numbers"),
+        (["explore", "-k", "100000"], "--num-directions must be between 1 and 512"),
+    ],
+)
+def test_counts_and_values_are_bounded_in_one_line(trained_dcgan, tmp_path, capsys, arguments, message):
+    import numpy as np
+    import PIL.Image
+
+    from genzoo.cli import main
+
+    digit = tmp_path / "digit.png"
+    PIL.Image.fromarray(np.zeros((28, 28), dtype=np.uint8)).save(digit)
+    extra = ["-i", str(digit), "-o", str(tmp_path / "out.png")] if arguments[0] == "restore" else []
+    with pytest.raises(SystemExit) as exited:
+        main([arguments[0], str(trained_dcgan), *arguments[1:], *extra])
+    error = capsys.readouterr().err
+    assert exited.value.code == 1 and message in error and error.count("\n") == 1
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_the_demo_offers_the_plugin_task_with_its_option(with_deblur):
+    import gradio as gr
+
+    from genzoo import demo
+
+    session = demo.DemoSession(_pipe(), device="cpu")
+    assert "deblur" in session.restore_tasks
+    app = demo.build_app(session)
+    blocks = list(app.blocks.values())
+    radios = [block for block in blocks if isinstance(block, gr.Radio) and block.elem_id == "restore-task"]
+    assert radios and ("deblurring", "deblur") in [tuple(choice) for choice in radios[0].choices]
+    kernel = [block for block in app.blocks.values() if getattr(block, "elem_id", None) == "restore-kernel-size"]
+    assert kernel and kernel[0].value == 3
+    import PIL.Image
+
+    clean = PIL.Image.new("L", (28, 28), 30)
+    given, restored = session.restore("deblur", clean, degrade_first=True, kernel_size=5, seed=1)
+    assert given.size == restored.size == (112, 112)
+
+
+def test_inversion_shows_a_progress_bar_unless_turned_off(capsys):
+    pipe = _pipe()
+    image = torch.zeros(1, 1, 28, 28)
+    pipe.set_progress_bar_config(delay=0)  # diffusers' convention; by default the bar waits a second
+    pipe.invert(image, num_steps=3, num_restarts=2)
+    assert "inverting 1 image(s), 2 start(s) each" in capsys.readouterr().err
+    pipe.set_progress_bar_config(disable=True)
+    pipe.invert(image, num_steps=3, num_restarts=2)
+    assert "inverting" not in capsys.readouterr().err

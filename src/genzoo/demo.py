@@ -603,7 +603,8 @@ def build_app(session: DemoSession, title: str | None = None) -> "gr.Blocks":
                     )
                     with gr.Row():
                         with gr.Column():
-                            editor = _checked_editor(gr)(
+                            editor = _checked_editor(
+                                gr,
                                 type="pil", image_mode="RGBA", sources=["upload", "clipboard"], label="image",
                                 layers=False, elem_id="restore-editor",
                                 brush=gr.Brush(colors=["#ff0000"], color_mode="fixed", default_size=3),
@@ -678,25 +679,28 @@ def _option_control(gr: Any, option: Any) -> Any:
     )  # fmt: skip
 
 
-def _checked_editor(gr: Any) -> type:
-    """`gr.ImageEditor` whose uploads are checked before they are decoded: above `MAX_UPLOAD_PIXELS`, not an image,
+def _checked_editor(gr: Any, **kwargs: Any) -> Any:
+    """A `gr.ImageEditor` whose uploads are checked before they are decoded: above `MAX_UPLOAD_PIXELS`, not an image,
     empty or truncated, each answered with one clear line in the page (Gradio's own answer is "Could not preprocess
-    input component")."""
+    input component"). The check wraps the instance's decoder: subclassing a Gradio component would make Gradio write a
+    `.pyi` stub beside this module."""
+    editor = gr.ImageEditor(**kwargs)
+    decode = editor.convert_and_format_image
 
-    class CheckedImageEditor(gr.ImageEditor):
-        def convert_and_format_image(self, file: Any, flatten_on_white: bool = False) -> Any:
-            if file is not None:
-                import io
+    def convert_and_format_image(file: Any, flatten_on_white: bool = False) -> Any:
+        if file is not None:
+            import io
 
-                source = getattr(file, "path", None) or io.BytesIO(bytes(file))
-                try:
-                    open_image(source, name="uploaded image", max_pixels=MAX_UPLOAD_PIXELS)
-                except GenzooError as exc:
-                    message = str(exc).replace(f" {getattr(file, 'path', '')}", "")  # not the server's temp path
-                    raise gr.Error(message, print_exception=False) from None
-            return super().convert_and_format_image(file, flatten_on_white)
+            source = getattr(file, "path", None) or io.BytesIO(bytes(file))
+            try:
+                open_image(source, name="uploaded image", max_pixels=MAX_UPLOAD_PIXELS)
+            except GenzooError as exc:
+                message = str(exc).replace(f" {getattr(file, 'path', '')}", "")  # not the server's temporary path
+                raise gr.Error(message, print_exception=False) from None
+        return decode(file, flatten_on_white)
 
-    return CheckedImageEditor
+    editor.convert_and_format_image = convert_and_format_image
+    return editor
 
 
 def error_app(message: str, title: str = "genzoo demo") -> "gr.Blocks":

@@ -325,7 +325,7 @@ def captioned_grid(columns: list[tuple[str, torch.Tensor]], panel_size: int = 11
 
 def restoration_figure(
     image: torch.Tensor | None,
-    degraded: torch.Tensor,
+    degraded: torch.Tensor | None,
     restored: torch.Tensor,
     original: torch.Tensor | None = None,
     panel_size: int = 112,
@@ -334,8 +334,8 @@ def restoration_figure(
     restored and original (when known); see `captioned_grid`.
 
     Args:
-        image, degraded, restored, original (`torch.Tensor`): `(batch, C, H, W)` in [0, 1]; `image` and `original`
-            may be `None`. Images of another size than `restored` (a low-resolution input) are shown enlarged.
+        image, degraded, restored, original (`torch.Tensor`): `(batch, C, H, W)` in [0, 1]; all but `restored` may
+            be `None` (left out). Images of another size than `restored` (a low-resolution input) are shown enlarged.
         panel_size (`int`, defaults to 112): side of every panel.
 
     Returns:

@@ -46,7 +46,7 @@ from .modeling import Generator
 from .pipeline import GenPipeline, pipeline_class_of
 from .registry import ModelRegistration, TaskRegistration, get_model, get_objective, tasks
 
-__all__ = ["SAMPLING_FEATURES", "GeneratorTesterMixin", "known_tasks"]
+__all__ = ["SAMPLING_FEATURES", "GeneratorTesterMixin", "known_tasks", "restore_option_sets"]
 
 #: The sampling features `GenPipeline.supported_tasks()` may name besides the tasks of the table.
 SAMPLING_FEATURES = frozenset({"sample", "interpolate", "class_labels", "truncation", "reconstruct"})
@@ -323,14 +323,12 @@ class GeneratorTesterMixin:
         clean = clean.images
         mask = torch.zeros(1, 1, size, size)
         mask[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1.0
+        supported = pipe.supported_tasks()  # the pipeline's own answer (a one-task family narrows the table's)
         for task in tasks():
-            if task.group != "restore" or not task.applies(pipe):
+            if task.group != "restore" or task.name not in supported:
                 continue
             inputs = {"mask_image": mask} if "mask_image" in task.inputs else {}
-            options = restore_options(task, int(size))
-            observed = task.degradation(**inputs, **options).degrade(clean, generator=torch.Generator().manual_seed(2))
-            method = getattr(pipe, task.method)
-            out = method(image=observed, **inputs, **options, **_search_options(method, labels)).images
+            observed, out = _run_restore_task(pipe, task, clean, inputs, labels)
             assert out.shape == (2, channels, size, size), f"{task.name}: shape {tuple(out.shape)}"
             assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1, f"{task.name}: not in [0, 1]"
             if inputs:
@@ -461,29 +459,59 @@ def _public(config: Any) -> dict[str, Any]:
     return {key: value for key, value in config.items() if not key.startswith("_")}
 
 
-def restore_options(task: TaskRegistration, image_size: int) -> dict[str, Any]:
-    """The task's option defaults, with an integer option that must divide the image size (a super-resolution
-    factor) lowered to the smallest value in its range that does."""
+def restore_option_sets(task: TaskRegistration, image_size: int) -> list[dict[str, Any]]:
+    """Option values to try a restore task with: its defaults first, then each other value of an integer option (a
+    super-resolution factor) whose degradation fits the image size."""
     from .errors import GenzooError
 
-    options = task.resolve_options()
+    defaults = task.resolve_options()
+    sets = [defaults]
     for option in task.options:
         if option.kind is int and option.minimum is not None:
-            try:
-                task.degradation(**options).observed_size(image_size)
-            except GenzooError:
-                top = int(option.maximum or image_size)
-                fits = [v for v in range(int(option.minimum), top + 1) if image_size % v == 0]
-                options[option.name] = fits[0] if fits else options[option.name]
-    return options
+            top = int(option.maximum or image_size)
+            for value in option.choices or range(int(option.minimum), top + 1):
+                candidate = {**defaults, option.name: value}
+                try:
+                    task.degradation(**candidate).observed_size(image_size)
+                except GenzooError:
+                    continue
+                if candidate not in sets:
+                    sets.append(candidate)
+    return sets
 
 
-def _search_options(method: Any, labels: Any) -> dict[str, Any]:
-    """Short-search settings for a task method, passed only where its signature takes them (a family's own one-pass
-    implementation may take none)."""
+def _run_restore_task(
+    pipe: GenPipeline, task: TaskRegistration, clean: torch.Tensor, inputs: dict[str, Any], labels: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A simulated observation and the task's restoration of it, with the first option values the pipeline accepts
+    (a family's own implementation may be trained for one super-resolution factor only)."""
+    from .errors import GenzooError
+
+    size = int(pipe.model.config.image_size)
+    method = getattr(pipe, task.method)
+    first_error: GenzooError | None = None
+    for options in restore_option_sets(task, size):
+        try:
+            degradation = task.degradation(**inputs, **options)
+            degradation.observed_size(size)
+        except GenzooError:
+            continue
+        observed = degradation.degrade(clean, generator=torch.Generator().manual_seed(2))
+        try:
+            return observed, method(image=observed, **inputs, **options, **_search_options(pipe, task, labels)).images
+        except GenzooError as exc:
+            first_error = first_error or exc
+    raise AssertionError(f"{task.name} accepted none of its option values: {first_error}")
+
+
+def _search_options(pipe: GenPipeline, task: TaskRegistration, labels: Any) -> dict[str, Any]:
+    """Short-search settings for the table's inversion-based function; a family's own implementation (a one-pass
+    image-to-image model) gets only the arguments its signature names."""
     import inspect
 
-    parameters = inspect.signature(method).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     wanted = {"class_labels": labels, "num_steps": 5, "num_restarts": 1, "output_type": "pt"}
-    return {key: value for key, value in wanted.items() if takes_any or key in parameters}
+    if not any(task.method in vars(cls) for cls in type(pipe).__mro__):
+        return wanted
+    parameters = inspect.signature(getattr(pipe, task.method)).parameters
+    named = ("output_type", "class_labels")
+    return {key: value for key, value in wanted.items() if key in parameters and key in named}

@@ -1,7 +1,10 @@
 """`genzoo explore`: a grid of latent directions, SeFa directions (GANs) or KL-ranked latent dimensions (VAEs)."""
 
 import argparse
+import math
 
+from ..registry import TaskRegistration, task_for_method
+from ..tasks.limits import MAX_GRID_IMAGES
 from .common import (
     add_loading_options,
     check_output_path,
@@ -15,11 +18,23 @@ from .common import (
 __all__ = ["add_arguments", "run"]
 
 
+def _finder() -> TaskRegistration:
+    """The task table's row for `pipe.find_directions`, whose options are the command's `--method` and `-k`."""
+    finder = task_for_method("find_directions")
+    assert finder is not None, "genzoo's core plugin registers find_directions"
+    return finder
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    method, count = _finder().option("method"), _finder().option("num_directions")
     parser.description = "One row per direction, one column per step along it, from one random latent."
     parser.add_argument("pipeline", help="pipeline folder or Hub repo id")
-    parser.add_argument("--method", choices=["sefa", "dims"], default="sefa", help="(default: sefa)")
-    parser.add_argument("-k", "--num-directions", type=int, default=8, help="directions, one per row (default: 8)")
+    parser.add_argument(
+        "--method", choices=list(method.choices), default=method.default, help=f"{method.help} (default: %(default)s)"
+    )
+    parser.add_argument(
+        "-k", "--num-directions", type=int, default=count.default, help=f"{count.help} (default: %(default)s)"
+    )
     parser.add_argument("--values", default="-3,3", metavar="MIN,MAX", help="range of the steps (default: -3,3)")
     parser.add_argument("--steps", type=int, default=7, help="images per row (default: 7)")
     parser.add_argument("--seed", type=seed, default=0)
@@ -34,8 +49,16 @@ def run(args: argparse.Namespace) -> None:
         low, high = (float(v) for v in args.values.split(","))
     except ValueError:
         raise ValueError(f"--values must be MIN,MAX such as -3,3, got {args.values!r}.") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"--values must be finite numbers, got {args.values!r}.")
+    _finder().option("num_directions").parse("explore", args.num_directions)  # its range, in one line
     if args.steps < 2 or args.num_directions < 1:
         raise ValueError(f"--steps must be at least 2 and -k at least 1, got {args.steps} and {args.num_directions}.")
+    if args.steps * args.num_directions > MAX_GRID_IMAGES:
+        raise ValueError(
+            f"-k {args.num_directions} directions x --steps {args.steps} would draw "
+            f"{args.num_directions * args.steps:,} images, above the limit of {MAX_GRID_IMAGES:,}; lower -k or --steps"
+        )
     label = class_label(args.class_label)
     check_output_path(args.output)
     pipe = load_pipeline(args)

@@ -1,8 +1,12 @@
-"""`genzoo restore`: inpaint, super-resolve or denoise an image by inverting a saved pipeline's generator."""
+"""`genzoo restore`: run a restore task of the task table (inpaint, super-resolve, denoise, or a plugin's) on an
+image, by inverting a saved pipeline's generator (or with the family's own implementation)."""
 
 import argparse
 from pathlib import Path
+from typing import Any
 
+from ..registry import TaskRegistration, get_task, tasks
+from ..tasks.limits import MAX_CANDIDATES, MAX_RESTARTS, MAX_STEPS
 from .common import (
     add_loading_options,
     check_existing_file,
@@ -17,24 +21,48 @@ from .common import (
 __all__ = ["add_arguments", "run"]
 
 
+def _restore_tasks() -> list[TaskRegistration]:
+    return [task for task in tasks() if task.group == "restore"]
+
+
+def _choice(task: TaskRegistration) -> str:
+    """A task's name on the command line: `super-resolve` for `super_resolve`."""
+    return task.name.replace("_", "-")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    restore_tasks = _restore_tasks()
     parser.description = (
         "Restore an image with a known degradation by inverting the generator, and save the restored image plus a "
-        "figure: input, degraded, restored and, with --simulate, the original."
+        "figure: input, degraded (when it differs from the input) and restored. The tasks and their options come "
+        "from the task table, so a plugin's restore task is a --task choice too."
     )
     parser.add_argument("pipeline", help="pipeline folder or Hub repo id")
-    parser.add_argument("--task", required=True, choices=["inpaint", "super-resolve", "denoise"])
+    parser.add_argument(
+        "--task", required=True, choices=[_choice(task) for task in restore_tasks],
+        help="; ".join(f"{_choice(task)}: {task.description.rstrip('.')}" for task in restore_tasks),
+    )  # fmt: skip
     parser.add_argument("-i", "--input", required=True, metavar="IN.png", help="the image to restore")
-    parser.add_argument("--mask", metavar="MASK.png", help="inpainting mask: white = repaint (inpaint only)")
+    masked = [_choice(task) for task in restore_tasks if "mask_image" in task.inputs]
+    parser.add_argument("--mask", metavar="MASK.png", help=f"mask, white = repaint (only {', '.join(masked)})")
     parser.add_argument("-o", "--output", default="restored.png", metavar="OUT.png", help="the restored image")
     parser.add_argument("--figure", metavar="FIG.png", help="the figure (default: OUT-figure.png beside -o)")
-    parser.add_argument("--scale", type=int, default=4, help="super-resolution factor (default: 4)")
-    parser.add_argument("--noise-std", type=float, default=0.1, help="denoising: noise σ on [0, 1] pixels (0.1)")
+    seen: set[str] = set()
+    for task in restore_tasks:  # each task's options, as typed strings checked against the table's ranges
+        for option in task.options:
+            if option.name in seen:
+                continue
+            seen.add(option.name)
+            users = ", ".join(_choice(t) for t in restore_tasks if any(o.name == option.name for o in t.options))
+            parser.add_argument(
+                option.flag, dest=f"task_option_{option.name}", metavar=option.kind.__name__.upper(),
+                help=f"{users}: {option.help} (default: {option.default})",
+            )  # fmt: skip
     parser.add_argument(
         "--simulate",
         action="store_true",
-        help="treat the input as a clean original: degrade it first (mask, downsample by --scale or add noise of "
-        "--noise-std) and show it in the figure",
+        help="treat the input as a clean original: degrade it first with the task's degradation and options (mask, "
+        "downsample, add noise, ...) and show it in the figure",
     )
     parser.add_argument("--class-label", help="class of the image (conditional models; default: search all)")
     parser.add_argument("--steps", type=int, default=200, help="optimisation steps (default: 200)")
@@ -50,68 +78,78 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_loading_options(parser, dtype=False)  # the inversion optimises in float32
 
 
+def _check_counts(args: argparse.Namespace) -> None:
+    """The search's counts, bounded before anything is loaded or allocated."""
+    if not 1 <= args.steps <= MAX_STEPS or not 1 <= args.restarts <= MAX_RESTARTS:
+        raise ValueError(
+            f"--steps must be from 1 to {MAX_STEPS:,} and --restarts from 1 to {MAX_RESTARTS:,}, got {args.steps} "
+            f"and {args.restarts}."
+        )
+    if args.candidates is not None and args.candidates < args.restarts:
+        raise ValueError(f"--candidates must be at least --restarts ({args.restarts}), got {args.candidates}.")
+    if args.candidates is not None and args.candidates > MAX_CANDIDATES:
+        raise ValueError(f"--candidates must be at most {MAX_CANDIDATES:,}, got {args.candidates:,}.")
+
+
 def run(args: argparse.Namespace) -> None:
     # The cheap checks first: a wrong path or option is answered before torch is imported.
     check_pipeline_source(args.pipeline)
-    if (args.mask is None) == (args.task == "inpaint"):
-        raise ValueError("--mask is required for --task inpaint, and only for it.")
-    if args.steps < 1 or args.restarts < 1:
-        raise ValueError(f"--steps and --restarts must be at least 1, got {args.steps} and {args.restarts}.")
-    if args.candidates is not None and args.candidates < args.restarts:
-        raise ValueError(f"--candidates must be at least --restarts ({args.restarts}), got {args.candidates}.")
+    task = get_task(args.task)
+    takes_mask = "mask_image" in task.inputs
+    if (args.mask is None) == takes_mask:
+        raise ValueError(
+            f"--mask is required for --task {args.task}, and only for it."
+            if takes_mask
+            else f"--mask is only for the tasks that repaint a mask, not for --task {args.task}."
+        )
+    _check_counts(args)
+    options = task.resolve_options({o.name: getattr(args, f"task_option_{o.name}", None) for o in task.options})
     check_existing_file(args.input, "-i/--input")
     if args.mask:
         check_existing_file(args.mask, "--mask")
     label = class_label(args.class_label)
-    import PIL.Image  # lazy
-    import torch  # lazy
-
-    from ..restoration import (  # lazy
-        Downsample,
-        GaussianNoise,
-        Mask,
-        restoration_figure,
-        to_mask,
-        to_output,
-        to_pixels,
-    )
-
-    with PIL.Image.open(args.input) as opened:
-        image = opened.copy()
-    mask = None
-    if args.mask:
-        with PIL.Image.open(args.mask) as opened:
-            mask = to_mask(opened.copy())
     figure_path = (
         Path(args.figure) if args.figure else Path(args.output).with_name(Path(args.output).stem + "-figure.png")
     )
     check_output_path(args.output)
     check_output_path(str(figure_path))
+    import torch  # lazy
+
+    from ..images import open_image, restoration_figure, to_mask, to_output, to_pixels  # lazy
+
+    image = open_image(args.input, name="-i/--input image")
+    inputs = {"mask_image": to_mask(open_image(args.mask, name="--mask image"))} if takes_mask else {}
     pipe = load_pipeline(args)
-    degradation = {"inpaint": lambda: Mask(mask), "super-resolve": lambda: Downsample(args.scale),
-                   "denoise": lambda: GaussianNoise(args.noise_std)}[args.task]()  # fmt: skip
+    degradation = task.degradation(**inputs, **options)
     pixels = to_pixels(image, pipe.model.config.num_channels, name="input")
     size = int(pipe.model.config.image_size)
-    original = None
     if args.simulate:
         if pixels.shape[-2:] != (size, size):
             raise ValueError(
                 f"With --simulate the input is the clean original, so it must be {size}x{size}, got "
                 f"{pixels.shape[-1]}x{pixels.shape[-2]}."
             )
-        original = pixels
         observed = degradation.degrade(pixels, generator=torch.Generator().manual_seed(args.seed))
     else:
         observed = pixels
     degradation.check(observed, size)
-    generator = torch.Generator().manual_seed(args.seed)
-    restored = pipe.restore(
-        observed, degradation, class_labels=label, num_steps=args.steps,
-        num_restarts=args.restarts, num_candidates=args.candidates, generator=generator, output_type="pt",
+    restored = getattr(pipe, task.method)(
+        observed, **inputs, **options, class_labels=label, num_steps=args.steps, num_restarts=args.restarts,
+        num_candidates=args.candidates, generator=torch.Generator().manual_seed(args.seed), output_type="pt",
     ).images  # fmt: skip
-    figure = restoration_figure(
-        pixels if not args.simulate else None, degradation.display(observed, size), restored, original
-    )
+    figure = restoration_figure(pixels, _degraded_column(degradation, observed, size, args.simulate), restored)
     save_image(to_output(restored, "pil")[0], args.output)
     save_image(figure, str(figure_path))
     print(f"Saved the restored image to {args.output} and the figure to {figure_path}")
+
+
+def _degraded_column(degradation: Any, observed: Any, size: int, simulated: bool) -> Any:
+    """What the model saw, at full size, for the figure: always after --simulate (the input column is then the clean
+    original), otherwise only when it shows more than the input itself (masked pixels in grey)."""
+    import torch.nn.functional as F  # lazy
+
+    shown = degradation.display(observed, size)
+    if simulated:
+        return shown
+    enlarged = F.interpolate(observed, size=(size, size), mode="nearest")
+    return None if shown.shape == enlarged.shape and bool((shown == enlarged).all()) else shown

@@ -22,6 +22,7 @@ from torch import nn
 from ..errors import GenzooError
 from ..images import check_size, image_grid, to_pixels
 from ..modeling import Generator, sampling_mode
+from .limits import MAX_GRID_IMAGES
 from .protocol import TaskPipeline
 
 __all__ = [
@@ -37,8 +38,6 @@ __all__ = [
 
 METHODS = ("sefa", "dims")
 DEFAULT_VALUES = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
-#: The most images one traversal grid or class interpolation draws (checked before any latent is made).
-MAX_GRID_IMAGES = 4096
 #: The most model samples `kl_ranked_dims` averages over.
 MAX_KL_IMAGES = 65_536
 

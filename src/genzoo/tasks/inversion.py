@@ -29,6 +29,7 @@ from ..errors import GenzooError
 from ..images import from_model_range, to_model_range
 from ..modeling import Generator, sampling_mode
 from .degradations import Degradation, Downsample, GaussianNoise, Mask
+from .limits import MAX_BATCH_SIZE, MAX_CANDIDATES, MAX_RESTARTS, MAX_START_VALUES, MAX_STEPS
 
 __all__ = [
     "MAX_CANDIDATES",
@@ -44,13 +45,6 @@ __all__ = [
 ]
 
 PRIORS = ("penalty", "sphere", "none")
-#: Upper bounds on the counts that set inversion's memory and time, checked before anything is allocated.
-MAX_STEPS = 100_000
-MAX_RESTARTS = 1024
-MAX_CANDIDATES = 100_000
-MAX_BATCH_SIZE = 65_536
-#: The starting points (or candidates) of all images are drawn up front: at most this many latent values in all.
-MAX_START_VALUES = 2**28
 _SCREEN_CHUNK = 1024  # prior draws evaluated at once when screening (bounds the memory of the forward passes)
 
 
