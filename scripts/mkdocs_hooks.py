@@ -4,7 +4,8 @@ cannot drift from the code:
 - `cli.md`: the marker `<!-- cli-reference -->` becomes the `--help` of `genzoo` and of every subcommand, from the
   real argparse parser (`genzoo.cli.build_parser`);
 - `api/<module>.md`: one API page per public module of genzoo and of the built-in plugins, rendered by mkdocstrings
-  from the docstrings (the names in each module's `__all__`), added to the nav under "API reference".
+  from the docstrings (the names in each module's `__all__`), added to the nav under "API reference"; the
+  `genzoo.pipeline` page also lists the pipeline's task methods from the task table.
 """
 
 import argparse
@@ -43,8 +44,28 @@ def on_config(config):
 def on_files(files: Files, config) -> Files:
     for name in api_modules():
         content = f"# `{name}`\n\n::: {name}\n    options:\n      show_root_heading: false\n      heading_level: 2\n"
+        if name == "genzoo.pipeline":
+            content += task_methods()
         files.append(File.generated(config, f"api/{name}.md", content=content))
     return files
+
+
+def task_methods() -> str:
+    """The pipeline's task methods, one section per row of the task table: the function's own signature and
+    docstring (its first argument is the pipeline, `pipe.<method>(...)` passes it)."""
+    from genzoo.registry import tasks
+
+    sections = [
+        "\n## Task methods\n\n`GenPipeline` gets these methods from the task table (`genzoo.tasks`): "
+        "`pipe.<method>(...)` calls the function below with the pipeline as its first argument.\n"
+    ]
+    for task in tasks():
+        module, name = task.reference()
+        sections.append(
+            f"\n### `GenPipeline.{task.method}`\n\nTask `{task.name}` ({task.description})\n\n"
+            f"::: {module}.{name}\n    options:\n      show_root_heading: false\n      heading_level: 4\n"
+        )
+    return "".join(sections)
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:

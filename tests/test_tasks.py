@@ -1,12 +1,13 @@
 """The task table (genzoo.tasks, `register_tasks`): pipelines get their task methods from it, a family's own method
-overrides a task, and a third-party task registered through the hook (tests/plugins_for_tests/deblur.py, no core
-edit) gets a pipeline method, a `genzoo restore --task` choice, a demo choice and the tester mixins' checks."""
+overrides a task, and a third-party task registered through the hook (tests/plugins/task_plugin.py, one file, no
+core edit) gets a pipeline method, a `genzoo restore --task` choice, a demo choice and the tester mixins' checks."""
 
+import importlib.util
 import inspect
+from pathlib import Path
 
 import pytest
 import torch
-from plugins_for_tests import deblur as deblur_plugin
 
 from genzoo import GenPipeline, hookimpl
 from genzoo.errors import GenzooError
@@ -15,6 +16,17 @@ from genzoo.testing import GeneratorTesterMixin, known_tasks
 from genzoo_gan.modeling_dcgan import DCGANGenerator
 
 TINY = {"latent_dim": 8, "image_size": 28, "num_channels": 1, "base_channels": 8}
+
+
+def _load_task_plugin():
+    """tests/plugins/task_plugin.py as a module, as a plugin's distribution would provide it."""
+    spec = importlib.util.spec_from_file_location("task_plugin", Path(__file__).parent / "plugins" / "task_plugin.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+deblur_plugin = _load_task_plugin()
 
 
 def _pipe() -> GenPipeline:

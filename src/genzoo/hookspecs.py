@@ -83,7 +83,8 @@ def register_commands(register: Callable) -> None:
 @hookspec
 def register_tasks(register: Callable) -> None:
     """Register tasks, what a pipeline can do beyond sampling: `register(name, function, *, method=name,
-    group="method", applies_to="any", degradation=None, options=(), aliases=(), description=...)`.
+    group="method", applies_to="any", degradation=None, options=(), inputs=(), label=..., aliases=(),
+    description=...)`.
 
     `function(pipe, ...)` takes the pipeline first (through the `genzoo.tasks.TaskPipeline` protocol) and becomes
     the pipeline method `method` (`pipe.<method>(...)`), with its signature and docstring; it may be an import string
@@ -92,6 +93,7 @@ def register_tasks(register: Callable) -> None:
     demo's Explore tab) or `"method"` (a pipeline method only). `applies_to` is a capability of
     `genzoo.registry.TASK_CAPABILITIES` or a predicate `pipe -> bool`; a pipeline class that defines the method itself
     overrides the function (and the task then applies to it). `degradation(**options)` builds the task's
-    `genzoo.tasks.Degradation`, and `options` (`genzoo.registry.TaskOption`) are its options for the command line and
-    the demo. See `genzoo.registry.TaskRegistration`.
+    `genzoo.tasks.Degradation`, `options` (`genzoo.registry.TaskOption`) are its options for the command line and
+    the demo, `inputs` the image arguments it takes (`"image"`, `"mask_image"`) and `label` a short noun for user
+    interfaces. See `genzoo.registry.TaskRegistration` and `genzoo.tasks`.
     """

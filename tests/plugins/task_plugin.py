@@ -1,7 +1,7 @@
 """A third-party task in one file: `deblur`, registered through the `register_tasks` hook with no edit to genzoo.
 
-The tests register this module as a plugin and check that the task gets a pipeline method, a `genzoo restore
---task` choice with its option, a choice in the demo's Restore tab and the tester mixins' restore checks.
+tests/test_tasks.py registers this module as a plugin and checks that the task gets a pipeline method, a
+`genzoo restore --task` choice with its option, a choice in the demo's Restore tab and the tester mixins' checks.
 """
 
 from typing import Any
