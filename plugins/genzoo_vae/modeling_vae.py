@@ -28,7 +28,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 
 from genzoo import Generator, GenPipeline
-from genzoo.data import image_to_tensor
+from genzoo.images import image_to_tensor
 from genzoo.modeling import check_sizes, class_embedding, resolution_plan
 from genzoo.pipeline import ClassConditionalMixin
 

@@ -34,6 +34,16 @@ from datasets.exceptions import DatasetsError
 from PIL import Image
 
 from .errors import GenzooError, network_errors
+from .images import (  # how training images are converted; re-exported here, where they were first defined
+    channels_of,
+    convert_image,
+    crop_box,
+    image_to_tensor,
+    prepare_image,
+    resize_shorter_side,
+    to_chw_uint8,
+    uint8_to_model_range,
+)
 from .registry import resolve_dataset_spec
 
 __all__ = [
@@ -239,11 +249,11 @@ class Dataset:
         64 images spread over the dataset is in colour, so a colour folder that starts with a grey image stays in
         colour (only the image headers are read)."""
         image = open_image(self.first_row()[self.image_column], "row 0")
-        channels = _channels_of(image)
+        channels = channels_of(image)
         if channels == 1 and not self.streaming and len(self.data) > 1:
             rows = _undecoded(self.data)
             for index in np.linspace(0, len(self.data) - 1, num=min(64, len(self.data)), dtype=int).tolist():
-                if _channels_of(open_image(rows[index][self.image_column], f"row {index}")) == 3:
+                if channels_of(open_image(rows[index][self.image_column], f"row {index}")) == 3:
                     channels = 3
                     break
         return channels, image.height, image.width
@@ -347,74 +357,6 @@ def open_image(value: Any, where: str = "") -> Image.Image:
     return image
 
 
-def _channels_of(image: Image.Image) -> int:
-    return 1 if image.mode in ("L", "LA", "1", "I", "F") or image.mode.startswith("I;16") else 3
-
-
-def convert_image(image: Image.Image, num_channels: int) -> Image.Image:
-    """`image` as "L" (1 channel) or "RGB" (3): 16-bit images scaled to 8 bits (not clipped), transparent ones
-    (RGBA, LA, palette with transparency) composited onto white."""
-    mode = image.mode
-    if mode.startswith("I;16") or mode == "I":
-        array = np.asarray(image)
-        if array.min() < 0 or array.max() > 65535:
-            raise GenzooError(f"Image mode {mode} with values outside 0..65535 is not supported; save it as 8-bit.")
-        # A 16-bit image: 0..65535 to 0..255 with rounding (v / 257 maps 65535 to 255 exactly).
-        image = Image.fromarray(((array.astype(np.uint32) + 128) // 257).astype(np.uint8), mode="L")
-    elif mode == "F":
-        raise GenzooError("Floating-point images (PIL mode F) are not supported; save them as 8- or 16-bit.")
-    elif mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    target = "L" if num_channels == 1 else "RGB"
-    return image if image.mode == target else image.convert(target)
-
-
-def _resize_shorter_side(image: Image.Image, image_size: int) -> Image.Image:
-    if image.size == (image_size, image_size):
-        return image
-    scale = image_size / min(image.size)
-    new_size = (max(image_size, round(image.width * scale)), max(image_size, round(image.height * scale)))
-    return image.resize(new_size, Image.Resampling.BICUBIC)
-
-
-def _crop_box(width: int, height: int, image_size: int, offset: tuple[float, float] | None) -> tuple[int, ...]:
-    """The crop of `image_size` from a (width, height) image: centred, or at fractions `offset` in [0, 1)."""
-    if offset is None:
-        left, top = (width - image_size) // 2, (height - image_size) // 2
-    else:
-        left, top = int(offset[0] * (width - image_size + 1)), int(offset[1] * (height - image_size + 1))
-    return left, top, left + image_size, top + image_size
-
-
-def _to_array(image: Image.Image) -> np.ndarray:
-    """A writable, C-contiguous (C, H, W) copy: batches stay in the standard NCHW layout (a channels-last batch would
-    send convolutions down another kernel, with other rounding)."""
-    array = np.asarray(image, dtype=np.uint8)
-    return array[None].copy() if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1))
-
-
-def prepare_image(
-    image: Image.Image, image_size: int, num_channels: int, crop_offset: tuple[float, float] | None = None
-) -> np.ndarray:
-    """One image as a (C, H, W) uint8 array at `image_size`: converted (`convert_image`), resized so the shorter side
-    is `image_size` (bicubic), then cropped in the centre or at `crop_offset` (fractions in [0, 1))."""
-    image = _resize_shorter_side(convert_image(image, num_channels), image_size)
-    if image.size != (image_size, image_size):
-        image = image.crop(_crop_box(image.width, image.height, image_size, crop_offset))
-    return _to_array(image)
-
-
-def image_to_tensor(image: Image.Image, image_size: int, num_channels: int) -> torch.Tensor:
-    """One PIL image to a (C, H, W) float tensor in [-1, 1] at `image_size` (shorter side, then centre crop)."""
-    return _to_float(torch.from_numpy(prepare_image(image, image_size, num_channels)))
-
-
-def _to_float(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels to float32 in [-1, 1] (bit-identical to `array / 127.5 - 1` in NumPy float32)."""
-    return pixels.float().div_(127.5).sub_(1.0)
-
-
 # Training rows ----------------------------------------------------------------------------------------------------
 
 
@@ -470,7 +412,7 @@ class ImageRows(torch.utils.data.Dataset):
         image = open_image(value, f"row {index} of {self.name!r}")
         try:
             if self.random_crop and offset is None:  # kept resized but uncropped; crops are drawn per batch
-                return _to_array(_resize_shorter_side(convert_image(image, self.num_channels), self.image_size))
+                return to_chw_uint8(resize_shorter_side(convert_image(image, self.num_channels), self.image_size))
             return prepare_image(image, self.image_size, self.num_channels, offset)
         except GenzooError as exc:  # an unsupported mode: say which image
             source = getattr(image, "filename", "")
@@ -527,14 +469,14 @@ class ImageRows(torch.utils.data.Dataset):
         elif self.random_crop:
             stored = self.pixels[index]
             height, width = stored.shape[-2:]
-            boxes = [_crop_box(width, height, self.image_size, tuple(o)) for o in offsets.tolist()]
+            boxes = [crop_box(width, height, self.image_size, tuple(o)) for o in offsets.tolist()]
             pixels = torch.stack([image[:, top:bottom, left:right] for image, (left, top, right, bottom) in
                                   zip(stored, boxes, strict=True)])  # fmt: skip
         else:
             pixels = self.pixels[index]
         if self.random_flip:
             pixels = torch.where(flips[:, None, None, None], pixels.flip(-1), pixels)
-        batch = {"pixel_values": _to_float(pixels)}
+        batch = {"pixel_values": uint8_to_model_range(pixels)}
         if self.labels is not None:
             batch["class_labels"] = self.labels[index]
         return batch
@@ -597,7 +539,7 @@ class StreamedImages(torch.utils.data.IterableDataset):
         )
         if self.random_flip and draws[0] < 0.5:
             pixels = pixels.flip(-1)
-        example: dict[str, Any] = {"pixel_values": _to_float(pixels)}
+        example: dict[str, Any] = {"pixel_values": uint8_to_model_range(pixels)}
         if self.label_column is not None:
             label = row[self.label_column]
             if not isinstance(label, int | np.integer) or not 0 <= label < self.num_classes:

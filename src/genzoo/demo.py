@@ -7,9 +7,11 @@ older than that method) and shows only those tabs:
 | --- | --- | --- |
 | Sample | always | a grid from a seed; a class picker (by class name) and a truncation slider when supported |
 | Interpolate | `interpolate` | the slerp path between the latents of two seeds |
-| Explore | `directions` or `traverse` | a slider per SeFa direction (or latent dimension), and a traversal grid |
-| Restore | `inpaint`, `super_resolve` or `denoise` | upload an image, draw a mask, restore it |
+| Explore | an explore task of the table | a slider per SeFa direction (or latent dimension), and a traversal grid |
+| Restore | a restore task of the table | pick the task and its options, upload an image (draw a mask), restore it |
 | About | always | the model card |
+
+The table is genzoo's task table (`genzoo.tasks`): a plugin's restore task gets a choice and its option controls.
 
 Gradio is an optional extra (the `demo` extra: `pip install -e ".[demo]"` in a clone), imported only when an app is
 built. Errors in what the user gave (an upload of the wrong size or mode, a missing model) are shown in the page as
@@ -317,6 +319,7 @@ class DemoSession:
         common: dict[str, Any] = {"generator": torch.Generator().manual_seed(seed_value)}
         if self.num_classes and class_name:
             common["class_labels"] = [self.class_index(class_name)]
+        common = entry.call_options(self.pipe, **common)  # a family's own implementation takes what it names
         method = getattr(self.pipe, entry.method)
         size = self.image_size
         if "mask_image" in entry.inputs:  # the drawn layers are the mask; the pipeline takes PIL images
@@ -511,144 +514,154 @@ def build_app(session: DemoSession, title: str | None = None) -> "gr.Blocks":
     gr = _gradio()
     tasks = session.tasks
     title = title or (session.folder.name if session.folder else type(session.pipe).__name__)
-    classes = session.class_names
-    # Two rows of one column per class for a conditional model, else a 4 × 4 grid.
-    default_count = 2 * len(classes) if 0 < len(classes) <= 32 else 16
-
-    def class_picker(label: str, every: str | None) -> Any:
-        choices = ([(every, "")] if every else []) + [(name, name) for name in classes]
-        return gr.Dropdown(
-            choices=choices, value=choices[0][1] if choices else None, label=label, visible=bool(classes)
-        )
+    class_picker = functools.partial(_class_picker, gr, session.class_names)
 
     # Uploads land in Gradio's temporary folder: delete them hourly, and all of them when the server stops.
     with gr.Blocks(title=f"genzoo demo: {title}", delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# {title}\nA genzoo `{type(session.pipe).__name__}`: {_task_summary(tasks)}.")
         with gr.Tabs():
-            with gr.Tab("Sample", id="sample"):
-                with gr.Row():
-                    seed = gr.Number(value=0, precision=0, label="seed", elem_id="sample-seed")
-                    count = gr.Slider(
-                        1, 64, value=default_count, step=1, label="number of images", elem_id="sample-count"
-                    )
-                    sample_class = class_picker("class", "one column per class")
-                    sample_class.elem_id = "sample-class"
-                    psi = gr.Slider(
-                        0, 3, value=0, step=0.1, label="truncation (0 = off; lower = less variety, cleaner images)",
-                        visible="truncation" in tasks, elem_id="sample-truncation",
-                    )  # fmt: skip
-                generate = gr.Button("Generate", variant="primary", elem_id="sample-generate")
-                samples = gr.Image(label="samples", type="pil", format="png", interactive=False, elem_id="sample-out")
-                generate.click(_in_page(session.sample), [seed, count, sample_class, psi], samples)
-                # The page opens with the default seed's samples rather than an empty frame.
-                app.load(_in_page(session.sample), [seed, count, sample_class, psi], samples)
-
+            _sample_tab(gr, app, session, class_picker)
             if "interpolate" in tasks:
-                with gr.Tab("Interpolate", id="interpolate"):
-                    with gr.Row():
-                        seed_a = gr.Number(value=0, precision=0, label="first seed", elem_id="interp-seed-a")
-                        seed_b = gr.Number(value=1, precision=0, label="second seed", elem_id="interp-seed-b")
-                        steps = gr.Slider(2, 16, value=8, step=1, label="steps", elem_id="interp-steps")
-                        interp_class = class_picker("class", None)
-                    run = gr.Button("Interpolate", variant="primary", elem_id="interp-run")
-                    path = gr.Image(label="path", type="pil", format="png", interactive=False, elem_id="interp-out")
-                    run.click(_in_page(session.interpolate), [seed_a, seed_b, steps, interp_class], path)
-
+                _interpolate_tab(gr, session, class_picker)
             if session.explores:
-                labels = session.explore_labels
-                with gr.Tab("Explore", id="explore"):
-                    what = "directions" if labels and labels[0].startswith("direction") else "latent dimensions"
-                    gr.Markdown(f"Move one sample along the model's top {what}.")
-                    with gr.Row():
-                        with gr.Column():
-                            explore_seed = gr.Number(value=0, precision=0, label="seed", elem_id="explore-seed")
-                            explore_class = class_picker("class", None)
-                            sliders = [gr.Slider(-5, 5, value=0, step=0.25, label=label) for label in labels]
-                        with gr.Column():
-                            moved = gr.Image(
-                                label="sample", type="pil", format="png", interactive=False, elem_id="explore-sample"
-                            )
-                            direction = gr.Dropdown(
-                                choices=[(label, i) for i, label in enumerate(labels)], value=0, label="traverse"
-                            )
-                            traverse = gr.Button("Traverse", elem_id="explore-traverse")
-                            walk = gr.Image(
-                                label="traversal", type="pil", format="png", interactive=False, elem_id="explore-walk"
-                            )
-
-                    def explore(seed_value: float, class_name: str | None, *amounts: float) -> PIL.Image.Image:
-                        return session.explore(seed_value, *amounts, class_name=class_name)
-
-                    explore_inputs = [explore_seed, explore_class, *sliders]
-                    for control in explore_inputs:
-                        control.change(_in_page(explore), explore_inputs, moved)
-                    app.load(_in_page(explore), explore_inputs, moved)  # the sample the sliders will move
-
-                    def traverse_row(seed_value: float, index: int, class_name: str | None) -> PIL.Image.Image:
-                        return session.traverse(seed_value, index, class_name=class_name)
-
-                    traverse.click(_in_page(traverse_row), [explore_seed, direction, explore_class], walk)
-
+                _explore_tab(gr, app, session, class_picker)
             if session.restore_tasks:
-                from .registry import get_task
-
-                restore_entries = [get_task(name) for name in session.restore_tasks]
-                # One control per option name (tasks that share an option, such as a noise level, share it).
-                options = list({o.name: o for entry in restore_entries for o in entry.options}.values())
-                with gr.Tab("Restore", id="restore"):
-                    size, mode = session.image_size, "grayscale" if session.channels == 1 else "RGB"
-                    gr.Markdown(
-                        f"Upload a {size}×{size} {mode} image (or a whole multiple of that size). To inpaint, paint "
-                        "over the part to repaint with the brush; the rest of the image is kept exactly."
-                    )
-                    with gr.Row():
-                        with gr.Column():
-                            editor = _checked_editor(
-                                gr,
-                                type="pil", image_mode="RGBA", sources=["upload", "clipboard"], label="image",
-                                layers=False, elem_id="restore-editor",
-                                brush=gr.Brush(colors=["#ff0000"], color_mode="fixed", default_size=3),
-                            )  # fmt: skip
-                            restore_task = gr.Radio(
-                                choices=[(entry.label, entry.name) for entry in restore_entries],
-                                value=restore_entries[0].name, label="task", elem_id="restore-task",
-                            )  # fmt: skip
-                            controls = [_option_control(gr, option) for option in options]
-                            degrade_first = gr.Checkbox(
-                                label="treat the upload as clean: degrade it first (add the noise, ...)",
-                                elem_id="restore-degrade",
-                            )
-                            restore_class = class_picker("class", "unknown")
-                            restore_seed = gr.Number(value=0, precision=0, label="seed")
-                            restore_run = gr.Button("Restore", variant="primary", elem_id="restore-run")
-                        with gr.Column():
-                            given = gr.Image(
-                                label="what the model sees", type="pil", format="png", interactive=False,
-                                elem_id="restore-given",
-                            )  # fmt: skip
-                            restored = gr.Image(
-                                label="restored", type="pil", format="png", interactive=False, elem_id="restore-out"
-                            )
-
-                    def restore(
-                        task: str, value: Any, first: bool, class_name: str, seed_value: float, *option_values: Any
-                    ) -> tuple[PIL.Image.Image, PIL.Image.Image]:
-                        values = {option.name: v for option, v in zip(options, option_values, strict=True)}
-                        return session.restore(
-                            task, value, degrade_first=first, class_name=class_name, seed=seed_value, **values
-                        )
-
-                    restore_run.click(
-                        _in_page(restore),
-                        [restore_task, editor, degrade_first, restore_class, restore_seed, *controls],
-                        [given, restored],
-                    )
-
+                _restore_tab(gr, session, class_picker)
             with gr.Tab("About", id="about"):
                 gr.Markdown(session.model_card(), elem_id="about-card")
     # Requests wait in a bounded queue and at most CONCURRENCY_LIMIT run at once, so parallel uploads cannot add up.
     app.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE)
     return app
+
+
+def _class_picker(gr: Any, classes: list[str], label: str, every: str | None) -> Any:
+    """A class dropdown by class name (hidden for an unconditional model); `every` labels the "no class" choice."""
+    choices = ([(every, "")] if every else []) + [(name, name) for name in classes]
+    return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None, label=label, visible=bool(classes))
+
+
+def _sample_tab(gr: Any, app: Any, session: DemoSession, class_picker: Callable[..., Any]) -> None:
+    """The Sample tab: a grid for a seed, a class picker and a truncation slider where they apply."""
+    tasks = session.tasks
+    classes = session.class_names
+    # Two rows of one column per class for a conditional model, else a 4 × 4 grid.
+    default_count = 2 * len(classes) if 0 < len(classes) <= 32 else 16
+    with gr.Tab("Sample", id="sample"):
+        with gr.Row():
+            seed = gr.Number(value=0, precision=0, label="seed", elem_id="sample-seed")
+            count = gr.Slider(1, 64, value=default_count, step=1, label="number of images", elem_id="sample-count")
+            sample_class = class_picker("class", "one column per class")
+            sample_class.elem_id = "sample-class"
+            psi = gr.Slider(
+                0, 3, value=0, step=0.1, label="truncation (0 = off; lower = less variety, cleaner images)",
+                visible="truncation" in tasks, elem_id="sample-truncation",
+            )  # fmt: skip
+        generate = gr.Button("Generate", variant="primary", elem_id="sample-generate")
+        samples = gr.Image(label="samples", type="pil", format="png", interactive=False, elem_id="sample-out")
+        generate.click(_in_page(session.sample), [seed, count, sample_class, psi], samples)
+        # The page opens with the default seed's samples rather than an empty frame.
+        app.load(_in_page(session.sample), [seed, count, sample_class, psi], samples)
+
+
+def _interpolate_tab(gr: Any, session: DemoSession, class_picker: Callable[..., Any]) -> None:
+    """The Interpolate tab: the slerp path between the latents of two seeds."""
+    with gr.Tab("Interpolate", id="interpolate"):
+        with gr.Row():
+            seed_a = gr.Number(value=0, precision=0, label="first seed", elem_id="interp-seed-a")
+            seed_b = gr.Number(value=1, precision=0, label="second seed", elem_id="interp-seed-b")
+            steps = gr.Slider(2, 16, value=8, step=1, label="steps", elem_id="interp-steps")
+            interp_class = class_picker("class", None)
+        run = gr.Button("Interpolate", variant="primary", elem_id="interp-run")
+        path = gr.Image(label="path", type="pil", format="png", interactive=False, elem_id="interp-out")
+        run.click(_in_page(session.interpolate), [seed_a, seed_b, steps, interp_class], path)
+
+
+def _explore_tab(gr: Any, app: Any, session: DemoSession, class_picker: Callable[..., Any]) -> None:
+    """The Explore tab: a slider per direction of the table's explore tasks, and a traversal row."""
+    labels = session.explore_labels
+    with gr.Tab("Explore", id="explore"):
+        what = "directions" if labels and labels[0].startswith("direction") else "latent dimensions"
+        gr.Markdown(f"Move one sample along the model's top {what}.")
+        with gr.Row():
+            with gr.Column():
+                explore_seed = gr.Number(value=0, precision=0, label="seed", elem_id="explore-seed")
+                explore_class = class_picker("class", None)
+                sliders = [gr.Slider(-5, 5, value=0, step=0.25, label=label) for label in labels]
+            with gr.Column():
+                moved = gr.Image(label="sample", type="pil", format="png", interactive=False, elem_id="explore-sample")
+                direction = gr.Dropdown(
+                    choices=[(label, i) for i, label in enumerate(labels)], value=0, label="traverse"
+                )
+                traverse = gr.Button("Traverse", elem_id="explore-traverse")
+                walk = gr.Image(label="traversal", type="pil", format="png", interactive=False, elem_id="explore-walk")
+
+        def explore(seed_value: float, class_name: str | None, *amounts: float) -> PIL.Image.Image:
+            return session.explore(seed_value, *amounts, class_name=class_name)
+
+        explore_inputs = [explore_seed, explore_class, *sliders]
+        for control in explore_inputs:
+            control.change(_in_page(explore), explore_inputs, moved)
+        app.load(_in_page(explore), explore_inputs, moved)  # the sample the sliders will move
+
+        def traverse_row(seed_value: float, index: int, class_name: str | None) -> PIL.Image.Image:
+            return session.traverse(seed_value, index, class_name=class_name)
+
+        traverse.click(_in_page(traverse_row), [explore_seed, direction, explore_class], walk)
+
+
+def _restore_tab(gr: Any, session: DemoSession, class_picker: Callable[..., Any]) -> None:
+    """The Restore tab: the table's restore tasks, a control per option, the editor and its brush."""
+    from .registry import get_task
+
+    restore_entries = [get_task(name) for name in session.restore_tasks]
+    # One control per option name (tasks that share an option, such as a noise level, share it).
+    options = list({o.name: o for entry in restore_entries for o in entry.options}.values())
+    with gr.Tab("Restore", id="restore"):
+        size, mode = session.image_size, "grayscale" if session.channels == 1 else "RGB"
+        gr.Markdown(
+            f"Upload a {size}×{size} {mode} image (or a whole multiple of that size). To inpaint, paint "
+            "over the part to repaint with the brush; the rest of the image is kept exactly."
+        )
+        with gr.Row():
+            with gr.Column():
+                editor = _checked_editor(
+                    gr,
+                    type="pil", image_mode="RGBA", sources=["upload", "clipboard"], label="image",
+                    layers=False, elem_id="restore-editor",
+                    brush=gr.Brush(colors=["#ff0000"], color_mode="fixed", default_size=3),
+                )  # fmt: skip
+                restore_task = gr.Radio(
+                    choices=[(entry.label, entry.name) for entry in restore_entries],
+                    value=restore_entries[0].name, label="task", elem_id="restore-task",
+                )  # fmt: skip
+                controls = [_option_control(gr, option) for option in options]
+                degrade_first = gr.Checkbox(
+                    label="treat the upload as clean: degrade it first (add the noise, ...)",
+                    elem_id="restore-degrade",
+                )
+                restore_class = class_picker("class", "unknown")
+                restore_seed = gr.Number(value=0, precision=0, label="seed")
+                restore_run = gr.Button("Restore", variant="primary", elem_id="restore-run")
+            with gr.Column():
+                given = gr.Image(
+                    label="what the model sees", type="pil", format="png", interactive=False,
+                    elem_id="restore-given",
+                )  # fmt: skip
+                restored = gr.Image(
+                    label="restored", type="pil", format="png", interactive=False, elem_id="restore-out"
+                )
+
+        def restore(
+            task: str, value: Any, first: bool, class_name: str, seed_value: float, *option_values: Any
+        ) -> tuple[PIL.Image.Image, PIL.Image.Image]:
+            values = {option.name: v for option, v in zip(options, option_values, strict=True)}
+            return session.restore(task, value, degrade_first=first, class_name=class_name, seed=seed_value, **values)
+
+        restore_run.click(
+            _in_page(restore),
+            [restore_task, editor, degrade_first, restore_class, restore_seed, *controls],
+            [given, restored],
+        )
 
 
 def _task_summary(tasks: frozenset[str]) -> str:

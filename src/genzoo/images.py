@@ -32,18 +32,26 @@ __all__ = [
     "MAX_IMAGE_PIXELS",
     "ImageInput",
     "captioned_grid",
+    "channels_of",
     "check_size",
+    "convert_image",
+    "crop_box",
     "from_model_range",
     "grid_shape",
     "image_grid",
+    "image_to_tensor",
     "open_image",
     "pil_to_array",
+    "prepare_image",
+    "resize_shorter_side",
     "restoration_figure",
     "save_image",
+    "to_chw_uint8",
     "to_mask",
     "to_model_range",
     "to_output",
     "to_pixels",
+    "uint8_to_model_range",
 ]
 
 #: Files above this many pixels are refused before decoding (a 16k × 16k PNG would take 768 MB decoded).
@@ -355,3 +363,77 @@ def save_image(image: PIL.Image.Image, path: str | os.PathLike) -> None:
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+# --- training images: converted, resized and cropped to the model's size (genzoo.data's rows) -------------------
+# These follow the training data's conventions, which differ from restoration inputs' on purpose: transparent pixels
+# go on white (photos and icons with an alpha channel), 16-bit images are rounded to 8 bits, and every image is
+# resized (bicubic, shorter side) and cropped to the model's size.
+def channels_of(image: PIL.Image.Image) -> int:
+    """1 for a grey mode (`L`, `LA`, `1`, `I`, `I;16`, `F`), else 3: what a training image gives."""
+    return 1 if image.mode in ("L", "LA", "1", "I", "F") or image.mode.startswith("I;16") else 3
+
+
+def convert_image(image: PIL.Image.Image, num_channels: int) -> PIL.Image.Image:
+    """`image` as "L" (1 channel) or "RGB" (3): 16-bit images scaled to 8 bits (not clipped), transparent ones
+    (RGBA, LA, palette with transparency) composited onto white."""
+    mode = image.mode
+    if mode.startswith("I;16") or mode == "I":
+        array = np.asarray(image)
+        if array.min() < 0 or array.max() > 65535:
+            raise GenzooError(f"Image mode {mode} with values outside 0..65535 is not supported; save it as 8-bit.")
+        # A 16-bit image: 0..65535 to 0..255 with rounding (v / 257 maps 65535 to 255 exactly).
+        image = PIL.Image.fromarray(((array.astype(np.uint32) + 128) // 257).astype(np.uint8), mode="L")
+    elif mode == "F":
+        raise GenzooError("Floating-point images (PIL mode F) are not supported; save them as 8- or 16-bit.")
+    elif mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        image = PIL.Image.alpha_composite(PIL.Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    target = "L" if num_channels == 1 else "RGB"
+    return image if image.mode == target else image.convert(target)
+
+
+def resize_shorter_side(image: PIL.Image.Image, image_size: int) -> PIL.Image.Image:
+    """`image` resized (bicubic) so that its shorter side is `image_size`."""
+    if image.size == (image_size, image_size):
+        return image
+    scale = image_size / min(image.size)
+    new_size = (max(image_size, round(image.width * scale)), max(image_size, round(image.height * scale)))
+    return image.resize(new_size, PIL.Image.Resampling.BICUBIC)
+
+
+def crop_box(width: int, height: int, image_size: int, offset: tuple[float, float] | None) -> tuple[int, ...]:
+    """The crop of `image_size` from a (width, height) image: centred, or at fractions `offset` in [0, 1)."""
+    if offset is None:
+        left, top = (width - image_size) // 2, (height - image_size) // 2
+    else:
+        left, top = int(offset[0] * (width - image_size + 1)), int(offset[1] * (height - image_size + 1))
+    return left, top, left + image_size, top + image_size
+
+
+def to_chw_uint8(image: PIL.Image.Image) -> np.ndarray:
+    """A writable, C-contiguous (C, H, W) copy: batches stay in the standard NCHW layout (a channels-last batch would
+    send convolutions down another kernel, with other rounding)."""
+    array = np.asarray(image, dtype=np.uint8)
+    return array[None].copy() if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1))
+
+
+def prepare_image(
+    image: PIL.Image.Image, image_size: int, num_channels: int, crop_offset: tuple[float, float] | None = None
+) -> np.ndarray:
+    """One image as a (C, H, W) uint8 array at `image_size`: converted (`convert_image`), resized so the shorter side
+    is `image_size` (bicubic), then cropped in the centre or at `crop_offset` (fractions in [0, 1))."""
+    image = resize_shorter_side(convert_image(image, num_channels), image_size)
+    if image.size != (image_size, image_size):
+        image = image.crop(crop_box(image.width, image.height, image_size, crop_offset))
+    return to_chw_uint8(image)
+
+
+def image_to_tensor(image: PIL.Image.Image, image_size: int, num_channels: int) -> torch.Tensor:
+    """One PIL image to a (C, H, W) float tensor in [-1, 1] at `image_size` (shorter side, then centre crop)."""
+    return uint8_to_model_range(torch.from_numpy(prepare_image(image, image_size, num_channels)))
+
+
+def uint8_to_model_range(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels to float32 in [-1, 1] (bit-identical to `array / 127.5 - 1` in NumPy float32)."""
+    return pixels.float().div_(127.5).sub_(1.0)

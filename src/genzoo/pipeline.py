@@ -37,6 +37,11 @@ STEP_OPTIONS = (
 class GenPipeline(DiffusionPipeline):
     r"""Pipeline that turns latents (and optional class labels) into images with a genzoo `Generator`.
 
+    Sampling (`__call__`) and interpolation are its own; what it can do beyond that (`invert`, `restore`, `inpaint`,
+    `super_resolve`, `denoise`, `find_directions`, `traverse`, `class_interpolation`, and plugins' tasks) comes from
+    the task table (`genzoo.tasks`): `pipe.inpaint(...)` calls the table's function with the pipeline first, and
+    `supported_tasks()` says which apply. A subclass that defines one of these methods replaces it for its family.
+
     Args:
         model (`Generator`): the trained generator. The component is named `model`, because `generator` is the
             `torch.Generator` argument everywhere in diffusers.

@@ -436,12 +436,26 @@ class TaskRegistration(Registration):
 
     def applies(self, pipe: Any) -> bool:
         """Whether `pipe` can run this task: its class defines the method itself, or `applies_to` holds."""
-        if any(self.method in vars(cls) for cls in type(pipe).__mro__):
+        if self.overridden_by(pipe):
             return True
         predicate = self.applies_to
         if isinstance(predicate, str):
             predicate = import_string(TASK_CAPABILITIES[predicate], f"Capability {predicate!r}")
         return bool(predicate(pipe))
+
+    def overridden_by(self, pipe: Any) -> bool:
+        """Whether `pipe`'s class defines the task's method itself (a family's own implementation)."""
+        return any(self.method in vars(cls) for cls in type(pipe).__mro__)
+
+    def call_options(self, pipe: Any, **wanted: Any) -> dict[str, Any]:
+        """Keyword arguments for `getattr(pipe, method)`: all of `wanted` for the table's function, only those its
+        signature names for a family's own implementation (a one-pass model takes no search settings)."""
+        if not self.overridden_by(pipe):
+            return wanted
+        import inspect
+
+        named = inspect.signature(getattr(pipe, self.method)).parameters
+        return {key: value for key, value in wanted.items() if key in named}
 
     def resolve_options(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The defaults with `given` (typed or strings; `None` values take the default) over them, each checked."""

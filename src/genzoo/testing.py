@@ -507,11 +507,4 @@ def _run_restore_task(
 def _search_options(pipe: GenPipeline, task: TaskRegistration, labels: Any) -> dict[str, Any]:
     """Short-search settings for the table's inversion-based function; a family's own implementation (a one-pass
     image-to-image model) gets only the arguments its signature names."""
-    import inspect
-
-    wanted = {"class_labels": labels, "num_steps": 5, "num_restarts": 1, "output_type": "pt"}
-    if not any(task.method in vars(cls) for cls in type(pipe).__mro__):
-        return wanted
-    parameters = inspect.signature(getattr(pipe, task.method)).parameters
-    named = ("output_type", "class_labels")
-    return {key: value for key, value in wanted.items() if key in parameters and key in named}
+    return task.call_options(pipe, class_labels=labels, num_steps=5, num_restarts=1, output_type="pt")

@@ -133,10 +133,11 @@ def run(args: argparse.Namespace) -> None:
     else:
         observed = pixels
     degradation.check(observed, size)
-    restored = getattr(pipe, task.method)(
-        observed, **inputs, **options, class_labels=label, num_steps=args.steps, num_restarts=args.restarts,
-        num_candidates=args.candidates, generator=torch.Generator().manual_seed(args.seed), output_type="pt",
-    ).images  # fmt: skip
+    search = task.call_options(
+        pipe, class_labels=label, num_steps=args.steps, num_restarts=args.restarts, num_candidates=args.candidates,
+        generator=torch.Generator().manual_seed(args.seed), output_type="pt",
+    )  # fmt: skip
+    restored = getattr(pipe, task.method)(observed, **inputs, **options, **search).images
     figure = restoration_figure(pixels, _degraded_column(degradation, observed, size, args.simulate), restored)
     save_image(to_output(restored, "pil")[0], args.output)
     save_image(figure, str(figure_path))
