@@ -76,7 +76,7 @@ def test_a_family_s_own_method_overrides_the_table_and_makes_the_task_apply():
 def test_a_plugin_task_gets_a_pipeline_method_with_its_signature(with_deblur):
     pipe = _pipe()
     task = get_task("deblur")
-    assert task.plugin == "deblur-plugin" and task.group == "restore" and "deblur" in pipe.supported_tasks()
+    assert task.plugin == "deblur-plugin" and task.group == "restoration" and "deblur" in pipe.supported_tasks()
     assert "deblur" in known_tasks()
     assert "kernel_size" in inspect.signature(pipe.deblur).parameters
     clean = pipe(batch_size=1, generator=torch.Generator().manual_seed(1), output_type="pt").images
@@ -124,7 +124,7 @@ def test_registrations_are_checked(register_plugin):
             register("broken", lambda pipe: None, group="nowhere")
 
     register_plugin(Bad(), name="bad")
-    with pytest.warns(RuntimeWarning, match="group of task 'broken'.*restore, explore, method"):
+    with pytest.warns(RuntimeWarning, match="group of task 'broken'.*restoration, exploration, method"):
         assert "broken" not in tasks()
 
 

@@ -140,14 +140,14 @@ class DemoSession:
         """The names of the table's restore tasks this pipeline supports, in the table's order."""
         from .registry import tasks
 
-        return [task.name for task in tasks() if task.group == "restore" and task.name in self.tasks]
+        return [task.name for task in tasks() if task.group == "restoration" and task.name in self.tasks]
 
     @property
     def explores(self) -> bool:
         """Whether any of the table's explore tasks applies (the Explore tab)."""
         from .registry import tasks
 
-        return any(task.group == "explore" and task.name in self.tasks for task in tasks())
+        return any(task.group == "exploration" and task.name in self.tasks for task in tasks())
 
     @property
     def explore_labels(self) -> list[str]:
@@ -580,7 +580,7 @@ def _explore_tab(gr: Any, app: Any, session: DemoSession, class_picker: Callable
     """The Explore tab: a slider per direction of the table's explore tasks, and a traversal row."""
     labels = session.explore_labels
     with gr.Tab("Explore", id="explore"):
-        what = "directions" if labels and labels[0].startswith("direction") else "latent dimensions"
+        what = "SeFa directions" if labels and labels[0].startswith("direction") else "latent dimensions"
         gr.Markdown(f"Move one sample along the model's top {what}.")
         with gr.Row():
             with gr.Column():
@@ -590,7 +590,7 @@ def _explore_tab(gr: Any, app: Any, session: DemoSession, class_picker: Callable
             with gr.Column():
                 moved = gr.Image(label="sample", type="pil", format="png", interactive=False, elem_id="explore-sample")
                 direction = gr.Dropdown(
-                    choices=[(label, i) for i, label in enumerate(labels)], value=0, label="traverse"
+                    choices=[(label, i) for i, label in enumerate(labels)], value=0, label="walk along"
                 )
                 traverse = gr.Button("Traverse", elem_id="explore-traverse")
                 walk = gr.Image(label="traversal", type="pil", format="png", interactive=False, elem_id="explore-walk")

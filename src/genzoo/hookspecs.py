@@ -88,8 +88,8 @@ def register_tasks(register: Callable) -> None:
 
     `function(pipe, ...)` takes the pipeline first (through the `genzoo.tasks.TaskPipeline` protocol) and becomes
     the pipeline method `method` (`pipe.<method>(...)`), with its signature and docstring; it may be an import string
-    `"module:function"`, imported on first use. `group` is `"restore"` (an image in, a restored image out: a
-    `genzoo restore --task` choice and a choice in the demo's Restore tab), `"explore"` (`genzoo explore` and the
+    `"module:function"`, imported on first use. `group` is `"restoration"` (an image in, a restored image out: a
+    `genzoo restore --task` choice and a choice in the demo's Restore tab), `"exploration"` (`genzoo explore` and the
     demo's Explore tab) or `"method"` (a pipeline method only). `applies_to` is a capability of
     `genzoo.registry.TASK_CAPABILITIES` or a predicate `pipe -> bool`; a pipeline class that defines the method itself
     overrides the function (and the task then applies to it). `degradation(**options)` builds the task's

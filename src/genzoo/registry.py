@@ -317,11 +317,11 @@ TASK_CAPABILITIES = {
     "class-conditional": "genzoo.tasks.capabilities:class_conditional",
     "class-mixing": "genzoo.tasks.capabilities:class_mixing",
     "encoder": "genzoo.tasks.capabilities:has_encoder",
-    "directions": "genzoo.tasks.capabilities:has_directions",
+    "latent-directions": "genzoo.tasks.capabilities:has_directions",
 }
 # Where a task appears: `genzoo restore` and the demo's Restore tab, `genzoo explore` and the Explore tab, or only as
 # a pipeline method.
-TASK_GROUPS = ("restore", "explore", "method")
+TASK_GROUPS = ("restoration", "exploration", "method")
 
 
 @dataclass(frozen=True)

@@ -325,7 +325,7 @@ class GeneratorTesterMixin:
         mask[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1.0
         supported = pipe.supported_tasks()  # the pipeline's own answer (a one-task family narrows the table's)
         for task in tasks():
-            if task.group != "restore" or task.name not in supported:
+            if task.group != "restoration" or task.name not in supported:
                 continue
             inputs = {"mask_image": mask} if "mask_image" in task.inputs else {}
             observed, out = _run_restore_task(pipe, task, clean, inputs, labels)

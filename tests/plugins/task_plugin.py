@@ -45,7 +45,7 @@ def register_tasks(register):
     register(
         "deblur",
         deblur,
-        group="restore",
+        group="restoration",
         applies_to="invertible",
         degradation=BoxBlur,
         options=(

@@ -22,7 +22,7 @@ __all__ = ["add_arguments", "run"]
 
 
 def _restore_tasks() -> list[TaskRegistration]:
-    return [task for task in tasks() if task.group == "restore"]
+    return [task for task in tasks() if task.group == "restoration"]
 
 
 def _choice(task: TaskRegistration) -> str:

@@ -4,12 +4,12 @@ find directions, traverse, class interpolation, and whatever plugins add), fille
 How it fits together:
 
 - **The table.** Each row is a `genzoo.registry.TaskRegistration`: the name, the function `function(pipe, ...)`, the
-  pipeline method it becomes, its group (`"restore"`: `genzoo restore --task` and the demo's Restore tab;
-  `"explore"`: `genzoo explore` and the Explore tab; `"method"`: a pipeline method only), which pipelines it applies
-  to (`applies_to`: a capability such as `"invertible"`, `"class-mixing"`, `"encoder"`, `"directions"`, or a
-  predicate), its degradation (restore tasks) and its options (`TaskOption`: name, type, default, range, help) for
-  the command line and the demo. genzoo's own rows are in `genzoo.tasks.builtin`; a plugin adds a row with the same
-  hook, and a new task is one module plus one `register(...)` call.
+  pipeline method it becomes, its group (`"restoration"`: `genzoo restore --task` and the demo's Restore tab;
+  `"exploration"`: `genzoo explore` and the Explore tab; `"method"`: a pipeline method only), which pipelines it
+  applies to (`applies_to`: a capability such as `"invertible"`, `"class-mixing"`, `"encoder"`,
+  `"latent-directions"`, or a predicate), its degradation (restore tasks) and its options (`TaskOption`: name,
+  type, default, range, help) for the command line and the demo. genzoo's own rows are in `genzoo.tasks.builtin`;
+  a plugin adds a row with the same hook, and a new task is one module plus one `register(...)` call.
 - **Pipelines get their task methods from the table.** `pipe.inpaint(...)` is looked up in the table when the
   pipeline class has no attribute of that name, and calls `inpaint(pipe, ...)` as a bound method, so `help()` and
   `inspect.signature` show the function's own docstring and signature (the API reference lists them under

@@ -33,7 +33,7 @@ def register_tasks(register: Callable) -> None:
     register(
         "inpaint",
         f"{_RESTORATION}:inpaint",
-        group="restore",
+        group="restoration",
         applies_to="invertible",
         degradation=f"{_DEGRADATIONS}:masked",
         inputs=("image", "mask_image"),
@@ -43,7 +43,7 @@ def register_tasks(register: Callable) -> None:
     register(
         "super_resolve",
         f"{_RESTORATION}:super_resolve",
-        group="restore",
+        group="restoration",
         applies_to="invertible",
         degradation=f"{_DEGRADATIONS}:Downsample",
         options=(TaskOption("scale", 4, "super-resolution factor; it must divide the model's image size", minimum=2,
@@ -56,7 +56,7 @@ def register_tasks(register: Callable) -> None:
     register(
         "denoise",
         f"{_RESTORATION}:denoise",
-        group="restore",
+        group="restoration",
         applies_to="invertible",
         degradation=f"{_DEGRADATIONS}:GaussianNoise",
         options=(TaskOption("noise_std", 0.1, "noise σ on [0, 1] pixels", minimum=1e-3, maximum=1.0),),
@@ -68,8 +68,8 @@ def register_tasks(register: Callable) -> None:
         "directions",
         f"{_DIRECTIONS}:find_directions",
         method="find_directions",
-        group="explore",
-        applies_to="directions",
+        group="exploration",
+        applies_to="latent-directions",
         options=(
             TaskOption("method", "sefa", "SeFa directions (GANs) or KL-ranked latent dimensions (VAEs)",
                        choices=("sefa", "dims")),
@@ -81,8 +81,8 @@ def register_tasks(register: Callable) -> None:
     register(
         "traverse",
         f"{_DIRECTIONS}:traverse",
-        group="explore",
-        applies_to="directions",
+        group="exploration",
+        applies_to="latent-directions",
         label="latent traversals",
         description="A grid of images moving along latent directions or dimensions.",
     )
