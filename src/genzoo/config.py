@@ -25,6 +25,8 @@ has every key explicit, so resolving it again changes nothing.
 import contextlib
 import copy
 import dataclasses
+import math
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,13 +44,32 @@ __all__ = [
     "apply_overrides",
     "merge_layers",
     "parse_override",
+    "read_run_config",
     "read_yaml_config",
     "resolve_train_config",
+    "safe_yaml_load",
 ]
 
 ARG_SECTIONS = ("model_args", "objective_args", "dataset_args", "task_args")
 #: Learning-rate schedules (names of `diffusers.optimization.get_scheduler`); `lr_warmup_steps` applies to each.
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
+#: Integers in a run config (and in its argument sections) must fit a signed 64-bit integer.
+INT64_MAX = 2**63 - 1
+#: Upper bounds on the counts that decide how long a run takes or how much it holds in memory (far above any real
+#: run); a config past one is refused before anything is built.
+COUNT_LIMITS = {
+    "max_steps": 10**9,
+    "epochs": 10**6,
+    "batch_size": 2**20,
+    "gradient_accumulation_steps": 2**20,
+    "num_sample_images": 10_000,
+    "eval_num_samples": 10**7,
+    "num_threads": 4096,
+    "dataloader_num_workers": 1024,
+    "max_rollbacks": 10**6,
+}
+#: The most characters of a value an error message repeats (a huge value is cut, never printed whole).
+SHOWN_CHARS = 80
 
 
 @dataclass(init=False)
@@ -140,13 +161,21 @@ class TrainConfig:
     def validate(self) -> None:
         for f in dataclasses.fields(self):
             setattr(self, f.name, _coerce(f.name, getattr(self, f.name), f.type))
+        for name in ARG_SECTIONS:
+            _check_numbers(name, getattr(self, name))
+        for name, limit in COUNT_LIMITS.items():
+            value = getattr(self, name)
+            if value is not None and value > limit:
+                raise ConfigError(f"{name} must be at most {limit:,}, got {shown(value)}.")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must lie in [0, 2**32 - 1] (NumPy's seed range), got {shown(self.seed)}.")
         if self.mixed_precision not in (None, "no", "bf16", "fp16"):
             raise ConfigError(
                 f"mixed_precision must be 'no', 'bf16', 'fp16' or null (Accelerate's setting), got "
-                f"{self.mixed_precision!r}."
+                f"{shown(self.mixed_precision)}."
             )
         if self.on_nonfinite not in ("stop", "rollback"):
-            raise ConfigError(f"on_nonfinite must be 'stop' or 'rollback', got {self.on_nonfinite!r}.")
+            raise ConfigError(f"on_nonfinite must be 'stop' or 'rollback', got {shown(self.on_nonfinite)}.")
         if not 0.0 < self.rollback_lr_factor < 1.0:
             raise ConfigError(f"rollback_lr_factor must lie in (0, 1), got {self.rollback_lr_factor}.")
         if self.max_rollbacks < 0:
@@ -172,11 +201,16 @@ class TrainConfig:
         if self.dataloader_num_workers < 0:
             raise ConfigError(f"dataloader_num_workers must be 0 or more, got {self.dataloader_num_workers}.")
         if self.lr_scheduler not in LR_SCHEDULERS:
-            raise ConfigError(f"lr_scheduler must be one of {', '.join(LR_SCHEDULERS)}, got {self.lr_scheduler!r}.")
+            raise ConfigError(
+                f"lr_scheduler must be one of {', '.join(LR_SCHEDULERS)}, got {shown(self.lr_scheduler)}."
+            )
         if self.lr_warmup_steps < 0:
             raise ConfigError(f"lr_warmup_steps must be 0 or more, got {self.lr_warmup_steps}.")
         if self.max_steps is not None:
             check_warmup(self.lr_scheduler, self.lr_warmup_steps, self.max_steps)
+        for name in ("rollback_lr_factor", "ema_decay"):
+            if getattr(self, name) is not None and not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}.")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must lie in (0, 1), got {self.ema_decay}.")
 
@@ -326,34 +360,74 @@ def check_warmup(lr_scheduler: str, warmup_steps: int, total_steps: int) -> None
         )
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases: a run config never needs one, and a few nested aliases ("billion
+    laughs") expand to more values than memory holds."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"aliases (*{event.anchor}) are not allowed in a genzoo config; write the value out")
+        return super().compose_node(parent, index)
+
+
+def safe_yaml_load(text: str) -> Any:
+    """`yaml.safe_load` without aliases (`*name`), so the size of what it returns is bounded by the text's size.
+
+    Raises:
+        `yaml.YAMLError`: for text that is not YAML or holds an alias.
+    """
+    return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass
+
+
+def _read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
+    try:
+        values = safe_yaml_load(Path(path).read_text()) or {}
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+        raise ConfigError(f"{what} {str(path)!r} does not exist or is a folder; pass a YAML file.") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{what} {str(path)!r} is not valid YAML: {_first_line(exc)}") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"{what} {str(path)!r} must hold a mapping of keys to values.")
+    return values
+
+
 def read_yaml_config(path: str | Path) -> dict[str, Any]:
     """The values of a YAML run config, checked against `TrainConfig`'s keys and types but not merged with defaults
     (so that the command line can still override them).
 
     Raises:
-        `ConfigError`: if the file is missing, is not YAML, does not hold a mapping or has an unknown key.
+        `ConfigError`: if the file is missing, is not YAML (or holds an alias), does not hold a mapping, has an
+            unknown key or a value of the wrong type.
     """
-    try:
-        values = yaml.safe_load(Path(path).read_text()) or {}
-    except (FileNotFoundError, IsADirectoryError) as exc:
-        raise ConfigError(f"Config file {str(path)!r} does not exist or is a folder; pass a YAML file.") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"Config file {str(path)!r} is not valid YAML: {exc}".replace("\n", " ")) from exc
-    if not isinstance(values, dict):
-        raise ConfigError(f"Config file {str(path)!r} must hold a mapping of keys to values.")
+    values = _read_yaml_mapping(path, "Config file")
     TrainConfig.from_dict(values)  # validates keys and types
     return values
+
+
+def read_run_config(path: str | Path) -> TrainConfig:
+    """The `run_config.yaml` of a run or pipeline folder as a validated `TrainConfig` (every key explicit).
+
+    Raises:
+        `ConfigError`: one line naming the file, if it is missing, not YAML, or a key or value is wrong (a list
+            where `dataset` or `max_steps` belongs, say).
+    """
+    values = _read_yaml_mapping(path, "Run config")
+    try:
+        return TrainConfig.from_dict(values)
+    except ConfigError as exc:
+        raise ConfigError(f"Run config {str(path)!r} is not valid: {exc}") from exc
 
 
 def parse_override(text: str) -> tuple[str, Any]:
     """Split `key=value` and parse the value as YAML (numbers, booleans, lists, `null`); `1e-4` counts as a float."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"--set expects key=value, got {text!r}.")
+        raise ConfigError(f"--set expects key=value, got {shown(text)}.")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = safe_yaml_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise ConfigError(f"Cannot parse the value in --set {text!r}: {exc}".replace("\n", " ")) from exc
+        raise ConfigError(f"Cannot parse the value in --set {shown(text)}: {_first_line(exc)}") from exc
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             value = float(value)
@@ -377,17 +451,48 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
             raise ConfigError(f"{head} is not a section; only {', '.join(ARG_SECTIONS)} take dotted keys.")
         node = values.setdefault(head, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"Cannot set {key}: {head} is {node!r}, not a section.")
+            raise ConfigError(f"Cannot set {shown(key)}: {head} is {shown(node)}, not a section.")
         for part in rest[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"Cannot set {key}: {part} is not a section.")
+                raise ConfigError(f"Cannot set {shown(key)}: {shown(part)} is not a section.")
         node[rest[-1]] = value
     return values
 
 
 def _unknown_key_message(key: str, known: set[str]) -> str:
-    return f"Unknown config key {key!r}.{did_you_mean(key, known)} Valid keys: {', '.join(sorted(known))}."
+    hint = did_you_mean(str(key)[:100], known)
+    return f"Unknown config key {shown(key)}.{hint} Valid keys: {', '.join(sorted(known))}."
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """`repr(value)` for an error message, cut to `limit` characters: a message never repeats a huge value whole.
+    Containers are cut before their repr is built, so even a deeply shared structure costs little."""
+    text = reprlib.repr(value) if isinstance(value, dict | list | tuple | set) else repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
+
+
+def _first_line(exc: Exception, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_numbers(section: str, value: Any, path: str = "") -> None:
+    """Refuse a non-finite float or an integer beyond 64 bits anywhere in an argument section (no such value is a
+    meaningful model, objective or dataset option, and they overflow deep inside PyTorch)."""
+    where = f"{section}{path}"
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise ConfigError(f"{where} must fit a 64-bit integer, got {shown(value)}.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, got {value}.")
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _check_numbers(section, inner, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, inner in enumerate(value):
+            _check_numbers(section, inner, f"{path}[{index}]")
 
 
 def _coerce(name: str, value: Any, annotation: Any) -> Any:
@@ -405,20 +510,27 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
     elif origin is int:
+        number = None
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
+            number = value
+        elif (isinstance(value, float) and value.is_integer()) or (
+            isinstance(value, str) and len(value) < 40 and value.strip().lstrip("-").isdigit()
+        ):
+            number = int(value)
+        if number is not None:
+            if not -INT64_MAX - 1 <= number <= INT64_MAX:
+                raise ConfigError(f"{name} must fit a 64-bit integer, got {shown(value)}.")
+            return number
     elif origin is float:
+        number = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
+            with contextlib.suppress(OverflowError):
+                number = float(value)
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        if number is not None:
+            return number
     elif origin is str:
         if isinstance(value, str):
             return value
@@ -434,7 +546,7 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
             return value
     else:
         return value
-    raise ConfigError(f"{name} expects {_type_name(origin)}, got {value!r}.")
+    raise ConfigError(f"{name} expects {_type_name(origin)}, got {shown(value)}.")
 
 
 def _type_name(origin: Any) -> str:
