@@ -146,14 +146,14 @@ def test_ema_weights_are_saved(tiny_train_config, tmp_path):
 def test_bf16_mixed_precision_trains_on_cpu(tiny_train_config, monkeypatch, tmp_path):
     """bf16 trains on any CPU; on one without native bf16 (no AVX512-BF16 or AMX) it warns once, in one line, that it
     is about 16x slower than float32 and names the alternative."""
-    import genzoo.training
+    from genzoo.training import runtime
 
-    monkeypatch.setattr(genzoo.training, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
     with pytest.warns(RuntimeWarning, match=r"no AVX512-BF16 or AMX-BF16.*--mixed-precision no") as caught:
         run = train(tiny_train_config(mixed_precision="bf16"))
     assert all(torch.isfinite(t).all() for t in weights(run).values())
     assert sum("bf16" in str(each.message) for each in caught) == 1
-    monkeypatch.setattr(genzoo.training, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         train(tiny_train_config(mixed_precision="bf16", output_dir=str(tmp_path / "native")))
@@ -304,7 +304,7 @@ def test_sampling_mode_swaps_in_eval_mode_and_ema_weights_and_restores_them():
 @pytest.fixture
 def machine(monkeypatch):
     """A machine of 4 usable cores (PyTorch's default: 8) whose load average the test sets; no OMP_NUM_THREADS."""
-    from genzoo import training
+    from genzoo.training import runtime as training
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(training.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
@@ -336,9 +336,9 @@ def test_num_threads_and_omp_num_threads_win_over_the_choice(machine, monkeypatc
     assert choose_num_threads(3) == (3, "set by num_threads")
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert choose_num_threads(None) == (torch.get_num_threads(), "from OMP_NUM_THREADS")
-    from genzoo.training import _TORCH_THREADS
+    from genzoo.training.runtime import _TORCH_THREADS
 
-    monkeypatch.setattr("genzoo.training._TORCH_THREADS", 2)  # never more than PyTorch's own default
+    monkeypatch.setattr("genzoo.training.runtime._TORCH_THREADS", 2)  # never more than PyTorch's own default
     monkeypatch.delenv("OMP_NUM_THREADS")
     machine(0.0)
     assert choose_num_threads(None)[0] == 2 and _TORCH_THREADS >= 1
@@ -364,9 +364,9 @@ def test_the_num_threads_flag_and_the_chosen_count_are_logged_and_recorded(machi
 
     before = torch.get_num_threads()
     seen = []
-    from genzoo import training
+    from genzoo.training import setup
 
-    inner = training._train
+    inner = setup.load_training_dataset  # called with the run's thread count in place
 
     def recording(*args, **kwargs):
         seen.append(torch.get_num_threads())
@@ -374,7 +374,7 @@ def test_the_num_threads_flag_and_the_chosen_count_are_logged_and_recorded(machi
 
     args = ["train", "dcgan", "--max-steps", "1", "--batch-size", "8", "--sample-every", "0", *TINY]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(training, "_train", recording)
+        patch.setattr(setup, "load_training_dataset", recording)
         main([*args, "--output-dir", str(tmp_path / "flag"), "--num-threads", "3"])
         machine(2.6)
         main([*args, "--output-dir", str(tmp_path / "auto")])

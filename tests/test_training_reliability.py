@@ -20,7 +20,8 @@ from genzoo.cli import main
 from genzoo.config import TrainConfig
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.objectives import GANObjective
-from genzoo.training import LOCK_FILE, TrainingDivergedError, _log_grid, train
+from genzoo.training import LOCK_FILE, TrainingDivergedError, train
+from genzoo.training.trackers import log_grid
 
 TINY = [
     "--set", "model_args.latent_dim=8",
@@ -127,9 +128,9 @@ class _RecordingTracker:
 
 
 def test_each_tracker_gets_images_through_its_own_api_and_one_without_is_skipped_with_one_warning(monkeypatch):
-    import genzoo.training as training
+    from genzoo.training import trackers
 
-    monkeypatch.setattr(training, "_TRACKERS_WITHOUT_IMAGES", set())
+    monkeypatch.setattr(trackers, "TRACKERS_WITHOUT_IMAGES", set())
     tensorboard, wandb = _RecordingTracker("tensorboard"), _RecordingTracker("wandb")
 
     class NoImages:
@@ -141,8 +142,8 @@ def test_each_tracker_gets_images_through_its_own_api_and_one_without_is_skipped
     accelerator = _Accelerator([tensorboard, wandb, NoImages()])
     grid = np.zeros((4, 6, 3), dtype=np.uint8)
     with pytest.warns(UserWarning, match="Not logging sample grids to tracker 'custom'") as caught:
-        _log_grid(accelerator, grid, 1)
-        _log_grid(accelerator, grid, 2)
+        log_grid(accelerator, grid, 1)
+        log_grid(accelerator, grid, 2)
     assert len([w for w in caught if "custom" in str(w.message)]) == 1, "one warning, not one per grid"
     assert tensorboard.calls[0][2] == {"dataformats": "NHWC"} and tensorboard.calls[0][0]["samples"].shape == (
         1,
@@ -487,9 +488,9 @@ def test_swap_into_place_replaces_a_folder_whole(tmp_path):
 
 # --- crash safety --------------------------------------------------------------------------------------------------
 _KILL_DURING = """
-import os, signal, sys
-import genzoo.training as training
-target = getattr(training, {function!r})
+import importlib, os, signal, sys
+module = importlib.import_module({module!r})
+target = getattr(module, {function!r})
 calls = []
 def dying(*args, **kwargs):
     calls.append(1)
@@ -497,32 +498,32 @@ def dying(*args, **kwargs):
         {before}
         os.kill(os.getpid(), signal.SIGKILL)
     return target(*args, **kwargs)
-setattr(training, {function!r}, dying)
+setattr(module, {function!r}, dying)
 from genzoo.cli import main
 main(sys.argv[1:])
 """
 
 
 @pytest.mark.parametrize(
-    ("function", "on_call", "before"),
+    ("module", "function", "on_call", "before"),
     [
         # in a checkpoint: the networks and optimizers are written, genzoo's state (the last file) is not
-        ("write_checkpoint_state", 2, "pass"),
-        # in the final pipeline write: model/ is swapped in, model_index.json and the card are not
-        ("swap_into_place", 3, "target(*args, **kwargs)"),
+        ("genzoo.training.checkpoints", "write_checkpoint_state", 2, "pass"),
+        # in the final pipeline write, once it is committed: model/ is moved in, run_config.yaml and the card are not
+        ("genzoo.training.export", "_move_aside", 4, "pass"),
     ],
 )
-def test_sigkill_during_a_write_leaves_a_run_that_resumes(tmp_path, function, on_call, before):
+def test_sigkill_during_a_write_leaves_a_run_that_resumes(tmp_path, module, function, on_call, before):
     run = tmp_path / "run"
     args = ["train", "dcgan", "--output-dir", str(run), *TINY, "--max-steps", "4", "--checkpoint-every", "2"]
-    script = _KILL_DURING.format(function=function, on_call=on_call, before=before)
+    script = _KILL_DURING.format(module=module, function=function, on_call=on_call, before=before)
     result = subprocess.run([sys.executable, "-c", script, *args], env=_env(), capture_output=True, text=True)
     assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
     assert not (run / "model_index.json").exists()
     main([*args, "--max-steps", "6", "--resume", "latest"])
     assert (run / "model_index.json").is_file() and (run / "model").is_dir()
     GenPipeline.from_pretrained(run)(batch_size=1)
-    assert not list(run.rglob("*.partial*"))
+    assert not list(run.rglob("*.partial*")) and not list(run.glob(".pipeline.*"))
 
 
 def test_the_stability_guard_is_documented():

@@ -86,6 +86,10 @@ class AdversarialObjective(Objective):
     The logged `loss_d` is the adversarial loss without penalties, which are logged on their own.
     """
 
+    #: The discriminator's options shape its weights: a checkpoint of other ones cannot be resumed.
+    resume_sensitive_keys = frozenset({"discriminator", "spectral_norm"})
+    #: Learning rates may be lowered on resume (as the stability guard does) without breaking reproducibility.
+    resume_tunable_keys = frozenset({"lr", "lr_d"})
     default_lr: float = 2e-4
     default_betas: tuple[float, float] = (0.5, 0.999)
     default_n_critic: int = 1
