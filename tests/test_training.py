@@ -192,9 +192,14 @@ def test_refuses_non_empty_output_dir_unless_told(tiny_train_config, tmp_path):
     (run / "keep.txt").write_text("precious")
     with pytest.raises(GenzooError, match=r"not empty and holds no complete checkpoint.*--overwrite-output-dir"):
         train(tiny_train_config())
+    with pytest.raises(GenzooError, match="not part of a genzoo run"):  # --overwrite-output-dir deletes only a run
+        train(tiny_train_config(overwrite_output_dir=True))
     assert (run / "keep.txt").read_text() == "precious"
+    (run / "keep.txt").unlink()
+    (run / "samples").mkdir()  # what a run stopped during its first steps leaves
+    (run / "run_config.yaml").write_text("model: dcgan\n")
     train(tiny_train_config(overwrite_output_dir=True))
-    assert not (run / "keep.txt").exists() and (run / "model_index.json").exists()
+    assert (run / "model_index.json").exists()
 
 
 def test_resume_without_checkpoint_is_refused(tiny_train_config):
