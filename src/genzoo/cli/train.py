@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     config = config_from_args(args)  # first: a mistyped name, flag or path is reported before torch is imported
     check_dataset(config.dataset)
+    from ..training.setup import check_request  # lazy: checks the output folder and resume without torch
+
+    check_request(config)
     from ..training import train  # lazy: the trainer imports torch, diffusers, accelerate and datasets
 
     train(config)

@@ -7,6 +7,7 @@ output folder is created (`prepare_output_dir`), so a mistake leaves no folder b
 not refused as "not empty".
 """
 
+import glob
 import inspect
 import math
 import os
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import TrainConfig, check_warmup
 from ..errors import ConfigError, GenzooError, check_writable, did_you_mean
-from ..registry import ModelRegistration, dataset_sources
+from ..registry import ModelRegistration, resolve_dataset_spec
 
 if TYPE_CHECKING:
     import torch
@@ -72,32 +73,23 @@ def check_request(config: TrainConfig) -> None:
 
 
 def dataset_path(spec: str) -> Path | None:
-    """The local file or folder a dataset spec reads (`DIR`, `imagefolder:DIR`, `parquet:FILE`), else `None`."""
-    prefix, sep, rest = spec.partition(":")
-    if sep and prefix in ("imagefolder", "parquet"):
-        return Path(rest) if rest else None
-    if spec in dataset_sources() or (sep and prefix in dataset_sources()):
-        return None
-    return Path(spec)
+    """The local folder or file a dataset spec reads (`DIR`, `imagefolder:DIR`, `parquet:FILE`), else `None`."""
+    source, argument = resolve_dataset_spec(spec)
+    if source.name in ("imagefolder", "parquet") and argument and not any(c in argument for c in "*?["):
+        return Path(argument).expanduser()
+    return None
 
 
 def check_dataset_spec(spec: str) -> None:
-    """Refuse a dataset spec that names a missing local path ("no such folder"), or that is neither a path nor a
-    registered source."""
-    path = dataset_path(spec)
-    if path is None or path.exists():
-        return
-    looks_like_path = os.sep in spec or "/" in spec or spec.startswith((".", "~")) or spec.endswith(".parquet")
-    if looks_like_path or spec.partition(":")[0] in ("imagefolder", "parquet"):
+    """Refuse a dataset spec that names no registered source, or a folder or parquet file that does not exist ("No
+    such folder", not "Unknown dataset")."""
+    source, argument = resolve_dataset_spec(spec)
+    if source.name == "imagefolder" and argument and not Path(argument).expanduser().is_dir():
         raise GenzooError(
-            f"Dataset {spec!r}: no such folder or file ({str(path)!r}); pass an existing image folder or parquet "
-            "file, or a registered source (genzoo datasets)."
+            f"No such folder: {argument} (imagefolder needs a folder of images; sub-folders are classes)."
         )
-    names = list(dataset_sources())
-    raise GenzooError(
-        f"Unknown dataset {spec!r}: neither a registered source nor an existing folder.{did_you_mean(spec, names)} "
-        f"Sources: {', '.join(sorted(names))}."
-    )
+    if source.name == "parquet" and argument and not glob.glob(os.path.expanduser(argument)):
+        raise GenzooError(f"No parquet file matches {argument!r}.")
 
 
 def check_output_dir(output_dir: Path, config: TrainConfig) -> None:
