@@ -6,7 +6,18 @@ The names below are imported on first use, so `import genzoo.training` (and the 
 `genzoo.training.setup`) do not import torch.
 """
 
+from typing import TYPE_CHECKING
+
 from ..lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .checkpoints import Checkpointer, TrainState, find_checkpoint
+    from .export import export_checkpoint
+    from .guard import StabilityGuard, TrainingDivergedError
+    from .loop import train
+    from .runtime import LOCK_FILE, choose_num_threads
+    from .setup import check_request
+    from .trackers import JSONLTracker
 
 __all__ = [
     "LOCK_FILE",

@@ -100,10 +100,12 @@ class StepReporter:
         accelerator (`Accelerator`): the run's accelerator, with its trackers.
         config (`TrainConfig`): the run's config (`log_every`, `sample_every`, `output_dir`).
         registration (`ModelRegistration`): the model family, for its pipeline class.
-        generator (`Generator`), ema (`EMAModel`, *optional*): what the grids are drawn with.
+        generator (`Generator`): the generator the grids are drawn with.
+        ema (`EMAModel`, *optional*): its EMA, whose weights draw the grids when the run keeps one.
         sample_inputs (`tuple`): the fixed latents (and labels) of every grid.
         schedulers (`dict`): the learning-rate schedules, whose rates are logged.
-        total_steps (`int`), first_step (`int`): the run's length and the step it starts from.
+        total_steps (`int`): the run's length.
+        first_step (`int`): the step it starts from (a resumed run's checkpoint step).
     """
 
     def __init__(
