@@ -231,6 +231,8 @@ def build_objective(
     kwargs = checked_kwargs(objective_class, config.objective_args, "objective_args", skip=2)
     try:
         objective = objective_class(model, registration, **kwargs)
+    except GenzooError:
+        raise
     except (ValueError, TypeError, OverflowError) as exc:
         raise ConfigError(f"objective_args for {config.objective!r}: {' '.join(str(exc).split())[:300]}") from exc
     if not dataset.streaming and len(dataset) < config.batch_size * num_processes:
@@ -246,6 +248,8 @@ def configure_optimizers(objective: "Objective", config: TrainConfig) -> dict[st
     overflow on turned into one-line errors, before anything is written."""
     try:
         optimizers = objective.configure_optimizers()
+    except GenzooError:
+        raise
     except (ValueError, TypeError, OverflowError) as exc:
         raise ConfigError(f"objective_args for {config.objective!r}: {' '.join(str(exc).split())[:300]}") from exc
     for name, optimizer in optimizers.items():
