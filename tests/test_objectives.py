@@ -469,13 +469,18 @@ def test_adversarial_objectives_come_from_the_core_without_the_gan_plugin(monkey
 def _prepared_dcgan_objective(accumulation: int = 1):
     from accelerate import Accelerator
 
+    from genzoo.training.runtime import skip_per_step_lookups
+
     objective = dcgan_objective("hinge")
     accelerator = Accelerator(cpu=True, gradient_accumulation_steps=accumulation)
     names = list(objective.networks)
     optimizers = objective.configure_optimizers()
     prepared = accelerator.prepare(*objective.networks.values(), *(optimizers[name] for name in names))
     networks = dict(zip(names, prepared[: len(names)], strict=True))
-    objective.bind(accelerator, networks, dict(zip(names, prepared[len(names) :], strict=True)))
+    wrapped = dict(zip(names, prepared[len(names) :], strict=True))
+    for optimizer in wrapped.values():  # as the trainer prepares them (genzoo.training.runtime)
+        skip_per_step_lookups(optimizer)
+    objective.bind(accelerator, networks, wrapped)
     return objective, accelerator
 
 
@@ -502,8 +507,9 @@ def test_bind_looks_up_the_bare_modules_once(monkeypatch):
 
 
 def test_bound_optimizers_skip_accelerates_per_step_lookups_and_train_alike(monkeypatch):
-    """After bind, a prepared optimizer's step and zero_grad no longer probe for packages on every call, and training
-    steps compute exactly what Accelerate's own wrapper computes, with and without gradient accumulation."""
+    """As the trainer prepares them (`genzoo.training.runtime.skip_per_step_lookups`), an optimizer's step and
+    zero_grad no longer probe for packages on every call, and training steps compute exactly what Accelerate's own
+    wrapper computes, with and without gradient accumulation."""
     import accelerate.optimizer
     from accelerate.optimizer import AcceleratedOptimizer
 

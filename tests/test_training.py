@@ -202,7 +202,11 @@ def test_refuses_non_empty_output_dir_unless_told(tiny_train_config, tmp_path):
     assert (run / "model_index.json").exists()
 
 
-def test_resume_without_checkpoint_is_refused(tiny_train_config):
+def test_resume_without_checkpoint_is_refused(tiny_train_config, tmp_path):
+    with pytest.raises(GenzooError, match="does not exist, so there is no run to resume") as error:
+        train(tiny_train_config(resume="latest"))
+    assert "--overwrite-output-dir" not in str(error.value)
+    (tmp_path / "run").mkdir()
     with pytest.raises(GenzooError, match="No checkpoint to resume from"):
         train(tiny_train_config(resume="latest"))
     with pytest.raises(GenzooError, match="is not a genzoo checkpoint folder"):
@@ -224,7 +228,7 @@ def test_cli_errors_are_one_line_and_exit_non_zero(tmp_path, capsys):
     assert excinfo.value.code == 1 and "is a folder; pass a YAML file" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["sample", str(tmp_path / "missing"), "-o", str(tmp_path / "x.png")])
-    assert "is neither a pipeline folder nor a Hub repo id" in capsys.readouterr().err
+    assert "No such folder" in capsys.readouterr().err
 
 
 def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:

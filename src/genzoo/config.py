@@ -451,11 +451,11 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
             raise ConfigError(f"{head} is not a section; only {', '.join(ARG_SECTIONS)} take dotted keys.")
         node = values.setdefault(head, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"Cannot set {shown(key)}: {head} is {shown(node)}, not a section.")
+            raise ConfigError(f"Cannot set {_cut(key)}: {head} is {shown(node)}, not a section.")
         for part in rest[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"Cannot set {shown(key)}: {shown(part)} is not a section.")
+                raise ConfigError(f"Cannot set {_cut(key)}: {_cut(part)} is not a section.")
         node[rest[-1]] = value
     return values
 
@@ -470,6 +470,10 @@ def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
     Containers are cut before their repr is built, so even a deeply shared structure costs little."""
     text = reprlib.repr(value) if isinstance(value, dict | list | tuple | set) else repr(value)
     return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
+
+
+def _cut(text: str, limit: int = SHOWN_CHARS) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _first_line(exc: Exception, limit: int = 300) -> str:

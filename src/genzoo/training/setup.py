@@ -50,8 +50,9 @@ RUN_FOLDER_ENTRIES = frozenset(
         SAMPLES_DIR, "checkpoints", "logs", "best", ".genzoo-train.lock", ".pipeline.ready", ".pipeline.old",
     }
 )  # fmt: skip
-#: The largest learning rate a run accepts: far above any that trains, far below any that overflows float32.
-MAX_LEARNING_RATE = 1e3
+#: The largest learning rate a run accepts: the largest float32, in which the optimizers compute (a larger one
+#: overflows there, in a traceback); anything that large but finite meets the stability guard instead.
+MAX_LEARNING_RATE = 3.4028234663852886e38
 
 
 # --- checks before torch ---------------------------------------------------------------------------------------------
@@ -257,8 +258,8 @@ def configure_optimizers(objective: "Objective", config: TrainConfig) -> dict[st
             lr = float(group["lr"])
             if not (math.isfinite(lr) and 0 <= lr <= MAX_LEARNING_RATE):
                 raise ConfigError(
-                    f"The learning rate of {name!r} must be a number in [0, {MAX_LEARNING_RATE:g}], got {lr:g}; "
-                    "set objective_args.lr (or lr_d)."
+                    f"The learning rate of {name!r} must be a number in [0, {MAX_LEARNING_RATE:.3g}] (float32), got "
+                    f"{lr:g}; set objective_args.lr (or lr_d)."
                 )
     return optimizers
 
