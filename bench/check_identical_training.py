@@ -134,7 +134,8 @@ def main() -> int:
     now = {line.rsplit(" ", 1)[0]: line for line in output}
     differ = sorted(key for key in set(before) | set(now) if before.get(key) != now.get(key))
     for key in differ:
-        print(f"DIFFERS: {key}: before {before.get(key, '-').rsplit(' ', 1)[-1]} now {now.get(key, '-').rsplit(' ', 1)[-1]}")
+        was, now_value = before.get(key, "-").rsplit(" ", 1)[-1], now.get(key, "-").rsplit(" ", 1)[-1]
+        print(f"DIFFERS: {key}: before {was} now {now_value}")
     print(f"{len(now) - len(differ)} of {len(set(before) | set(now))} hashes identical", file=sys.stderr)
     return 1 if differ else 0
 
