@@ -424,21 +424,28 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-@pytest.mark.parametrize("name", ["random_states_0.pkl", "custom_checkpoint_0.pkl"])
+@pytest.mark.parametrize(
+    "name", ["random_states_0.pkl", "optimizer.bin", "optimizer_1.bin", "custom_checkpoint_0.pkl"]
+)
 def test_a_planted_pickle_in_a_checkpoint_is_refused_and_never_runs(tiny_train_config, tmp_path, name):
+    """Refused before Accelerate reads anything, in one line that names the file and what it asked for, whole, and
+    without torch's advice to load it with weights_only=False."""
     run = train(tiny_train_config(max_steps=2, checkpoint_every=2))
     checkpoint = run / "checkpoints" / "step_000002"
     marker = tmp_path / "pwned"
     target = checkpoint / name
     torch.save({"step": _Payload(marker)}, target)
-    if name == "random_states_0.pkl":  # keep the manifest's sizes right, as an attacker would
+    if name != "custom_checkpoint_0.pkl":  # keep the manifest's sizes right, as an attacker would
         state = json.loads((checkpoint / "genzoo_state.json").read_text())
         state["files"][name] = target.stat().st_size
         (checkpoint / "genzoo_state.json").write_text(json.dumps(state))
     else:  # a checkpoint of the older, pickled format
         (checkpoint / "genzoo_state.json").unlink()
-    with pytest.raises(GenzooError, match=rf"{name} holds more than tensors.*could run code"):
+    with pytest.raises(GenzooError, match=rf"{name} holds more than tensors.*could run code") as caught:
         train(tiny_train_config(max_steps=4, resume="latest"))
+    message = str(caught.value)
+    assert message.startswith(f"Checkpoint file {target} ") and "(it asks for posix.system)" in message
+    assert "weights_only" not in message and "\n" not in message and message.endswith("--overwrite-output-dir.")
     assert not marker.exists(), "the pickle ran"
 
 
@@ -531,3 +538,15 @@ def test_the_stability_guard_is_documented():
     docs = (Path(__file__).parents[1] / "docs" / "training.md").read_text()
     for text in ("on_nonfinite", "What is safe to resume", "genzoo export"):
         assert text in docs, text
+
+
+def test_a_checkpoint_state_nested_too_deeply_is_skipped_in_one_line(tiny_train_config, capsys):
+    """genzoo_state.json is read with genzoo's one bounded JSON reader: deep nesting is a broken checkpoint (skipped
+    with a warning naming the file), not a RecursionError."""
+    run = train(tiny_train_config(max_steps=2, checkpoint_every=2))
+    state = run / "checkpoints" / "step_000002" / "genzoo_state.json"
+    state.write_text('{"files": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    capsys.readouterr()
+    with pytest.raises(GenzooError, match="No complete checkpoint"):
+        train(tiny_train_config(max_steps=4, resume="latest"))
+    assert f"{state} is not a complete genzoo checkpoint state" in capsys.readouterr().out

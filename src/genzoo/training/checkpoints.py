@@ -20,6 +20,7 @@ code (see docs/training.md, "What is safe to resume"). `Checkpointer` saves and 
 import contextlib
 import json
 import os
+import re
 import shutil
 import struct
 import uuid
@@ -32,7 +33,7 @@ from safetensors.torch import load_file, save_file
 
 from ..config import TrainConfig, read_run_config
 from ..errors import ConfigError, GenzooError
-from ..folder import CHECKPOINT_STATE, CHECKPOINTS_DIR, RUN_CONFIG
+from ..folder import CHECKPOINT_STATE, CHECKPOINTS_DIR, RUN_CONFIG, read_json
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -92,9 +93,8 @@ def checkpoint_problem(path: Path) -> str | None:
     state_file = path / STATE_FILE
     if state_file.is_file():
         try:
-            state = json.loads(state_file.read_text())
-            manifest = dict(state["files"])
-        except (ValueError, KeyError, TypeError):
+            manifest = dict(read_json(state_file)["files"])
+        except (GenzooError, ValueError, KeyError, TypeError):  # unreadable, too large or nested too deeply too
             return f"{state_file} is not a complete genzoo checkpoint state"
         for name, size in manifest.items():
             file = path / name
@@ -126,7 +126,7 @@ def _file_problem(file: Path) -> str | None:
                     raise ValueError
                 header = json.loads(handle.read(header_size))
             end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
-        except (struct.error, ValueError, KeyError, TypeError):
+        except (struct.error, ValueError, KeyError, TypeError, RecursionError):
             return f"{file} is not a readable safetensors file (truncated?)"
         if 8 + header_size + end != size:
             return f"{file} is truncated ({size:,} of {8 + header_size + end:,} bytes)"
@@ -170,7 +170,7 @@ def find_checkpoint(output_dir: Path, resume: str) -> Path:
 def read_checkpoint_state(path: Path) -> dict[str, Any] | None:
     """The contents of `genzoo_state.json`, or `None` for a checkpoint of the older format."""
     state_file = Path(path) / STATE_FILE
-    return json.loads(state_file.read_text()) if state_file.is_file() else None
+    return read_json(state_file) if state_file.is_file() else None
 
 
 def _safe_globals() -> list[Any]:
@@ -182,23 +182,27 @@ def _safe_globals() -> list[Any]:
 
 
 def verify_pickles(path: Path) -> None:
-    """Load every pickle of a checkpoint that Accelerate would read without `weights_only` (or whose errors it
-    would swallow) with `weights_only=True`, so a planted pickle fails here and runs nothing.
+    """Load every pickle of a checkpoint (optimizer, scheduler and RNG states, and the older format's pickled
+    objects) with `weights_only=True` before Accelerate reads them, so a planted pickle fails here, naming its file,
+    and runs nothing. Memory-mapped: no tensor data is read.
 
     Raises:
-        `GenzooError`: naming the file that holds anything but tensors, numbers and the allow-listed RNG types.
+        `GenzooError`: one line naming the file that holds anything but tensors, numbers and the allow-listed RNG
+            types, and what it asked for (never torch's advice to load it unsafely).
     """
-    files = sorted(Path(path).glob("random_states_*.pkl")) + sorted(Path(path).glob(LEGACY_CUSTOM_GLOB))
+    files = sorted(file for file in Path(path).iterdir() if file.suffix in (".bin", ".pkl") and file.is_file())
     for file in files:
         try:
             with torch.serialization.safe_globals(_safe_globals()):
-                torch.load(file, map_location="cpu", weights_only=True)
+                torch.load(file, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(file))
         except Exception as exc:
-            reason = str(exc).split("WeightsUnpickler error:", 1)[-1].split("Check the documentation")[0]
+            refused = re.search(r"GLOBAL ([\w.]+)", str(exc))
+            asked = f"it asks for {refused.group(1)}" if refused else f"{type(exc).__name__} when read as tensors"
             raise GenzooError(
-                f"Checkpoint file {file} holds more than tensors, numbers and RNG states, so genzoo will not load it "
-                f"(unpickling it could run code): {' '.join(reason.split())}"
-            ) from exc
+                f"Checkpoint file {file} holds more than tensors, numbers and RNG states ({asked}), so genzoo "
+                "will not load it: unpickling it could run code. Resume from another checkpoint, or start over "
+                "with --overwrite-output-dir."
+            ) from None
 
 
 def write_checkpoint_state(folder: Path, state: dict[str, Any]) -> None:

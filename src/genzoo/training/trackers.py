@@ -82,8 +82,8 @@ class JSONLTracker(GeneralTracker):
 def _step_of(line: str) -> float:
     try:
         step = json.loads(line).get("step")
-    except (ValueError, AttributeError):
-        return float("inf")  # a torn last line (killed mid-write) goes too
+    except (ValueError, AttributeError, RecursionError):
+        return float("inf")  # a torn last line (killed mid-write) goes too, as does one nested too deeply to read
     return -1 if step is None else step
 
 
