@@ -94,6 +94,13 @@ def digits_folder(change: Callable[[Path], None] | None = None) -> Callable[[Pat
     return setup
 
 
+def mixed_size_folder(tmp: Path) -> None:
+    """`{tmp}/mixed`: RGB images of several sizes, the first 77 px wide (a size DCGAN cannot build)."""
+    (tmp / "mixed").mkdir()
+    for i, (width, height) in enumerate([(77, 77), (64, 80), (100, 50), (32, 32)]):
+        Image.new("RGB", (width, height), (i * 60, 20, 200)).save(tmp / "mixed" / f"{i}.png")
+
+
 def corrupt_middle(folder: Path) -> None:  # only row 5 is broken: a lazy loader would fail mid-training
     (folder / "05.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
 
@@ -207,6 +214,10 @@ CASES = [
          parquet({"image": [Image.new("L", (8, 8))] * 8, "label": [0] * 7 + [1_000_000]},
                  {"image": datasets.Image(), "label": datasets.Value("int64")})),
     Case("data-parquet-missing", [*DATA, "parquet:{tmp}/nope.parquet"], "nope.parquet"),
+    Case("data-folder-missing", [*DATA, "{tmp}/faces"], "/faces (the dataset must be a folder of images"),
+    Case("data-cgan-on-unlabelled-folder", [*CGAN, "--dataset", "{tmp}/digits"],
+         "has no label column: an image folder needs one sub-folder per class", digits_folder()),
+    Case("data-mixed-sizes-unsupported-first", [*DATA, "{tmp}/mixed"], "pass --resolution N", mixed_size_folder),
     Case("data-hf-offline", [*DATA, "hf:nobody/no-such-dataset"],
          "Could not load Hub dataset 'nobody/no-such-dataset'"),
     Case("data-arg-typo", [*TRAIN, "--dataset-arg", "colr=1"], "does not take colr"),

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..registry import models
-from .common import check_dataset, seed
+from .common import seed
 
 if TYPE_CHECKING:
     from ..config import TrainConfig
@@ -67,8 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     config = config_from_args(args)  # first: a mistyped name, flag or path is reported before torch is imported
-    check_dataset(config.dataset)
-    from ..training.setup import check_request  # lazy: checks the output folder and resume without torch
+    from ..training.setup import check_request  # lazy: checks the dataset path, output folder and resume without torch
 
     check_request(config)
     from ..training import train  # lazy: the trainer imports torch, diffusers, accelerate and datasets

@@ -201,7 +201,13 @@ def build_generator(registration: ModelRegistration, model_args: dict[str, Any],
     try:
         return generator_class(**kwargs)
     except (ValueError, TypeError, OverflowError, RuntimeError) as exc:
-        raise ConfigError(f"Cannot build {registration.name!r} with {kwargs}: {' '.join(str(exc).split())}") from exc
+        reason = " ".join(str(exc).split())
+        if "image_size" not in model_args and "image_size" in reason:  # the size came from the data: say how to set it
+            reason += (
+                f" The size {kwargs.get('image_size')} comes from the first image ({width}x{height}); pass "
+                "--resolution N (such as 32 or 64) to resize every image to N x N."
+            )
+        raise ConfigError(f"Cannot build {registration.name!r} with {kwargs}: {reason}") from exc
 
 
 def build_objective(
@@ -221,8 +227,8 @@ def build_objective(
             else f"Objective {config.objective!r} needs labels"
         )
         raise ConfigError(
-            f"{who} but dataset {config.dataset!r} has no label column; "
-            "pass --label-column NAME or train an unconditional model."
+            f"{who} but dataset {config.dataset!r} has no label column: {dataset.labels_hint}; or train an "
+            "unconditional model."
         )
     if model.is_conditional and dataset.num_classes > model.num_classes:
         raise ConfigError(
