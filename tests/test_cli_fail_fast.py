@@ -12,17 +12,18 @@ from pathlib import Path
 import pytest
 
 HEAVY = ("torch", "diffusers", "datasets", "accelerate")
+OUT = ["--output-dir", "out"]
 
 # (id, argv, the start of the one-line error); in argv, PIPE is a folder with a model_index.json and NOTPIPE one
 # without. Paths are relative to the test's own folder.
 CASES = [
     ("model", ["train", "dcgn"], "Unknown model 'dcgn'. Did you mean 'dcgan'?"),
     ("objective", ["train", "dcgan", "--objective", "hinj"], "Unknown objective 'hinj'. Did you mean 'hinge'?"),
-    ("dataset-folder", ["train", "dcgan", "--dataset", "./faces", "--output-dir", "out"], "No such folder: ./faces"),
-    ("dataset-imagefolder", ["train", "dcgan", "--dataset", "imagefolder:./faces"], "No such folder: ./faces"),
-    ("dataset-parquet", ["train", "dcgan", "--dataset", "faces.parquet"], "No such file: faces.parquet"),
-    ("dataset-hub-like", ["train", "dcgan", "--dataset", "org/faces"], "No such folder: org/faces"),
-    ("dataset-name", ["train", "dcgan", "--dataset", "mnist5k_"], "Unknown dataset 'mnist5k_'. Did you mean"),
+    ("dataset-folder", ["train", "dcgan", "--dataset", "./faces", *OUT], "No such folder: ./faces"),
+    ("dataset-imagefolder", ["train", "dcgan", "--dataset", "imagefolder:./faces", *OUT], "No such folder: ./faces"),
+    ("dataset-parquet", ["train", "dcgan", "--dataset", "faces.parquet", *OUT], "No such file: faces.parquet"),
+    ("dataset-hub-like", ["train", "dcgan", "--dataset", "org/faces", *OUT], "No such folder: org/faces"),
+    ("dataset-name", ["train", "dcgan", "--dataset", "mnist5k_", *OUT], "Unknown dataset 'mnist5k_'. Did you mean"),
     ("metric", ["evaluate", "PIPE", "--metrics", "fdi"], "Unknown metric 'fdi'. Did you mean 'fid'?"),
     ("metric-arg", ["evaluate", "PIPE", "--metric-arg", "kdi.num_subsets=5"], "Unknown metric 'kdi'. Did you mean"),
     ("extractor", ["evaluate", "PIPE", "--features", "incepton"], "Unknown feature extractor 'incepton'."),
