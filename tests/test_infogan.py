@@ -179,3 +179,26 @@ def test_code_accuracy_metric_through_evaluate(tmp_path):
     with pytest.raises(GenzooError, match="Metric 'code_accuracy' needs a generator with learned codes") as info:
         evaluate_pipeline(GenPipeline(model=dcgan), "code_accuracy", progress=False)
     assert "\n" not in str(info.value)
+
+
+def test_codes_task_and_explore_method_codes(tmp_path, capsys):
+    from genzoo.cli import main
+
+    pipe = tiny_pipe()
+    assert "codes" in pipe.supported_tasks()
+    pipe.save_pretrained(tmp_path / "pipe")
+    out = tmp_path / "codes.png"
+    main(["explore", str(tmp_path / "pipe"), "--method", "codes", "--steps", "4", "-o", str(out)])
+    import PIL.Image
+
+    with PIL.Image.open(out) as grid:
+        assert grid.size == (4 * 28, 3 * 28)
+    dcgan = get_model("dcgan").generator_class(latent_dim=4, base_channels=4)
+    from genzoo import GenPipeline
+
+    GenPipeline(model=dcgan).save_pretrained(tmp_path / "dcgan")
+    assert "codes" not in GenPipeline(model=dcgan).supported_tasks()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explore", str(tmp_path / "dcgan"), "--method", "codes", "-o", str(tmp_path / "x.png")])
+    assert exit_info.value.code != 0
+    assert "--method codes needs a model with learned codes" in capsys.readouterr().err

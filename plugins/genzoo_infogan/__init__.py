@@ -64,6 +64,18 @@ def register_objectives(register: Callable) -> None:
 
 
 @hookimpl
+def register_tasks(register: Callable) -> None:
+    register(
+        "codes",
+        "genzoo_infogan.modeling_infogan:code_rows",
+        method="code_rows",
+        applies_to="genzoo_infogan.modeling_infogan:has_codes",
+        label="code rows",
+        description="One row per value of a learned code (InfoGAN), the noise fixed down each column.",
+    )
+
+
+@hookimpl
 def register_metrics(register: Callable) -> None:
     register(
         "code_accuracy",

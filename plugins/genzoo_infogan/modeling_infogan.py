@@ -32,7 +32,15 @@ from genzoo import Generator, GenPipeline, dcgan_init
 from genzoo.errors import GenzooError
 from genzoo.modeling import check_sizes, resolution_plan
 
-__all__ = ["CodeRecognizer", "InfoGANDiscriminator", "InfoGANGenerator", "InfoGANPipeline", "split_latents"]
+__all__ = [
+    "CodeRecognizer",
+    "InfoGANDiscriminator",
+    "InfoGANGenerator",
+    "InfoGANPipeline",
+    "code_rows",
+    "has_codes",
+    "split_latents",
+]
 
 
 def split_latents(latents: torch.Tensor, noise_dim: int, num_categories: int) -> tuple[torch.Tensor, ...]:
@@ -408,7 +416,6 @@ class InfoGANPipeline(GenPipeline):
                                                   self.model.config.num_channels) for image in images])  # fmt: skip
         return self.model.encode_codes(images)
 
-    @torch.no_grad()
     def code_rows(
         self,
         columns: int = 8,
@@ -417,41 +424,70 @@ class InfoGANPipeline(GenPipeline):
         generator: torch.Generator | None = None,
         output_type: str = "pil",
     ) -> Any:
-        r"""A grid with one row per value of a code and the same noise along each column.
+        r"""A grid with one row per value of a code: see `code_rows` (the `codes` task)."""
+        return code_rows(self, columns, code, values, generator, output_type)
 
-        Args:
-            columns (`int`, defaults to 8): images per row (columns share their noise and other codes).
-            code (`str`, defaults to `"category"`): `"category"` (one row per category) or `"continuous:I"` (one
-                row per value of continuous code I, from −2 to 2 by default, beyond the training range of ±1 to
-                show where the code's effect ends).
-            values (`list[float]`, *optional*): the row values of a continuous code.
-            generator (`torch.Generator`, *optional*): seeds the noise.
-            output_type (`str`): `"pil"` for one grid image, `"pt"` for the images `(rows * columns, C, H, W)`.
-        """
-        from genzoo.grids import image_grid
 
-        model = self.model
-        base = model.sample_latents(columns, generator=generator, device="cpu").to(self._execution_device)
-        noise, one_hot, continuous = model.split_latents(base)
-        category = one_hot.argmax(1) if model.config.num_categories else None
-        rows = []
-        if code == "category":
-            if not model.config.num_categories:
-                raise GenzooError("This InfoGAN has no categorical code; use code='continuous:0'.")
-            for value in range(model.config.num_categories):
-                rows.append(model.make_latents(noise, torch.full_like(one_hot[:, 0], value).long(), continuous))
-        elif code.startswith("continuous:") and code.partition(":")[2].isdigit():
-            index = int(code.partition(":")[2])
-            if index >= model.config.num_continuous:
-                raise GenzooError(
-                    f"Code value {index} is out of range for code 'continuous:I': use 0 to "
-                    f"{model.config.num_continuous - 1}."
-                )
-            for value in values if values is not None else [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]:
-                swept = continuous.clone()
-                swept[:, index] = value
-                rows.append(model.make_latents(noise, category, swept))
-        else:
-            raise GenzooError(f"code must be 'category' or 'continuous:I' (I an index), got {code!r}.")
-        images = self(latents=torch.cat(rows), output_type="pt" if output_type == "pt" else "pil").images
-        return images if output_type == "pt" else image_grid(images, rows=len(rows))
+def has_codes(pipe: Any) -> bool:
+    """Whether `pipe`'s model has learned codes (InfoGAN's): what the `codes` task applies to."""
+    return callable(getattr(getattr(pipe, "model", None), "encode_codes", None))
+
+
+@torch.no_grad()
+def code_rows(
+    pipe: Any,
+    columns: int = 8,
+    code: str = "category",
+    values: list[float] | None = None,
+    generator: torch.Generator | None = None,
+    output_type: str = "pil",
+) -> Any:
+    r"""A grid with one row per value of a code and the same noise down each column (the `codes` task,
+    `pipe.code_rows(...)`, `genzoo explore RUN --method codes`).
+
+    Args:
+        pipe (`InfoGANPipeline`): the pipeline.
+        columns (`int`, defaults to 8): images per row (columns share their noise and other codes).
+        code (`str`, defaults to `"category"`): `"category"` (one row per category) or `"continuous:I"` (one row
+            per value of continuous code I, from −2 to 2 by default, beyond the training range of ±1 to show where
+            the code's effect ends).
+        values (`list[float]`, *optional*): the row values of a continuous code.
+        generator (`torch.Generator`, *optional*): seeds the noise.
+        output_type (`str`): `"pil"` for one grid image, `"pt"` for the images `(rows * columns, C, H, W)`.
+
+    Raises:
+        `GenzooError`: for a model without codes, an unknown code or a code index out of range.
+    """
+    from genzoo.grids import image_grid
+
+    if not has_codes(pipe):
+        raise GenzooError(
+            f"code rows need a model with learned codes (InfoGAN); {type(pipe.model).__name__} has none."
+        )
+    if columns < 1:
+        raise GenzooError(f"code rows need at least 1 column, got {columns}.")
+    model = pipe.model
+    base = model.sample_latents(columns, generator=generator, device="cpu").to(pipe._execution_device)
+    noise, one_hot, continuous = model.split_latents(base)
+    category = one_hot.argmax(1) if model.config.num_categories else None
+    rows = []
+    if code == "category":
+        if not model.config.num_categories:
+            raise GenzooError("This InfoGAN has no categorical code; use code='continuous:0'.")
+        for value in range(model.config.num_categories):
+            rows.append(model.make_latents(noise, torch.full_like(one_hot[:, 0], value).long(), continuous))
+    elif code.startswith("continuous:") and code.partition(":")[2].isdigit():
+        index = int(code.partition(":")[2])
+        if index >= model.config.num_continuous:
+            raise GenzooError(
+                f"Code value {index} is out of range for code 'continuous:I': use 0 to "
+                f"{model.config.num_continuous - 1}."
+            )
+        for value in values if values is not None else [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]:
+            swept = continuous.clone()
+            swept[:, index] = value
+            rows.append(model.make_latents(noise, category, swept))
+    else:
+        raise GenzooError(f"code must be 'category' or 'continuous:I' (I an index), got {code!r}.")
+    images = pipe(latents=torch.cat(rows), output_type="pt" if output_type == "pt" else "pil").images
+    return images if output_type == "pt" else image_grid(images, rows=len(rows))

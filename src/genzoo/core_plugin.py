@@ -174,7 +174,7 @@ def register_metrics(register: Callable) -> None:
         applies_to="representation",
         options={
             "num_points": points,
-            "n_estimators": MetricOption(20, "boosted trees per factor", minimum=1),
+            "n_estimators": MetricOption(10, "boosting rounds per factor (disentanglement_lib: 100)", minimum=1),
             "factor_columns": factors,
         },
         default=False,

@@ -1,4 +1,5 @@
-"""`genzoo explore`: a grid of latent directions, SeFa directions (GANs) or KL-ranked latent dimensions (VAEs)."""
+"""`genzoo explore`: a grid of latent directions, SeFa directions (GANs) or KL-ranked latent dimensions (VAEs), or one
+row per category of a model with learned codes (InfoGAN's `codes` task, `--method codes`)."""
 
 import argparse
 import math
@@ -30,7 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = "One row per direction, one column per step along it, from one random latent."
     parser.add_argument("pipeline", help="pipeline folder or Hub repo id")
     parser.add_argument(
-        "--method", choices=list(method.choices), default=method.default, help=f"{method.help} (default: %(default)s)"
+        "--method",
+        choices=[*method.choices, "codes"],
+        default=method.default,
+        help=f"{method.help}; codes: one row per category of a model with learned codes (default: %(default)s)",
     )
     parser.add_argument(
         "-k", "--num-directions", type=int, default=count.default, help=f"{count.help} (default: %(default)s)"
@@ -64,6 +68,13 @@ def run(args: argparse.Namespace) -> None:
     pipe = load_pipeline(args)
     import torch  # lazy
 
+    if args.method == "codes":  # the `codes` task a plugin registers (InfoGAN's): one row per category
+        if "codes" not in pipe.supported_tasks():
+            raise ValueError(f"--method codes needs a model with learned codes (InfoGAN); {args.pipeline} has none.")
+        grid = pipe.code_rows(columns=args.steps, generator=torch.Generator().manual_seed(args.seed))
+        save_image(grid, args.output)
+        print(f"Saved one row per category x {args.steps} columns to {args.output}")
+        return
     generator = torch.Generator().manual_seed(args.seed)
     options = {"generator": generator} if args.method == "dims" else {}
     directions = pipe.find_directions(method=args.method, num_directions=args.num_directions, **options)
