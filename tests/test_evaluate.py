@@ -353,7 +353,7 @@ def test_clear_errors(trained_dcgan, register_plugin, tmp_path, capsys):
         main(["evaluate", str(trained_dcgan), "--metrics", "fid,fjd"])
     error = capsys.readouterr().err
     assert "genzoo: error: Unknown metric 'fjd'. Did you mean 'fid'? Available metrics: " in error
-    assert "fid, fid_per_class, is, kid, nll, pr, reconstruction" in error
+    assert all(f" {name}," in error for name in ("fid", "fid_per_class", "is", "kid", "nll", "pr"))
 
     rgb = GenPipeline(model=DCGANGenerator(latent_dim=8, base_channels=8, num_channels=3))
     with pytest.raises(GenzooError, match="reads grayscale images but got 3-channel"):

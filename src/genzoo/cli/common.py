@@ -2,18 +2,14 @@
 the cheap checks that run before torch is imported."""
 
 import argparse
-import glob
-import os
 from pathlib import Path
 from typing import Any
 
 from ..errors import GenzooError, check_writable
-from ..registry import resolve_dataset_spec
 
 __all__ = [
     "DTYPES",
     "add_loading_options",
-    "check_dataset",
     "check_existing_file",
     "check_folder",
     "check_output_path",
@@ -195,20 +191,6 @@ def check_pipeline_source(name: str) -> None:
             f"No such folder: {name} (a pipeline is a folder written by `genzoo train` or save_pretrained, or a Hub "
             "repo id like 'org/name')."
         )
-
-
-def check_dataset(spec: str | None) -> None:
-    """Refuse a dataset spec whose source is unknown or whose folder or parquet file does not exist (what
-    `genzoo.data.load_dataset` would refuse after torch and `datasets` loaded)."""
-    if spec is None:
-        return
-    source, argument = resolve_dataset_spec(spec)
-    if source.name == "imagefolder" and argument and not os.path.isdir(argument):
-        raise GenzooError(
-            f"No such folder: {argument} (imagefolder needs a folder of images; sub-folders are classes)."
-        )
-    if source.name == "parquet" and argument and not glob.glob(os.path.expanduser(argument)):
-        raise GenzooError(f"No parquet file matches {argument!r}.")
 
 
 def check_folder(name: str, what: str) -> None:

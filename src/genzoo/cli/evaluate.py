@@ -9,7 +9,6 @@ from ..metrics.selection import parse_metric_args, parse_metrics
 from ..registry import feature_extractors
 from .common import (
     add_loading_options,
-    check_dataset,
     check_existing_file,
     check_folder,
     check_pipeline_source,
@@ -121,4 +120,6 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.reference_stats is not None:
         check_existing_file(args.reference_stats, "--reference-stats")
     else:
-        check_dataset(args.dataset)
+        from ..training.setup import check_dataset_spec  # lazy: torch-free, but `genzoo --help` need not read YAML
+
+        check_dataset_spec(args.dataset)
