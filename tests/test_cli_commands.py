@@ -142,3 +142,15 @@ def test_plugins_lists_what_each_family_sets_over_an_objective(capsys):
     main(["plugins", "--json"])
     report = {plugin["name"]: plugin for plugin in json.loads(capsys.readouterr().out)["plugins"]}
     assert report["gan"]["objective_defaults"]["dcgan"]["hinge"]["betas"] == [0.0, 0.9]
+
+
+def test_a_command_whose_module_cannot_be_imported_is_left_out(register_plugin, capsys):
+    class Broken:
+        @hookimpl
+        def register_commands(self, register):
+            register("broken", "genzoo_no_such_module:add_arguments", "genzoo_no_such_module:run", description="x")
+
+    register_plugin(Broken(), name="broken")
+    with pytest.warns(RuntimeWarning, match=r"genzoo command 'broken' is unavailable: 'broken' of plugin 'broken'"):
+        main(["recipes"])  # every other command still works
+    assert "aims at" in capsys.readouterr().out

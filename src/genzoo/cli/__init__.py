@@ -23,7 +23,8 @@ __all__ = ["build_parser", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every `genzoo` subcommand, built-in and registered by plugins; each subparser sets
-    `run`, the function that runs it.
+    `_command_registration`, the command's `CommandRegistration` (whose `run` runs it). A command whose module
+    cannot be imported is left out with a warning.
 
     Raises:
         `DuplicateRegistrationError`: when two plugins register the same command name.
@@ -31,11 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genzoo", description="Train, sample and share image generative models.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in commands():
+        try:
+            add_arguments = command.add_arguments  # imports a plugin's command module
+        except GenzooError as exc:  # one plugin's broken command must not take every other command down with it
+            warnings.warn(f"genzoo command {command.name!r} is unavailable: {exc}", RuntimeWarning, stacklevel=2)
+            continue
         subparser = subparsers.add_parser(
             command.name, aliases=list(command.aliases), help=command.description, description=command.description
         )
-        command.add_arguments(subparser)
-        subparser.set_defaults(run=command.run)
+        add_arguments(subparser)
+        subparser.set_defaults(
+            _command_registration=command
+        )  # `run` is read (and imported) only for the command given
     return parser
 
 
@@ -47,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with _one_line_errors(), warnings.catch_warnings():
         warnings.simplefilter("always", GenzooWarning)
         warnings.showwarning = _show_warning
-        args.run(args)
+        args._command_registration.run(args)
 
 
 @contextlib.contextmanager
