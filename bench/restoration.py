@@ -299,13 +299,13 @@ def _timings(restore_subset, count: int, single: int) -> dict:
 def _hybrid_rows(args, pipe, prior, name, observed, degradation, restored, row) -> list[dict]:
     """Both orders of combining a trained inpainting model with inversion of `prior` (a generator with an encoder)."""
     options = {"num_restarts": args.restarts, "batch_size": args.batch_size}
-    seeded = {"num_steps": args.hybrid_steps, "generator": torch.Generator().manual_seed(args.seed)}
     ms, refined = cpu_ms_per_image(
-        len(observed), pipe.restore, observed, degradation, prior=prior, output_type="pt", **seeded, **options
-    )
+        len(observed), pipe.restore, observed, degradation, prior=prior, prior_steps=args.hybrid_steps,
+        prior_options=options, generator=torch.Generator().manual_seed(args.seed), output_type="pt",
+    )  # fmt: skip
     refined = refined.images
     out = [row(f"{name} → {args.hybrid} inversion ({args.hybrid_steps} steps)", refined, ms)]
-    seeded["generator"] = torch.Generator().manual_seed(args.seed)
+    seeded = {"num_steps": args.hybrid_steps, "generator": torch.Generator().manual_seed(args.seed)}
     ms, inverted = cpu_ms_per_image(
         len(observed), prior.restore, observed, degradation, output_type="pt", **seeded, **options
     )

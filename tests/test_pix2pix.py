@@ -8,7 +8,7 @@ import torch
 
 from genzoo import GenPipeline
 from genzoo.errors import ConfigError, GenzooError
-from genzoo.restoration import Downsample, GaussianNoise, Mask
+from genzoo.tasks import Downsample, GaussianNoise, Mask
 from genzoo.testing import GeneratorTesterMixin
 from genzoo_gan import DCGANGenerator
 from genzoo_pix2pix import L1Objective, Pix2PixGenerator, Pix2PixObjective, Pix2PixPipeline, TaskSpec
@@ -123,7 +123,7 @@ def test_inpaint_in_one_pass_keeps_known_pixels_for_every_input_kind():
     mask_pil = PIL.Image.fromarray((mask[0, 0].numpy() * 255).astype(np.uint8))
     (restored,) = pipe.inpaint(image=pil, mask_image=mask_pil).images
     assert restored.size == (16, 16)
-    assert pipe.supported_tasks() == {"sample", "interpolate", "inpaint"}
+    assert pipe.supported_tasks() == {"sample", "interpolate", "restore", "inpaint"}
 
 
 def test_super_resolve_and_denoise_in_one_pass():
@@ -166,6 +166,7 @@ def test_save_and_load_keeps_the_task_and_its_degradations(tmp_path):
         ("inpaint", lambda p: p.denoise(image=digits(1), noise_std=0.1), "--task denoise"),
         ("inpaint", lambda p: p.restore(digits(1), GaussianNoise(0.1)), "trained for inpaint, not denoise"),
         ("inpaint", lambda p: p.invert(digits(1)), "does not support inversion"),
+        ("inpaint", lambda p: p.inpaint(image=digits(1), mask_image=centre_mask(16), prior_options={"a": 1}), "prior"),
         # wrong size, channel count, mode
         ("inpaint", lambda p: p.inpaint(image=digits(1, 20), mask_image=centre_mask(20)), "is 20x20 but"),
         ("inpaint", lambda p: p.inpaint(image=digits(1, channels=3), mask_image=centre_mask(16)), "3 channel"),
@@ -177,7 +178,6 @@ def test_save_and_load_keeps_the_task_and_its_degradations(tmp_path):
         ("super-resolve", lambda p: p.super_resolve(image=digits(1, 8), scale=2), "trained for super-resolution by 4"),
         ("super-resolve", lambda p: p.super_resolve(image=digits(1, 16), scale=4), "low-resolution"),
         ("denoise", lambda p: p.denoise(image=digits(1), noise_std=0.9), "outside the range 0.05 to 0.5"),
-        ("denoise", lambda p: p.denoise(image=digits(1), num_steps=5), "one forward pass"),
         ("denoise", lambda p: p.denoise(image=digits(1), output_type="latents"), "output_type"),
     ],
 )
@@ -199,13 +199,15 @@ def test_prior_refines_the_pix2pix_output_with_a_generator_that_has_an_encoder()
     torch.manual_seed(0)
     vae = VAEPipeline(model=VAEGenerator(latent_dim=4, image_size=16, num_channels=1, base_channels=4).eval())
     image, mask = digits(2), centre_mask(16)
-    options = {"prior": vae, "num_steps": 3, "num_restarts": 1, "generator": torch.Generator().manual_seed(0)}
+    options = {"prior": vae, "prior_steps": 3, "prior_options": {"num_restarts": 1}}
+    options["generator"] = torch.Generator().manual_seed(0)
     refined = pipe.inpaint(image=image, mask_image=mask, output_type="pt", **options).images
     assert refined.shape == (2, 1, 16, 16)
     known = (~mask).expand_as(refined)
     assert torch.equal(refined[known], image[known])
     one_pass = pipe.inpaint(image=image, mask_image=mask, output_type="pt").images
     assert not torch.equal(refined, one_pass)
+    options["generator"] = torch.Generator().manual_seed(0)
     again = pipe.inpaint(image=image, mask_image=mask, output_type="pt", **options).images
     assert torch.equal(refined, again)
     gan = GenPipeline(model=DCGANGenerator(latent_dim=4, image_size=16, num_channels=1, base_channels=4).eval())
@@ -330,3 +332,38 @@ def test_task_is_refused_for_a_family_without_tasks():
     config = resolve_train_config({"model": "pix2pix", "task": "denoise"}, overrides=["task_args.noise_std=0.3"])
     assert config.model_args == {"task": "denoise", "task_args": {"noise_std": 0.3}}
     assert resolve_train_config(config).model_args == config.model_args  # resolving again changes nothing
+
+
+def test_genzoo_restore_runs_a_trained_model_in_one_pass_and_refuses_what_it_cannot(tmp_path, capsys):
+    from genzoo.cli import main
+
+    tiny_pipeline("inpaint").save_pretrained(tmp_path / "run")
+    PIL.Image.fromarray((digits(1)[0, 0].numpy() * 255).astype(np.uint8)).save(tmp_path / "digit.png")
+    PIL.Image.fromarray((centre_mask(16)[0, 0].numpy() * 255).astype(np.uint8)).save(tmp_path / "mask.png")
+    common = [str(tmp_path / "run"), "-i", str(tmp_path / "digit.png"), "-o", str(tmp_path / "out.png")]
+    main(["restore", *common, "--task", "inpaint", "--mask", str(tmp_path / "mask.png")])
+    with PIL.Image.open(tmp_path / "out.png") as restored:
+        assert restored.size == (16, 16)
+    assert (tmp_path / "out-figure.png").is_file()
+    for flags, message in [
+        (["--task", "denoise", "-o", str(tmp_path / "no.png")], "trained for inpaint, not denoise"),
+        (["--task", "inpaint", "--mask", str(tmp_path / "mask.png"), "--steps", "5", "-o", str(tmp_path / "no.png")],
+         "restores in one forward pass"),
+    ]:  # fmt: skip
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            main(["restore", *common[:-2], *flags])
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("genzoo: error:")]
+        assert exit_info.value.code == 1 and len(errors) == 1 and message in errors[0]
+        assert not (tmp_path / "no.png").exists()
+
+
+def test_demo_restore_tab_uses_the_one_pass_model():
+    pytest.importorskip("gradio")
+    from genzoo.demo import DemoSession
+
+    session = DemoSession(tiny_pipeline("denoise"))
+    assert session.restore_tasks == ["denoise"]
+    image = PIL.Image.fromarray((digits(1)[0, 0].numpy() * 255).astype(np.uint8))
+    given, restored = session.restore("denoise", image, degrade_first=True, noise_std=0.2)
+    assert given.size == restored.size

@@ -24,7 +24,7 @@ import PIL.ImageDraw
 import torch
 
 from genzoo.errors import ConfigError
-from genzoo.restoration import Degradation, Downsample, GaussianNoise, Mask
+from genzoo.tasks import Degradation, Downsample, GaussianNoise, Mask
 
 __all__ = [
     "MASK_KINDS",

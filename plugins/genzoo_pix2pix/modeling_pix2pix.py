@@ -19,17 +19,9 @@ from torch import nn
 
 from genzoo import Generator, GenPipeline
 from genzoo.errors import GenzooError
+from genzoo.images import captioned_grid, to_mask, to_output, to_pixels
 from genzoo.modeling import check_sizes
-from genzoo.restoration import (
-    Degradation,
-    Downsample,
-    GaussianNoise,
-    Mask,
-    captioned_grid,
-    to_mask,
-    to_output,
-    to_pixels,
-)
+from genzoo.tasks import Degradation, Downsample, GaussianNoise, Mask
 
 from .degradations import TaskSpec, encode_observation
 
@@ -37,7 +29,7 @@ __all__ = ["PatchGANDiscriminator", "Pix2PixGenerator", "Pix2PixPipeline"]
 
 #: The pipeline method of each task.
 TASK_METHODS = {"inpaint": "inpaint", "super-resolve": "super_resolve", "denoise": "denoise"}
-#: Inversion steps of the generator prior that refines a pix2pix output (`prior=`), unless `num_steps` is given.
+#: Inversion steps of the generator prior that refines a pix2pix output (`prior=`) by default.
 DEFAULT_PRIOR_STEPS = 20
 
 
@@ -320,9 +312,10 @@ class Pix2PixPipeline(GenPipeline):
         """The task the model was trained for: `"inpaint"`, `"super-resolve"` or `"denoise"`."""
         return self.model.spec.task
 
-    def supported_tasks(self) -> frozenset[str]:
-        """Sampling, interpolation and the one restoration task the model was trained for."""
-        return frozenset({"sample", "interpolate", TASK_METHODS[self.task]})
+    def serves_task(self, name: str) -> bool:
+        """Which of the task table's tasks this model's own methods serve (`genzoo.registry.TaskRegistration.applies`
+        asks): `restore`, and the one restore task it was trained for."""
+        return name in ("restore", TASK_METHODS[self.task])
 
     # --- restoration in one pass ---------------------------------------------------------------------------------
     @torch.no_grad()
@@ -332,11 +325,11 @@ class Pix2PixPipeline(GenPipeline):
         degradation: Degradation,
         *,
         prior: Any = None,
-        num_steps: int | None = None,
+        prior_steps: int = DEFAULT_PRIOR_STEPS,
+        prior_options: dict[str, Any] | None = None,
         generator: torch.Generator | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
-        **inversion_kwargs: Any,
     ) -> ImagePipelineOutput | tuple:
         r"""Restore observations made by `degradation` in one forward pass of the network.
 
@@ -347,26 +340,24 @@ class Pix2PixPipeline(GenPipeline):
                 `GaussianNoise` (denoising) of `genzoo.restoration`, of the kind the model was trained on.
             prior (`str`, `os.PathLike` or `GenPipeline`, *optional*): a generator with an encoder (a `vae` or
                 `cvae` run, a folder or a Hub id): the pix2pix output becomes its starting point, and inversion
-                refines it for `num_steps` steps (a hybrid; see docs/restoration.md for when it helps).
-            num_steps (`int`, *optional*): inversion steps with `prior` (defaults to 20); without `prior` there are
-                none to set.
-            generator (`torch.Generator`, *optional*): makes the prior's starting points deterministic.
+                refines it for `prior_steps` steps (a hybrid; see docs/restoration.md for when it helps).
+            prior_steps (`int`, defaults to 20): inversion steps with `prior`.
+            prior_options (`dict`, *optional*): other options of the prior's `restore` (`num_restarts`,
+                `class_labels`, `batch_size`, ...).
+            generator (`torch.Generator`, *optional*): makes the prior's starting points deterministic (the pass
+                itself is deterministic).
             output_type (`str`, defaults to `"pil"`): `"pil"`, `"np"` (NHWC in [0, 1]), `"pt"` (NCHW in [0, 1]) or
                 `"latent"` (the network's input: the observation encoded with its degradation channel).
             return_dict (`bool`, defaults to `True`): return an `ImagePipelineOutput` rather than a tuple.
-            inversion_kwargs: with `prior`, options of `pipe.restore` of the prior (`num_restarts`,
-                `class_labels`, ...).
 
         Returns:
             `ImagePipelineOutput` with the restored images at the model's size.
         """
         if output_type not in ("pil", "np", "pt", "latent"):
             raise GenzooError(f"`output_type` must be 'pil', 'np', 'pt' or 'latent', got {output_type!r}.")
-        if prior is None and (num_steps is not None or inversion_kwargs):
-            given = ", ".join((["num_steps"] if num_steps is not None else []) + sorted(inversion_kwargs))
+        if prior is None and prior_options:
             raise GenzooError(
-                f"{type(self).__name__} restores in one forward pass, so {given} apply only with "
-                "prior=A_GENERATOR_RUN (inversion refining its output); drop them."
+                "`prior_options` apply to inversion with prior=GENERATOR_RUN; pass a prior or drop them."
             )
         observed = to_pixels(image, int(self.model.config.num_channels))
         self.check_degradation(degradation, observed)
@@ -375,7 +366,9 @@ class Pix2PixPipeline(GenPipeline):
             return ImagePipelineOutput(images=images) if return_dict else (images,)
         restored = self.restore_pixels(observed, degradation)
         if prior is not None:
-            restored = self._refine(prior, observed, degradation, restored, num_steps, generator, inversion_kwargs)
+            restored = self._refine(
+                prior, observed, degradation, restored, prior_steps, generator, prior_options or {}
+            )
         images = to_output(restored, output_type)
         return ImagePipelineOutput(images=images) if return_dict else (images,)
 
@@ -438,7 +431,7 @@ class Pix2PixPipeline(GenPipeline):
         observed: torch.Tensor,
         degradation: Degradation,
         estimate: torch.Tensor,
-        num_steps: int | None,
+        num_steps: int,
         generator: torch.Generator | None,
         inversion_kwargs: dict[str, Any],
     ) -> torch.Tensor:
@@ -459,16 +452,24 @@ class Pix2PixPipeline(GenPipeline):
             )
         if (size, model.config.num_channels) != (self.model.config.image_size, self.model.config.num_channels):
             raise GenzooError("`prior` makes images of another size or channel count than this pix2pix model.")
-        steps = DEFAULT_PRIOR_STEPS if num_steps is None else num_steps
         with torch.enable_grad():
             result = prior_pipe.restore(
-                observed, _StartFrom(degradation, estimate), num_steps=steps, generator=generator, output_type="pt",
-                **inversion_kwargs,
+                observed, _StartFrom(degradation, estimate), num_steps=num_steps, generator=generator,
+                output_type="pt", **inversion_kwargs,
             )  # fmt: skip
         return result.images.float().cpu()
 
     def inpaint(
-        self, image: Any, mask_image: Any, *, output_type: str = "pil", return_dict: bool = True, **options: Any
+        self,
+        image: Any,
+        mask_image: Any,
+        *,
+        prior: Any = None,
+        prior_steps: int = DEFAULT_PRIOR_STEPS,
+        prior_options: dict[str, Any] | None = None,
+        generator: torch.Generator | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
     ) -> ImagePipelineOutput | tuple:
         r"""Fill in the masked pixels in one forward pass; the known pixels are returned exactly.
 
@@ -476,39 +477,50 @@ class Pix2PixPipeline(GenPipeline):
             image: the images at the model's size (their masked pixels are ignored).
             mask_image: diffusers' convention, white (>= 0.5) = repaint; one mask or one per image, of the images'
                 size, neither all white nor all black.
-            output_type, return_dict, options: as in `restore` (`prior`, `num_steps`, `generator`, ...).
+            prior, prior_steps, prior_options, generator, output_type, return_dict: as in `restore`.
         """
-        mask = to_mask(mask_image)
-        return self.restore(image, Mask(mask), output_type=output_type, return_dict=return_dict, **options)
+        return self.restore(
+            image, Mask(to_mask(mask_image)), prior=prior, prior_steps=prior_steps, prior_options=prior_options,
+            generator=generator, output_type=output_type, return_dict=return_dict,
+        )  # fmt: skip
 
     def super_resolve(
         self,
         image: Any,
         scale: int | None = None,
         *,
+        prior: Any = None,
+        prior_steps: int = DEFAULT_PRIOR_STEPS,
+        prior_options: dict[str, Any] | None = None,
+        generator: torch.Generator | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
-        **options: Any,
     ) -> ImagePipelineOutput | tuple:
         r"""Upscale area-downsampled images by `scale` to the model's size in one forward pass.
 
         Args:
             image: low-resolution images of `image_size / scale` pixels a side.
             scale (`int`, *optional*): one of the factors the model was trained on (default: the largest).
-            output_type, return_dict, options: as in `restore`.
+            prior, prior_steps, prior_options, generator, output_type, return_dict: as in `restore`.
         """
         self._require("super-resolve")
         scale = self.model.spec.scales[-1] if scale is None else scale
-        return self.restore(image, Downsample(scale), output_type=output_type, return_dict=return_dict, **options)
+        return self.restore(
+            image, Downsample(scale), prior=prior, prior_steps=prior_steps, prior_options=prior_options,
+            generator=generator, output_type=output_type, return_dict=return_dict,
+        )  # fmt: skip
 
     def denoise(
         self,
         image: Any,
         noise_std: float | None = None,
         *,
+        prior: Any = None,
+        prior_steps: int = DEFAULT_PRIOR_STEPS,
+        prior_options: dict[str, Any] | None = None,
+        generator: torch.Generator | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
-        **options: Any,
     ) -> ImagePipelineOutput | tuple:
         r"""Remove Gaussian noise of standard deviation `noise_std` (on [0, 1] pixels) in one forward pass.
 
@@ -516,14 +528,15 @@ class Pix2PixPipeline(GenPipeline):
             image: the noisy images at the model's size.
             noise_std (`float`, *optional*): the noise level, inside the range the model was trained on (default:
                 the middle of it); the model is told it.
-            output_type, return_dict, options: as in `restore`.
+            prior, prior_steps, prior_options, generator, output_type, return_dict: as in `restore`.
         """
         self._require("denoise")
         if noise_std is None:
             noise_std = sum(self.model.spec.noise_std) / 2
         return self.restore(
-            image, GaussianNoise(noise_std), output_type=output_type, return_dict=return_dict, **options
-        )
+            image, GaussianNoise(noise_std), prior=prior, prior_steps=prior_steps, prior_options=prior_options,
+            generator=generator, output_type=output_type, return_dict=return_dict,
+        )  # fmt: skip
 
     def _require(self, task: str) -> None:
         if self.task != task:
@@ -531,12 +544,6 @@ class Pix2PixPipeline(GenPipeline):
                 f"This pix2pix model was trained for {self.task}, not {task}: use pipe.{TASK_METHODS[self.task]}(), "
                 f"or train one with `genzoo train pix2pix --task {task}`."
             )
-
-    def invert(self, images: Any, **kwargs: Any) -> Any:
-        raise GenzooError(
-            "Pix2PixGenerator does not support inversion: it restores in one forward pass (pipe."
-            f"{TASK_METHODS[self.task]}()); invert a generator (vae, dcgan) instead."
-        )
 
     # --- figures -------------------------------------------------------------------------------------------------
     def real_image_grids(

@@ -435,9 +435,12 @@ class TaskRegistration(Registration):
         raise KeyError(name)
 
     def applies(self, pipe: Any) -> bool:
-        """Whether `pipe` can run this task: its class defines the method itself, or `applies_to` holds."""
+        """Whether `pipe` can run this task: its class defines the method itself (and, when the pipeline has a
+        `serves_task(name)` method, that says so for this instance: a pix2pix model implements all three restore
+        methods but was trained for one), or `applies_to` holds."""
         if self.overridden_by(pipe):
-            return True
+            serves_task = getattr(type(pipe), "serves_task", None)
+            return serves_task is None or bool(serves_task(pipe, self.name))
         predicate = self.applies_to
         if isinstance(predicate, str):
             predicate = import_string(TASK_CAPABILITIES[predicate], f"Capability {predicate!r}")
