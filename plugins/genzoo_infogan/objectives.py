@@ -1,7 +1,7 @@
 r"""InfoGAN's objective: an adversarial loss plus λ times the mutual-information lower bound's loss (Chen et al.
 2016), built on genzoo's `AdversarialObjective`.
 
-The information loss is L_I = CE(Q_cat(G(z, c)), c_cat) + λ_cont · NLL_Gaussian(c_cont; Q_μ, Q_σ) on generated
+The information loss is L_I = CE(Q_cat(G(z, c)), c_cat) + λ_cont · NLL_Gaussian(c_cont; Q_μ, σ = 1) on generated
 images, the negative variational lower bound of I(c; G(z, c)) up to the codes' (constant) entropy. The discriminator
 minimises its adversarial loss + λ·L_I (training the shared trunk and the Q head) and the generator its adversarial
 loss + λ·L_I (so that its images keep the codes readable), as in the paper's code.
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["InfoGANObjective"]
 
-CONTINUOUS_LOSSES = ("gaussian", "mse")
+CONTINUOUS_LOSSES = ("mse", "gaussian")
 ADVERSARIAL_LOSSES = ("gan", "hinge")
 # Set from the generator's config: the discriminator's Q network is copied into the generator, so they must match.
 _FROM_GENERATOR = ("num_categories", "num_continuous", "base_channels", "hidden_dim", "q_hidden_dim")
@@ -34,8 +34,11 @@ class InfoGANObjective(AdversarialObjective):
         registration (`ModelRegistration`): the `infogan` family; its discriminator has the Q head.
         info_weight (`float`, defaults to 1.0): λ, the weight of the information loss (the paper's λ = 1).
         continuous_weight (`float`, defaults to 1.0): weight of the continuous codes' term within it.
-        continuous_loss (`str`, defaults to `"gaussian"`): `"gaussian"` (the NLL of a factored Gaussian whose mean
-            and standard deviation Q predicts, as in the paper) or `"mse"` (a fixed σ: the squared error).
+        continuous_loss (`str`, defaults to `"mse"`): `"mse"`, the NLL of a unit-variance Gaussian around Q's mean,
+            ½(c − μ)² (the paper's MNIST setting, its code's `fix_std=True`), or `"gaussian"`, the NLL of a factored
+            Gaussian whose standard deviation Q predicts too. A learned σ can shrink until the continuous term
+            outweighs the GAN loss (on mnist-5k the generator then drew codes as noise textures that Q read
+            perfectly), hence the fixed one by default.
         loss (`str`, defaults to `"gan"`): the adversarial loss, `"gan"` (non-saturating, as in the paper) or
             `"hinge"`.
         lr, lr_d, kwargs: every option of `AdversarialObjective` (`betas`, `n_critic`, penalties, `spectral_norm`,
@@ -58,7 +61,7 @@ class InfoGANObjective(AdversarialObjective):
         *,
         info_weight: float = 1.0,
         continuous_weight: float = 1.0,
-        continuous_loss: str = "gaussian",
+        continuous_loss: str = "mse",
         loss: str = "gan",
         lr: float | None = None,
         lr_d: float | None = 2e-4,
@@ -139,8 +142,8 @@ class InfoGANObjective(AdversarialObjective):
         if continuous.shape[1]:
             if self.continuous_loss == "gaussian":  # −log N(c; μ, σ²) without the constant ½·log 2π
                 nll = 0.5 * ((continuous - mean) * torch.exp(-log_std)).pow(2) + log_std
-            else:
-                nll = (continuous - mean).pow(2)
+            else:  # a unit-variance Gaussian: ½(c − μ)², the constant dropped
+                nll = 0.5 * (continuous - mean).pow(2)
             loss = loss + self.continuous_weight * nll.sum(1).mean()
         return loss, accuracy
 
