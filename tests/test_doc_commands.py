@@ -30,6 +30,7 @@ DOCS = [
     "docs/index.md",
     "docs/demo.md",
     "docs/training-on-a-gpu.md",
+    "docs/small-data.md",
     "docs/checkpoints.md",
     "docs/troubleshooting.md",
 ]
