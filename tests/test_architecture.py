@@ -169,3 +169,107 @@ def test_no_import_inside_a_function_dodges_a_cycle():
     speed say so with a `# lazy` comment."""
     cycle = find_cycle(import_graph(deferred=True))
     assert cycle is None, "cycle through an unmarked in-function import: " + " -> ".join(cycle)
+
+
+def _every_import_graph() -> dict[str, set[str]]:
+    """The import graph with every import counted: module level, `if TYPE_CHECKING:`, and inside functions, `# lazy`
+    ones included. A package's `__init__` importing its own submodules (to re-export their names) is left out: that
+    is the one edge a reader expects to point down into a package that its submodules point up to."""
+    files = {_module_name(path): path for path in PACKAGE_ROOT.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        tree, is_package = ast.parse(path.read_text()), path.name == "__init__.py"
+        package = module if is_package else module.rpartition(".")[0]
+        edges = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = _absolute(node, package)
+                names = {base} | {f"{base}.{alias.name}" for alias in node.names}
+            else:
+                continue
+            for name in names:
+                while name and name not in files:
+                    name = name.rpartition(".")[0]
+                if name and name != module and not (is_package and name.startswith(module + ".")):
+                    edges.add(name)
+        graph[module] = edges
+    return graph
+
+
+def test_no_import_circle_of_any_kind():
+    """No circle even through `TYPE_CHECKING` or in-function imports (issue 19): those hide a circle from the
+    interpreter, not from a reader, who still has to know both modules to change either."""
+    cycle = find_cycle(_every_import_graph())
+    assert cycle is None, "import circle (counting TYPE_CHECKING and in-function imports): " + " -> ".join(cycle)
+
+
+def _function_lengths(root: Path) -> dict[str, int]:
+    """`{"file.py:function": lines}` for every function under `root`, its docstring not counted."""
+    lengths = {}
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            lines = node.end_lineno - node.lineno + 1
+            first = node.body[0]
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                lines -= first.end_lineno - first.lineno + 1
+            lengths[f"{path.relative_to(root)}:{node.name}"] = lines
+    return lengths
+
+
+def test_function_lengths_counts_code_not_docstrings(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(5))
+    (tmp_path / "m.py").write_text(f'def f():\n    """One\n    two."""\n{body}\n')
+    assert _function_lengths(tmp_path) == {"m.py:f": 6}
+
+
+def test_no_core_function_is_over_100_lines():
+    """A core function a reader cannot hold in mind at once is several jobs (issue 19: the trainer's main function
+    was 242 lines); split it into named steps."""
+    too_long = {name: lines for name, lines in _function_lengths(PACKAGE_ROOT).items() if lines > 100}
+    assert too_long == {}, f"core functions over 100 lines (docstrings not counted): {too_long}"
+
+
+def _string_constants(tree: ast.Module) -> set[str]:
+    """String literals of a module that are neither docstrings nor the names in `__all__`."""
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                skipped.add(id(first.value))
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+            skipped |= {id(item) for item in ast.walk(node.value)}
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skipped
+    }
+
+
+def test_task_names_are_written_only_in_the_table():
+    """A task name in a string literal outside `genzoo/tasks/` is a second list to keep in step with the table
+    (issue 19 counted four: the demo's, the tester mixins', the pipeline's and the CLI's)."""
+    from genzoo.registry import METRIC_APPLIES_TO, commands, tasks
+
+    names = set()
+    for task in tasks().entries.values():
+        names |= {task.name, *task.aliases}
+    # The same words in other tables are their own names: the command `genzoo restore`, a metric for models with
+    # `codes`. `__all__` lists Python names (a module re-exporting `traverse`), which are not written as tasks.
+    names -= {command.name for command in commands().entries.values()} | set(METRIC_APPLIES_TO)
+    found = {}
+    for path in sorted(PACKAGE_ROOT.rglob("*.py")):
+        if path.is_relative_to(PACKAGE_ROOT / "tasks"):
+            continue
+        written = _string_constants(ast.parse(path.read_text())) & names
+        if written:
+            found[str(path.relative_to(PACKAGE_ROOT))] = sorted(written)
+    assert found == {}, f"task names written outside genzoo/tasks/: {found}"

@@ -206,4 +206,4 @@ def test_codes_task_and_explore_method_codes(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["explore", str(tmp_path / "dcgan"), "--method", "codes", "-o", str(tmp_path / "x.png")])
     assert exit_info.value.code != 0
-    assert "--method codes needs a model with learned codes" in capsys.readouterr().err
+    assert "--method codes does not apply to" in capsys.readouterr().err

@@ -234,6 +234,7 @@ def test_datasets_split_messages_are_silenced_during_training(tmp_path, capfd):
     from datasets.utils import logging as datasets_logging
 
     images = _images(tmp_path / "digits")
+    datasets_logging.enable_progress_bar()  # as a fresh process has it (another command of this session may not)
     main(["train", "dcgan", "--dataset", f"imagefolder:{images}", "--output-dir", str(tmp_path / "run"),
           "--max-steps", "1", *TINY])  # fmt: skip
     captured = capfd.readouterr()

@@ -69,6 +69,7 @@ def register_tasks(register: Callable) -> None:
         "codes",
         "genzoo_infogan.modeling_infogan:code_rows",
         method="code_rows",
+        group="exploration",  # `genzoo explore --method codes`
         applies_to="genzoo_infogan.modeling_infogan:has_codes",
         label="code rows",
         description="One row per value of a learned code (InfoGAN), the noise fixed down each column.",

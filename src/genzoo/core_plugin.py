@@ -99,6 +99,12 @@ def register_feature_extractors(register: Callable) -> None:
 @hookimpl
 def register_metrics(register: Callable) -> None:
     # Import strings: the compute functions (and torch) are imported only when a metric is computed.
+    _register_sample_quality_metrics(register)
+    _register_disentanglement_metrics(register)
+
+
+def _register_sample_quality_metrics(register: Callable) -> None:
+    """FID, KID, IS, precision/recall and class coverage: generated images against real ones."""
     module = "genzoo.metrics.standard"
     register("fid", f"{module}:compute_fid", needs=("stats",), description="Fréchet Inception Distance (Heusel 2017)")
     register(
@@ -149,7 +155,11 @@ def register_metrics(register: Callable) -> None:
         aliases=("class_coverage", "class-coverage"),
         description="class histogram of the samples by the extractor's classifier: normalised entropy, smallest share",
     )
-    # Disentanglement: representations (a VAE's encoder, InfoGAN's codes) against a dataset's known factors.
+
+
+def _register_disentanglement_metrics(register: Callable) -> None:
+    """MIG, DCI, the FactorVAE score and SAP: representations (a VAE's encoder, InfoGAN's codes) against a dataset's
+    known factors."""
     module = "genzoo.metrics.disentanglement"
     points = MetricOption(10000, "dataset images encoded (a seeded random subset)", minimum=2)
     factors = MetricOption("", "comma-separated factor columns (default: the dataset's own, e.g. shapes')")

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import genzoo_cache_dir
 from .errors import GenzooError
 
 __all__ = ["FACTOR_NAMES", "FULL_GRID", "SHAPE_NAMES", "load_shapes", "render_shape", "shapes_grid"]
@@ -142,7 +143,6 @@ def _generate(counts: Sequence[int]) -> "datasets.Dataset":  # noqa: F821
 
 
 def _cache_path(counts: Sequence[int]) -> Path:
-    from .metrics.reference import genzoo_cache_dir  # the one cache folder; metrics keeps its definition
 
     return genzoo_cache_dir() / "shapes" / f"{_CACHE_VERSION}-{'x'.join(map(str, counts))}"
 

@@ -42,6 +42,7 @@ __all__ = [
     "MODEL_CARD",
     "MODEL_INDEX",
     "RUN_CONFIG",
+    "SAMPLES_DIR",
     "SAMPLE_GRID",
     "PipelineFolder",
     "check_component_weights",
@@ -65,6 +66,7 @@ MODEL_CARD = "README.md"
 RUN_CONFIG = "run_config.yaml"  # the resolved training configuration, beside the pipeline
 EVAL_RESULTS = "eval_results.json"  # metrics written by `genzoo evaluate` or the best in-training evaluation
 SAMPLE_GRID = "samples.png"
+SAMPLES_DIR = "samples"  # a run folder's grids of fixed-latent samples, one per logging step
 FIGURES = "*.png"  # top-level figures: the sample grid and what a family draws from real images
 # Weight formats that unpickle, and so can run arbitrary code when loaded; genzoo refuses them.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")

@@ -1,10 +1,10 @@
-"""`genzoo explore`: a grid of latent directions, SeFa directions (GANs) or KL-ranked latent dimensions (VAEs), or one
-row per category of a model with learned codes (InfoGAN's `codes` task, `--method codes`)."""
+"""`genzoo explore`: a grid of latent directions, SeFa directions (GANs) or KL-ranked latent dimensions (VAEs), or the
+grid of an exploration task a plugin adds to the task table (InfoGAN's `--method codes`: one row per code value)."""
 
 import argparse
 import math
 
-from ..registry import TaskRegistration, task_for_method
+from ..registry import TaskRegistration, task_for_method, tasks
 from ..tasks.limits import MAX_GRID_IMAGES
 from .common import (
     add_loading_options,
@@ -26,15 +26,24 @@ def _finder() -> TaskRegistration:
     return finder
 
 
+def _grid_tasks() -> dict[str, TaskRegistration]:
+    """The exploration tasks that plugins add beside genzoo's directions: each draws its own grid, called as
+    `method(columns=..., generator=...)`, and is offered as `--method NAME`."""
+    finder = _finder()
+    return {task.name: task for task in tasks() if task.group == "exploration" and task.plugin != finder.plugin}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     method, count = _finder().option("method"), _finder().option("num_directions")
+    grid_tasks = _grid_tasks()
     parser.description = "One row per direction, one column per step along it, from one random latent."
     parser.add_argument("pipeline", help="pipeline folder or Hub repo id")
+    added = "".join(f"; {name}: {task.description}" for name, task in grid_tasks.items())
     parser.add_argument(
         "--method",
-        choices=[*method.choices, "codes"],
+        choices=[*method.choices, *grid_tasks],
         default=method.default,
-        help=f"{method.help}; codes: one row per category of a model with learned codes (default: %(default)s)",
+        help=f"{method.help}{added} (default: %(default)s)",
     )
     parser.add_argument(
         "-k", "--num-directions", type=int, default=count.default, help=f"{count.help} (default: %(default)s)"
@@ -68,12 +77,13 @@ def run(args: argparse.Namespace) -> None:
     pipe = load_pipeline(args)
     import torch  # lazy
 
-    if args.method == "codes":  # the `codes` task a plugin registers (InfoGAN's): one row per category
-        if "codes" not in pipe.supported_tasks():
-            raise ValueError(f"--method codes needs a model with learned codes (InfoGAN); {args.pipeline} has none.")
-        grid = pipe.code_rows(columns=args.steps, generator=torch.Generator().manual_seed(args.seed))
-        save_image(grid, args.output)
-        print(f"Saved one row per category x {args.steps} columns to {args.output}")
+    grid_task = _grid_tasks().get(args.method)
+    if grid_task is not None:  # a plugin's exploration task draws its own grid
+        if grid_task.name not in pipe.supported_tasks():
+            raise ValueError(f"--method {args.method} does not apply to {args.pipeline}: {grid_task.description}")
+        draw = getattr(pipe, grid_task.method)
+        save_image(draw(columns=args.steps, generator=torch.Generator().manual_seed(args.seed)), args.output)
+        print(f"Saved the {grid_task.label or grid_task.name} grid ({args.steps} columns) to {args.output}")
         return
     generator = torch.Generator().manual_seed(args.seed)
     options = {"generator": generator} if args.method == "dims" else {}

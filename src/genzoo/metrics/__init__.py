@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ..cache import genzoo_cache_dir
     from .evaluation import (
         EvaluationOptions,
         HeldOutImages,
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
         FeatureSet,
         GaussianStatistics,
         ReferenceKey,
-        genzoo_cache_dir,
         load_reference_stats,
         reference_features,
     )
@@ -112,7 +112,7 @@ _LAZY = {
     "FeatureSet": ".reference",
     "GaussianStatistics": ".reference",
     "ReferenceKey": ".reference",
-    "genzoo_cache_dir": ".reference",
+    "genzoo_cache_dir": "..cache",
     "load_reference_stats": ".reference",
     "reference_features": ".reference",
 }

@@ -47,9 +47,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..cache import genzoo_cache_dir
 from ..errors import GenzooError
 from ..registry import get_feature_extractor
-from .reference import genzoo_cache_dir
 
 __all__ = [
     "INCEPTION_FILENAMES",

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..cache import genzoo_cache_dir
 from ..errors import GenzooError
 from .functional import FeatureStatistics
 
@@ -38,25 +39,12 @@ __all__ = [
     "reference_features",
 ]
 
-CACHE_ENV_VAR = "GENZOO_CACHE"
 CACHE_FORMAT = 1
 # What `--reference-stats` takes, for the messages that refuse anything else.
 STATS_FILE_FORMAT = (
     "an .npz archive (as pytorch-fid's --save-stats and clean-fid write) of float arrays 'mu' of shape (dim,) and "
     "'sigma' of shape (dim, dim)"
 )
-
-
-def genzoo_cache_dir() -> Path:
-    r"""genzoo's cache folder: `$GENZOO_CACHE`, else `$XDG_CACHE_HOME/genzoo`, else `~/.cache/genzoo`.
-
-    Returns:
-        `Path`: the folder (which may not exist yet).
-    """
-    if os.environ.get(CACHE_ENV_VAR):
-        return Path(os.environ[CACHE_ENV_VAR]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "genzoo"
 
 
 @dataclass

@@ -84,11 +84,7 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
             checkpoints.check_resume_config(resume_from, output_dir, config, model, objective_class, processes)
         optimizers = setup.configure_optimizers(objective, config)
         train_data, dataloader = setup.make_dataloader(config, dataset, model, row_args, accelerator)
-        evaluator = None
-        if config.eval_every:  # built now, so that a metric the model cannot report stops the run before any write
-            evaluator = TrainingEvaluator(
-                config, registration, accelerator, output_dir, model=model, resuming=resuming
-            )
+        evaluator = _evaluator(config, registration, accelerator, output_dir, model, resuming)
         setup.prepare_output_dir(config, output_dir, lock, accelerator, resuming=resuming)
         token = broadcast_object_list([uuid.uuid4().hex[:12]])[0]  # one temporary-folder name for all processes
 
@@ -151,13 +147,28 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
                     if state.step >= total_steps:
                         break
                 else:  # the pass ended
-                    if dataset.streaming and state.data_batches == skip:
-                        raise GenzooError(f"Dataset {config.dataset!r} gave no full batch in a whole pass.")
-                    state.data_epoch, state.data_batches = epoch + 1, 0
+                    _end_pass(config, dataset, state, epoch, skip)
 
         # 7. The final checkpoint (to resume or extend the run) and the pipeline, both only of sound weights.
         _save_final(guard, registration, train_data, sample_inputs)
         return output_dir
+
+
+def _evaluator(
+    config: TrainConfig, registration: Any, accelerator: Accelerator, output_dir: Path, model: Any, resuming: bool
+) -> TrainingEvaluator | None:
+    """The in-training evaluation, if the run asks for one: built before the output folder is written, so that a
+    metric the model cannot report stops the run before any write."""
+    if not config.eval_every:
+        return None
+    return TrainingEvaluator(config, registration, accelerator, output_dir, model=model, resuming=resuming)
+
+
+def _end_pass(config: TrainConfig, dataset: Any, state: TrainState, epoch: int, skip: int) -> None:
+    """Count a finished pass over the data; a streamed dataset that gave no full batch in a whole pass never will."""
+    if dataset.streaming and state.data_batches == skip:
+        raise GenzooError(f"Dataset {config.dataset!r} gave no full batch in a whole pass.")
+    state.data_epoch, state.data_batches = epoch + 1, 0
 
 
 def _prepare(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import TrainConfig, check_warmup
 from ..errors import ConfigError, GenzooError, check_writable, did_you_mean
+from ..folder import SAMPLES_DIR
 from ..registry import ModelRegistration, resolve_dataset_spec
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ __all__ = [
     "prepare_output_dir",
 ]
 
-SAMPLES_DIR = "samples"
 #: What a genzoo run folder holds; `--overwrite-output-dir` refuses a folder with anything else (and top-level
 #: `.png` figures only count as the run's beside its `run_config.yaml`).
 RUN_FOLDER_ENTRIES = frozenset(

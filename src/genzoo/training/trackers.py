@@ -12,10 +12,10 @@ import torch
 from accelerate.tracking import GeneralTracker, on_main_process
 from tqdm.auto import tqdm
 
+from ..folder import SAMPLES_DIR
 from ..grids import image_grid
 from ..modeling import sampling_mode
 from ..pipeline import pipeline_class_of
-from .setup import SAMPLES_DIR
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
