@@ -90,6 +90,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--figures", metavar="DIR", help="write one example figure per task here")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="write each trained model's rows into its folder's eval_results.json and rewrite its model card",
+    )
     return parser.parse_args()
 
 
@@ -256,6 +261,25 @@ def main() -> None:
         print(_table([row for row in rows if row["task"] == task]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"settings": vars(args), "results": rows}, indent=2) + "\n")
+    if args.record:
+        for name, folder in map(_split, args.trained):
+            _record(Path(folder), [row for row in rows if row["method"] == f"trained {name}"], len(clean))
+
+
+def _record(folder: Path, rows: list[dict], count: int) -> None:
+    """A trained model's measured rows as its `eval_results.json` (what its model card's metrics table shows)."""
+    from genzoo.hub import finish_folder
+
+    results: dict = {"num_images": count, "dataset": "mnist-5k", "split": "test"}
+    for row in rows:
+        results[f"{row['task']} PSNR (dB)"] = round(row["psnr"], 3)
+        results[f"{row['task']} SSIM"] = round(row["ssim"], 4)
+        results[f"{row['task']} classifier accuracy"] = round(row["accuracy"], 4)
+        results[f"{row['task']} FID (classifier features)"] = round(row["fid"], 3)
+        if row["ms_batch_64"]:
+            results[f"{row['task']} CPU ms per image (batch 64)"] = round(row["ms_batch_64"], 3)
+    (folder / "eval_results.json").write_text(json.dumps(results, indent=2) + "\n")
+    finish_folder(folder)
 
 
 def _split(spec: str) -> tuple[str, str]:

@@ -367,3 +367,15 @@ def test_demo_restore_tab_uses_the_one_pass_model():
     image = PIL.Image.fromarray((digits(1)[0, 0].numpy() * 255).astype(np.uint8))
     given, restored = session.restore("denoise", image, degrade_first=True, noise_std=0.2)
     assert given.size == restored.size
+
+
+def test_model_card_states_the_task_its_degradations_and_measured_rows(tmp_path):
+    from genzoo.hub import build_model_card
+
+    folder = tmp_path / "pipe"
+    tiny_pipeline("super-resolve", task_args={"scales": [4]}).save_pretrained(folder)
+    (folder / "eval_results.json").write_text('{"sr-x4 PSNR (dB)": 20.5, "num_images": 500}')
+    card = str(build_model_card(folder))
+    assert "pipeline_tag: image-to-image" in card
+    assert "trained for **super-resolve**: super-resolution by ×4" in card and "pipe.super_resolve(" in card
+    assert "| sr-x4 PSNR (dB) | 20.5 |" in card

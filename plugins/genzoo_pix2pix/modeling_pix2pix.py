@@ -305,7 +305,21 @@ class Pix2PixPipeline(GenPipeline):
     """
 
     model: Pix2PixGenerator
-    card_tags = ("pix2pix", "image-to-image")
+    card_tags = ("pix2pix", "image-to-image", "image-restoration")
+    card_pipeline_tag = "image-to-image"
+
+    @classmethod
+    def card_summary(cls, config: dict[str, Any]) -> str | None:
+        """The model card's first line: the task and the degradations trained on (from the saved config)."""
+        try:
+            spec = TaskSpec.from_config(str(config.get("task")), config.get("task_args"), int(config["image_size"]))
+        except (GenzooError, KeyError, TypeError, ValueError):
+            return None
+        return (
+            f"A genzoo `pix2pix` model trained for **{spec.task}**: {spec.describe()}. It restores in one forward "
+            f"pass with `pipe.{TASK_METHODS[spec.task]}(...)` or `genzoo restore FOLDER --task {spec.task}`; "
+            "`restorations.png` shows training images degraded, restored and the originals."
+        )
 
     @property
     def task(self) -> str:

@@ -269,7 +269,8 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
         license=license,
         library_name="genzoo",
         tags=model_card_tags(registration, checked.pipeline_class, num_classes, objective),
-        pipeline_tag=None if num_classes else "unconditional-image-generation",
+        pipeline_tag=getattr(checked.pipeline_class, "card_pipeline_tag", None)
+        or (None if num_classes else "unconditional-image-generation"),
         datasets=[hub_dataset] if hub_dataset else None,
         metrics=list(metrics) or None,
         model_name=model_name if metrics else None,
@@ -293,11 +294,15 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
     distribution = _distribution(registration)
     conditioning = f"class-conditional ({num_classes} classes)" if num_classes else "unconditional"
     kind = "GAN" if registration.discriminator_class is not None else "image generator"
+    # A pipeline class may say what its model does in its own words (a restoration model: its task), from the
+    # saved config; `None` keeps the generic summary.
+    card_summary = getattr(checked.pipeline_class, "card_summary", None)
+    summary = card_summary(config) if callable(card_summary) else None
     return ModelCard.from_template(
         card_data,
         template_path=str(CARD_TEMPLATE),
         title=model_name,
-        summary=f"A genzoo `{registration.name}` model: {conditioning} {kind}.",
+        summary=summary or f"A genzoo `{registration.name}` model: {conditioning} {kind}.",
         family=registration.name,
         description=registration.description.rstrip("."),
         has_grid=(folder / SAMPLE_GRID).is_file() if has_grid is None else has_grid,
