@@ -6,7 +6,8 @@ SAP), mean ± sd over seeds. The issue's comparison: β-TCVAE's MIG above the pl
 Each run is `genzoo train vae --dataset shapes:small --objective OBJECTIVE` with a 10-dimensional latent at 32×32
 (model_args below) and the objective's defaults (beta-vae: β = 4; beta-tcvae: β = 6; factor-vae: γ = 10); then
 `evaluate_pipeline(pipe, "mig,factorvae_score,dci,sap", dataset=...)` on 10,000 images of the grid. Results go to
-OUT/results.jsonl, one line per run, and a table is printed at the end.
+OUT/results.jsonl, one line per run, and a table is printed at the end. `--figure RUN` draws RUN/traversal.png: one
+row per factor, the latent dimension that shares the most information with it traversed from −2 to 2.
 """
 
 import argparse
@@ -31,7 +32,11 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=10000, help="images encoded for the metrics")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("runs/shapes"))
+    parser.add_argument("--figure", type=Path, help="only draw the traversal figure of this run folder to FIGURE.png")
     args = parser.parse_args()
+    if args.figure is not None:
+        traversal_figure(args.figure, args)
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     results_file = args.out / "results.jsonl"
     done = {(r["objective"], r["seed"]) for r in map(json.loads, results_file.read_text().splitlines())} if (
@@ -71,6 +76,39 @@ def evaluate(run: Path, args: argparse.Namespace) -> dict[str, float]:
     results = evaluate_pipeline(pipe, "mig,factorvae_score,dci,sap", metrics, dataset=args.dataset, progress=False,
                                 device="cpu")  # fmt: skip
     return {key: value for key, value in results.items() if isinstance(value, float)}
+
+
+def traversal_figure(run: Path, args: argparse.Namespace) -> None:
+    """One row per factor: the latent dimension with the most mutual information with it, traversed from −2 to 2
+    around one encoded image (saved as RUN/traversal.png; the chosen dimensions are printed)."""
+    import torch
+
+    from genzoo import GenPipeline
+    from genzoo.metrics import EvaluationOptions, MetricContext
+    from genzoo.metrics.disentanglement import _mutual_information, discretize, encode_dataset
+
+    torch.set_num_threads(args.threads)
+    pipe = GenPipeline.from_pretrained(run)
+    size, channels = pipe.model.config.image_size, pipe.model.config.num_channels
+    context = MetricContext(pipe, pipe.model, EvaluationOptions(dataset=args.dataset, device="cpu"), resolution=size,
+                            channels=channels)  # fmt: skip
+    codes, factors = encode_dataset(context, "traversal", min(args.points, 5000))
+    information = _mutual_information(discretize(codes), factors)  # (codes, factors)
+    dims = information.argmax(axis=0)
+    for name, dim, row in zip(("shape", "scale", "orientation", "x", "y"), dims, information.T, strict=False):
+        print(f"{name}: latent dimension {dim} (mutual information {row[dim]:.3f} nats)")
+    start = torch.as_tensor(codes[:1], dtype=torch.float32)
+    values = [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]
+    rows = []
+    for dim in dims:
+        latents = start.repeat(len(values), 1)
+        latents[:, int(dim)] = torch.tensor(values)
+        rows.append(latents)
+    images = pipe(latents=torch.cat(rows), output_type="pil").images
+    from genzoo.grids import image_grid
+
+    image_grid(images, rows=len(dims)).resize((len(values) * 48, len(dims) * 48)).save(run / "traversal.png")
+    print(f"saved {run / 'traversal.png'}")
 
 
 def table(results_file: Path) -> None:

@@ -92,14 +92,16 @@ def test_discriminator_shares_its_trunk_with_the_q_head():
     assert discriminator.recognizer.trunk is not None and not hasattr(discriminator, "trunk")
 
 
-def test_objective_learns_to_read_the_codes_and_copies_q_into_the_generator():
+@pytest.mark.parametrize("critic_norm", ["batch", "none"])
+def test_objective_learns_to_read_the_codes_and_copies_q_into_the_generator(critic_norm):
     """A few hundred tiny steps: the discriminator's Q head reads the category of generated images (chance is 1/3),
     and the generator's recognizer is the discriminator's Q network, so the saved pipeline reads codes too."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState, GradientState
 
     torch.manual_seed(0)
-    model = InfoGANGenerator(**TINY).train()
+    # With batch norm in the critic Q learns fastest on this toy data; the copy is checked for both settings.
+    model = InfoGANGenerator(**TINY, critic_norm=critic_norm).train()
     objective = InfoGANObjective(model, get_model("infogan"), lr=2e-3, lr_d=2e-3)
     optimizers = objective.configure_optimizers()
     assert not any(
@@ -110,13 +112,14 @@ def test_objective_learns_to_read_the_codes_and_copies_q_into_the_generator():
         objective.bind(accelerator, objective.networks, optimizers)
         real = torch.rand(16, 1, 28, 28) * 2 - 1
         read_right = []
-        for step in range(150):
+        for step in range(150 if critic_norm == "batch" else 3):
             logs = objective.training_step({"pixel_values": real}, step, torch.Generator().manual_seed(step))
             read_right.append(float(logs["code_accuracy"]))
     finally:
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
-    assert np.mean(read_right[-20:]) > 0.8, read_right[-20:]
+    if critic_norm == "batch":
+        assert np.mean(read_right[-20:]) > 0.8, read_right[-20:]
     discriminator = objective.networks["discriminator"].eval()
     model.eval()
     latents = model.sample_latents(64, generator=torch.Generator().manual_seed(123))
@@ -126,7 +129,7 @@ def test_objective_learns_to_read_the_codes_and_copies_q_into_the_generator():
     torch.testing.assert_close(read["category_logits"], expected[0])
     torch.testing.assert_close(read["continuous"], expected[1])
     accuracy = (read["category"] == model.split_latents(latents)[1].argmax(1)).float().mean()
-    assert accuracy > 0.8
+    assert accuracy > 0.8 or critic_norm == "none"
 
 
 def test_objective_refuses_mismatched_options():

@@ -62,6 +62,10 @@ class CodeRecognizer(nn.Module):
         base_channels (`int`): channels of the first convolution; each later one doubles them.
         hidden_dim (`int`): width of the trunk's fully connected layer (its output: the shared features).
         q_hidden_dim (`int`): width of the Q head's hidden layer.
+        norm (`str`): `"none"` or `"batch"` (the paper's) after every hidden layer but the first. The adversarial
+            objectives judge real and generated images in separate batches, and batch norm, most of all on the
+            last hidden layer, normalises away what tells the two batches apart: with it the discriminator barely
+            learned and the generator drew noise.
     """
 
     def __init__(
@@ -73,29 +77,33 @@ class CodeRecognizer(nn.Module):
         base_channels: int = 64,
         hidden_dim: int = 1024,
         q_hidden_dim: int = 128,
+        norm: str = "none",
     ) -> None:
         super().__init__()
+        if norm not in ("none", "batch"):
+            raise ValueError(f"norm must be 'none' or 'batch', got {norm!r}.")
+        batch_norm = norm == "batch"
         size, num_layers = resolution_plan(image_size)
         channels = base_channels
         layers: list[nn.Module] = [nn.Conv2d(num_channels, channels, 4, 2, 1), nn.LeakyReLU(0.1)]
         for _ in range(num_layers - 1):
             layers += [
-                nn.Conv2d(channels, channels * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(channels * 2),
+                nn.Conv2d(channels, channels * 2, 4, 2, 1, bias=not batch_norm),
+                nn.BatchNorm2d(channels * 2) if batch_norm else nn.Identity(),
                 nn.LeakyReLU(0.1),
             ]
             channels *= 2
         layers += [
             nn.Flatten(),
-            nn.Linear(channels * size * size, hidden_dim, bias=False),
-            nn.BatchNorm1d(hidden_dim),
+            nn.Linear(channels * size * size, hidden_dim, bias=not batch_norm),
+            nn.BatchNorm1d(hidden_dim) if batch_norm else nn.Identity(),
             nn.LeakyReLU(0.1),
         ]
         self.trunk = nn.Sequential(*layers)
         self.num_categories, self.num_continuous = num_categories, num_continuous
         self.code_head = nn.Sequential(
-            nn.Linear(hidden_dim, q_hidden_dim, bias=False),
-            nn.BatchNorm1d(q_hidden_dim),
+            nn.Linear(hidden_dim, q_hidden_dim, bias=not batch_norm),
+            nn.BatchNorm1d(q_hidden_dim) if batch_norm else nn.Identity(),
             nn.LeakyReLU(0.1),
             nn.Linear(q_hidden_dim, num_categories + 2 * num_continuous),
         )
@@ -121,7 +129,8 @@ class InfoGANDiscriminator(nn.Module):
         image_size, num_channels: the images it judges (set by the objective).
         num_classes (`int`): must be 0 (InfoGAN is unconditional; its categories are learned, not given).
         num_categories, num_continuous: the codes, set by the objective from the generator's config.
-        base_channels, hidden_dim, q_hidden_dim: see `CodeRecognizer`.
+        base_channels, hidden_dim, q_hidden_dim, norm: see `CodeRecognizer` (set by the objective from the
+            generator's config).
     """
 
     def __init__(
@@ -134,13 +143,14 @@ class InfoGANDiscriminator(nn.Module):
         base_channels: int = 64,
         hidden_dim: int = 1024,
         q_hidden_dim: int = 128,
+        norm: str = "none",
     ) -> None:
         super().__init__()
         if num_classes:
             raise ValueError("InfoGANDiscriminator is unconditional: its categories are learned codes, not labels.")
         check_sizes(type(self).__name__, base_channels=base_channels, hidden_dim=hidden_dim, q_hidden_dim=q_hidden_dim)
         self.recognizer = CodeRecognizer(
-            image_size, num_channels, num_categories, num_continuous, base_channels, hidden_dim, q_hidden_dim
+            image_size, num_channels, num_categories, num_continuous, base_channels, hidden_dim, q_hidden_dim, norm
         )
         self.adversarial_head = nn.Linear(hidden_dim, 1)
         self.apply(dcgan_init)
@@ -171,6 +181,8 @@ class InfoGANGenerator(Generator):
             also the first convolution's channels of the Q network copy.
         hidden_dim (`int`, defaults to 1024): width of the first fully connected layer (and of the Q trunk's).
         q_hidden_dim (`int`, defaults to 128): width of the Q head's hidden layer.
+        critic_norm (`str`, defaults to `"none"`): the discriminator's (and Q network's) normalisation, `"none"` or
+            `"batch"` (the paper's; see `CodeRecognizer` for why it is off).
         latent_dim (`int`, *optional*): `noise_dim + num_categories + num_continuous`, filled in (and checked if
             given), so that the config holds it like every genzoo generator's.
     """
@@ -188,6 +200,7 @@ class InfoGANGenerator(Generator):
         base_channels: int = 64,
         hidden_dim: int = 1024,
         q_hidden_dim: int = 128,
+        critic_norm: str = "none",
         latent_dim: int | None = None,
     ) -> None:
         super().__init__()
@@ -236,8 +249,9 @@ class InfoGANGenerator(Generator):
         self.net = nn.Sequential(*layers)
         # The Q network as trained by the objective (copied in, never optimised here): saved with the pipeline.
         self.recognizer = CodeRecognizer(
-            image_size, num_channels, num_categories, num_continuous, base_channels, hidden_dim, q_hidden_dim
-        )
+            image_size, num_channels, num_categories, num_continuous, base_channels, hidden_dim, q_hidden_dim,
+            critic_norm,
+        )  # fmt: skip
         self.recognizer.requires_grad_(False)
         self.apply(dcgan_init)
 

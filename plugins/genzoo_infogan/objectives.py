@@ -23,7 +23,14 @@ __all__ = ["InfoGANObjective"]
 CONTINUOUS_LOSSES = ("mse", "gaussian")
 ADVERSARIAL_LOSSES = ("gan", "hinge")
 # Set from the generator's config: the discriminator's Q network is copied into the generator, so they must match.
-_FROM_GENERATOR = ("num_categories", "num_continuous", "base_channels", "hidden_dim", "q_hidden_dim")
+_FROM_GENERATOR = {
+    "num_categories": "num_categories",
+    "num_continuous": "num_continuous",
+    "base_channels": "base_channels",
+    "hidden_dim": "hidden_dim",
+    "q_hidden_dim": "q_hidden_dim",
+    "norm": "critic_norm",
+}
 
 
 class InfoGANObjective(AdversarialObjective):
@@ -91,9 +98,9 @@ class InfoGANObjective(AdversarialObjective):
         if clash:
             raise ConfigError(
                 f"objective_args.discriminator.{clash[0]} comes from the generator (its copy of the Q network must "
-                f"match the discriminator's); set model_args.{clash[0]} instead."
+                f"match the discriminator's); set model_args.{_FROM_GENERATOR[clash[0]]} instead."
             )
-        from_generator = {key: model.config[key] for key in _FROM_GENERATOR}
+        from_generator = {key: model.config[source] for key, source in _FROM_GENERATOR.items()}
         return super()._build_discriminator(model, registration, {**options, **from_generator})
 
     # --- the losses: the adversarial one plus λ·L_I on the codes of the images just judged ------------------------
