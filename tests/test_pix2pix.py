@@ -25,6 +25,12 @@ class TestPix2PixDenoise(GeneratorTesterMixin):
     objective_args = {"discriminator": {"base_channels": 4}}
 
 
+class TestPix2PixInpaint(GeneratorTesterMixin):
+    model_name = "pix2pix"
+    objective_name = "l1"
+    model_args = {**TINY, "task": "inpaint", "task_args": {"mask_kinds": ["boxes", "brush"]}}
+
+
 class TestPix2PixSuperResolveRGB32(GeneratorTesterMixin):
     model_name = "pix2pix"
     objective_name = "l1"
