@@ -11,14 +11,15 @@ from genzoo import GenPipeline
 from genzoo.restoration import GaussianNoise, Mask, to_mask
 from genzoo_cgan import CGANGenerator, CGANPipeline
 from genzoo_gan import DCGANGenerator
+from genzoo_infogan import InfoGANGenerator, InfoGANPipeline
 from genzoo_pix2pix import Pix2PixGenerator, Pix2PixPipeline
 from genzoo_resnet import ResNetGenerator
 from genzoo_vae import CVAEGenerator, CVAEPipeline, VAEGenerator, VAEPipeline
 
 #: Every model family genzoo ships (docs/publish-and-load.md, "Call options", has a row for each).
-FAMILIES = ("dcgan", "cgan", "resnet", "vae", "cvae", "pix2pix")
+FAMILIES = ("dcgan", "cgan", "resnet", "vae", "cvae", "infogan", "pix2pix")
 #: The families that restore by inverting their generator (pix2pix restores in one pass, its trained task only).
-INVERTIBLE = ("dcgan", "cgan", "resnet", "vae", "cvae")
+INVERTIBLE = ("dcgan", "cgan", "resnet", "vae", "cvae", "infogan")
 
 
 def seeded() -> torch.Generator:
@@ -37,6 +38,7 @@ def pipes() -> dict[str, GenPipeline]:
         "resnet": CGANPipeline(
             model=ResNetGenerator(latent_dim=8, base_channels=8, channel_multipliers=[1, 1, 1, 1]).eval()
         ),
+        "infogan": InfoGANPipeline(model=InfoGANGenerator(noise_dim=4, base_channels=8, hidden_dim=16).eval()),
         # An inpainting model: its other restoration methods refuse (tests/test_pix2pix.py).
         "pix2pix": Pix2PixPipeline(model=Pix2PixGenerator(base_channels=4, max_channels=8).eval()),
     }
@@ -76,6 +78,8 @@ METHODS = [
     ("vae", "interpolate", lambda pipe: {"steps": 3, "generator": seeded()}),
     ("vae", "decode", lambda pipe: {"latents": torch.randn(3, 4, generator=seeded())}),
     ("vae", "reconstruct", lambda pipe: {"images": images(3)}),
+    ("infogan", "__call__", lambda pipe: {"batch_size": 3, "generator": seeded(), "codes": {"category": 2}}),
+    ("infogan", "interpolate", lambda pipe: {"steps": 3, "generator": seeded()}),
     ("cvae", "__call__", lambda pipe: {"batch_size": 3, "generator": seeded(), "class_labels": 2}),
     ("cvae", "interpolate", lambda pipe: {"steps": 3, "generator": seeded(), "class_labels": 1}),
     ("cvae", "class_interpolation", lambda pipe: {"start_class": 1, "end_class": 7, "steps": 3,

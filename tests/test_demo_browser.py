@@ -186,7 +186,6 @@ def test_the_class_picker_changes_the_class(digit_cgan, serve, page):
         assert (predicted == int(digit)).float().mean() >= 0.9, f"asked for {digit}, the classifier read {predicted}"
 
 
-@pytest.mark.skipif(not hasattr(GenPipeline, "inpaint"), reason="needs GenPipeline.inpaint (issue 10)")
 def test_upload_and_mask_give_an_inpainted_image_with_the_rest_kept(trained_dcgan, serve, page, tmp_path):
     from genzoo import load_dataset
 

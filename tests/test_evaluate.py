@@ -541,7 +541,9 @@ def test_a_third_party_metric_is_listed_and_computed(installed_plugin, trained_d
     main(["plugins", "--json"])
     by_name = {p["name"]: p for p in json.loads(capsys.readouterr().out)["plugins"]}
     assert by_name["rowcount"]["metrics"] == ["rows"]
-    assert by_name["genzoo"]["metrics"] == ["fid", "fid_per_class", "kid", "is", "pr", "coverage"]
+    assert by_name["genzoo"]["metrics"] == [
+        "fid", "fid_per_class", "kid", "is", "pr", "coverage", "mig", "dci", "factorvae_score", "sap"
+    ]  # fmt: skip
     assert by_name["vae"]["metrics"] == ["nll", "reconstruction"]
 
     json_path = tmp_path / "rows.json"
