@@ -847,8 +847,22 @@ def export_space(
     if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not overwrite)):
         raise GenzooError(f"{folder} exists and is not an empty folder; pick another one or pass --overwrite.")
     gr = _gradio()
-    version = __version__ if re.fullmatch(r"\d+(\.\d+)*", __version__) else None
-    lines = [f"genzoo[demo]=={version}" if version else "genzoo[demo]", *(requirements or [])]
+    from .hub import repository_url  # lazy: only an export reads distribution metadata
+
+    # genzoo is on no package index, so the Space installs it from the repository genzoo declares; without one, the
+    # file says what to put there (pip skips comment lines).
+    url = repository_url("genzoo")
+    if url:
+        lines = [f"genzoo[demo] @ git+{url}"]
+    else:
+        version = __version__ if re.fullmatch(r"\d+(\.\d+)*", __version__) else None
+        lines = [
+            "# genzoo is on no package index: point the next line at its repository,",
+            "# `genzoo[demo] @ git+https://...`, or at a wheel built with `python -m build` and uploaded beside",
+            "# app.py, `./genzoo-VERSION-py3-none-any.whl[demo]`.",
+            f"genzoo[demo]=={version}" if version else "genzoo[demo]",
+        ]
+    lines += requirements or []
     title = repo_id.split("/")[-1]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "app.py").write_text(_SPACE_APP.format(repo_id=repo_id, variable=SPACE_MODEL_VARIABLE))

@@ -571,7 +571,7 @@ def _public_eval_context(context: dict[str, Any]) -> dict[str, Any]:
 def _install_text(distribution: str, plugin: str) -> str:
     """How to get genzoo and the plugin a card's model needs, from where they really are: a repository URL the
     distribution declares, else genzoo's repository or a wheel built from it (genzoo is on no package index)."""
-    url = _repository_url(distribution)
+    url = repository_url(distribution)
     if distribution == "genzoo":
         how = f'install it with `pip install "git+{url}"`' if url else GENZOO_INSTALL.split(": ", 1)[1]
         return (
@@ -585,7 +585,7 @@ def _install_text(distribution: str, plugin: str) -> str:
     )
 
 
-def _repository_url(distribution: str) -> str | None:
+def repository_url(distribution: str) -> str | None:
     """The source repository a distribution declares in its metadata (`Project-URL: Repository, ...`), if any."""
     try:
         urls = metadata(distribution).get_all("Project-URL") or []
