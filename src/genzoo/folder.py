@@ -46,6 +46,7 @@ __all__ = [
     "SAMPLE_GRID",
     "PipelineFolder",
     "check_component_weights",
+    "check_is_pipeline_folder",
     "check_weights_size",
     "component_files",
     "index_components",
@@ -349,22 +350,30 @@ def _registered_pipeline_class(name: Any, registrations: list[ModelRegistration]
     return None
 
 
+def check_is_pipeline_folder(folder: Path, name: str | None = None) -> None:
+    """Refuse, in one line, a folder without `model_index.json`: a training checkpoint or a run that has not saved its
+    pipeline yet gets the `genzoo export` command that turns it into one. `name` is how the user wrote the path.
+    Reads no file and imports nothing heavy, so the CLI asks it before torch loads."""
+    name = name or str(folder)
+    if (folder / MODEL_INDEX).is_file():
+        return
+    if (folder / CHECKPOINT_STATE).is_file() or any(folder.glob("custom_checkpoint_*.pkl")):
+        raise GenzooError(
+            f"{name} is a training checkpoint, not a pipeline; save it as one with `genzoo export {name} -o DIR` "
+            "(genzoo.training.export_checkpoint) and use DIR."
+        )
+    if (folder / CHECKPOINTS_DIR).is_dir():
+        raise GenzooError(
+            f"{name} is a training run that has not saved its pipeline yet (still training, or stopped); export its "
+            f"newest checkpoint with `genzoo export {name} -o DIR` and use DIR."
+        )
+    raise GenzooError(f"{name} is not a genzoo pipeline: it has no {MODEL_INDEX}.")
+
+
 def read_model_index(folder: Path) -> dict[str, Any]:
     """The parsed `model_index.json` of a pipeline folder, with a one-line error when it is missing or invalid."""
-    index_path = folder / MODEL_INDEX
-    if not index_path.is_file():
-        if (folder / CHECKPOINT_STATE).is_file() or any(folder.glob("custom_checkpoint_*.pkl")):
-            raise GenzooError(
-                f"{folder} is a training checkpoint, not a pipeline; save it as one with `genzoo export {folder} -o "
-                "DIR` (genzoo.checkpointing.export_checkpoint) and load DIR."
-            )
-        if (folder / CHECKPOINTS_DIR).is_dir():
-            raise GenzooError(
-                f"{folder} is a training run that has not saved its pipeline yet (still training, or stopped); "
-                f"export its newest checkpoint with `genzoo export {folder} -o DIR` and load DIR."
-            )
-        raise GenzooError(f"{folder} is not a genzoo pipeline: it has no model_index.json.")
-    return read_json(index_path)
+    check_is_pipeline_folder(folder)
+    return read_json(folder / MODEL_INDEX)
 
 
 def weight_files(directory: Path, variant: str | None = None) -> list[Path]:

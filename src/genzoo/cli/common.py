@@ -161,31 +161,19 @@ def class_label(value: str | None) -> int | str | None:
 
 # Cheap checks: each runs before torch is imported, so a mistyped path is answered at once -----------------------
 
-# The files that mark a pipeline folder, a training checkpoint and a training run (genzoo.folder's names).
-_MODEL_INDEX, _CHECKPOINT_STATE, _CHECKPOINTS_DIR = "model_index.json", "genzoo_state.json", "checkpoints"
-
 
 def check_pipeline_source(name: str) -> None:
     """Refuse, in one line, a PIPELINE argument that can be neither a local pipeline folder nor a Hub repo id: a path
     that does not exist, a file, or a folder without `model_index.json` (a checkpoint or an unfinished run gets the
     `genzoo export` command that turns it into one). Text such as `org/name` is left to the Hub resolution."""
+    from ..folder import check_is_pipeline_folder  # lazy: only commands that load a pipeline need it (no torch)
+
     path = Path(name).expanduser()
     if path.is_dir():
-        if (path / _MODEL_INDEX).is_file():
-            return
-        if (path / _CHECKPOINT_STATE).is_file():
-            raise GenzooError(
-                f"{name} is a training checkpoint, not a pipeline; save it as one with `genzoo export {name} -o DIR` "
-                "and use DIR."
-            )
-        if (path / _CHECKPOINTS_DIR).is_dir():
-            raise GenzooError(
-                f"{name} is a training run that has not saved its pipeline yet (still training, or stopped); export "
-                f"its newest checkpoint with `genzoo export {name} -o DIR` and use DIR."
-            )
-        raise GenzooError(f"{name} is not a genzoo pipeline: it has no {_MODEL_INDEX}.")
+        check_is_pipeline_folder(path, name)
+        return
     if path.exists():
-        raise GenzooError(f"{name} is a file; a pipeline is a folder with {_MODEL_INDEX} (or a Hub repo id).")
+        raise GenzooError(f"{name} is a file; a pipeline is a folder with model_index.json (or a Hub repo id).")
     if name.count("/") != 1 or name.startswith((".", "/", "~")) or name.endswith("/"):
         raise GenzooError(
             f"No such folder: {name} (a pipeline is a folder written by `genzoo train` or save_pretrained, or a Hub "
