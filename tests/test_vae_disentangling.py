@@ -22,7 +22,12 @@ class _TrainingChecks(GeneratorTesterMixin):
     model_args = TINY
 
     def test_registration(self):
-        get_objective(self.objective_name)
+        registration = get_objective(self.objective_name)
+        # The VAE plugin registers it, and what it registers is a VAE objective (an ELBO with an extra term).
+        assert registration.plugin == "vae" and registration.obj.__module__ == "genzoo_vae.disentangling"
+        from genzoo_vae.objectives import ELBOObjective
+
+        assert issubclass(registration.obj, ELBOObjective)
 
 
 for _name in [name for name in dir(GeneratorTesterMixin) if name.startswith("test_")]:
