@@ -8,7 +8,9 @@ downsampled with a Lanczos filter. The folder is rebuilt by this script rather t
     apt-get download fonts-noto-color-emoji && dpkg-deb -x fonts-noto-color-emoji_*.deb emoji-deb
     python bench/make_emoji_dataset.py --font emoji-deb/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf -o emoji32
 
-Train on it with `genzoo train resnet --dataset imagefolder:emoji32 ...` (bench/rgb_compare.py does so).
+Train on it with `genzoo train resnet --dataset imagefolder:emoji32 ...` (bench/rgb_compare.py does so). With
+`--holdout 300`, 300 of the images go to `emoji32-heldout/` instead, for restoration models to be scored on images
+they never saw (`bench/restoration.py --images emoji32-heldout`).
 """
 
 import argparse
@@ -62,6 +64,13 @@ def main() -> None:
     parser.add_argument("--font", default=DEFAULT_FONT, help=f"NotoColorEmoji.ttf (default: {DEFAULT_FONT})")
     parser.add_argument("-o", "--output", default="emoji32", help="folder to write (default: emoji32)")
     parser.add_argument("--size", type=int, default=32, help="image size (default: 32)")
+    parser.add_argument(
+        "--holdout",
+        type=int,
+        default=0,
+        metavar="N",
+        help="move N images, drawn by a hash of their names, to OUTPUT-heldout (for bench/restoration.py --images)",
+    )
     args = parser.parse_args()
 
     font = ImageFont.truetype(args.font, STRIKE)
@@ -82,6 +91,14 @@ def main() -> None:
         to_square(image, args.size).save(output / f"{name}.png")
         count += 1
     print(f"Wrote {count} images of {args.size}x{args.size} to {output}")
+    if args.holdout:
+        heldout = output.with_name(output.name + "-heldout")
+        heldout.mkdir(exist_ok=True)
+        # A hash of the name decides, so the split does not depend on the order the font lists its glyphs in.
+        files = sorted(output.glob("*.png"), key=lambda path: hashlib.sha1(path.name.encode()).hexdigest())
+        for path in files[: args.holdout]:
+            path.replace(heldout / path.name)
+        print(f"Moved {args.holdout} of them to {heldout} (no model trains on them)")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ from genzoo.metrics.mnist_classifier import load_mnist_classifier
 from genzoo.restoration import Downsample, GaussianNoise, Mask, captioned_grid, to_pixels
 
 TASKS = ("inpaint-centre", "inpaint-random", "sr-x4", "denoise", "inversion")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 TV_WEIGHTS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4)
 FIGURE_ROWS = 6
 
@@ -69,7 +70,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--timing-images", type=int, default=4, help="images timed one at a time (batch 1; default: 4)"
     )
-    parser.add_argument("--num-images", type=int, default=500, help="held-out digits (default: all 500)")
+    parser.add_argument("--num-images", type=int, default=500, help="held-out images (default: 500)")
+    parser.add_argument(
+        "--images", metavar="DIR", help="restore the images of this folder instead of mnist-5k's held-out digits"
+    )
+    parser.add_argument("--inception", help="FID Inception weights file for --images (default: genzoo's search path)")
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated subset of {', '.join(TASKS)}")
     parser.add_argument("--steps", type=int, default=200, help="optimisation steps per image (default: 200)")
     parser.add_argument("--restarts", type=int, default=4, help="starting points per image and class (default: 4)")
@@ -99,13 +104,14 @@ def parse_args() -> argparse.Namespace:
 
 
 def psnr_ssim(restored: torch.Tensor, original: torch.Tensor) -> tuple[float, float]:
-    """Mean PSNR (dB) and SSIM over images in [0, 1], computed per image with scikit-image (data range 1)."""
+    """Mean PSNR (dB) and SSIM over images in [0, 1], computed per image with scikit-image (data range 1; SSIM over
+    the colour channels of an RGB image)."""
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
     psnr, ssim = [], []
     for a, b in zip(restored.clamp(0, 1).numpy(), original.numpy(), strict=True):
-        psnr.append(peak_signal_noise_ratio(b[0], a[0], data_range=1.0))
-        ssim.append(structural_similarity(b[0], a[0], data_range=1.0))
+        psnr.append(peak_signal_noise_ratio(b, a, data_range=1.0))
+        ssim.append(structural_similarity(b, a, data_range=1.0, channel_axis=0))
     return float(np.mean(psnr)), float(np.mean(ssim))
 
 
@@ -113,16 +119,16 @@ def biharmonic(observed: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     from skimage.restoration import inpaint_biharmonic
 
     masks = mask.expand(len(observed), -1, -1, -1)
-    out = [inpaint_biharmonic(x[0].numpy(), m[0].numpy()) for x, m in zip(observed, masks, strict=True)]
-    return torch.from_numpy(np.stack(out)[:, None]).float().clamp(0, 1)
+    out = [inpaint_biharmonic(x.numpy(), m[0].numpy(), channel_axis=0) for x, m in zip(observed, masks, strict=True)]
+    return torch.from_numpy(np.stack(out)).float().clamp(0, 1)
 
 
 def bicubic(low: torch.Tensor, size: int) -> torch.Tensor:
     out = []
     for x in low.numpy():
-        image = PIL.Image.fromarray(x[0].astype(np.float32), mode="F")
-        out.append(np.asarray(image.resize((size, size), PIL.Image.Resampling.BICUBIC)))
-    return torch.from_numpy(np.stack(out)[:, None]).float().clamp(0, 1)
+        channels = [PIL.Image.fromarray(c.astype(np.float32), mode="F") for c in x]
+        out.append(np.stack([np.asarray(c.resize((size, size), PIL.Image.Resampling.BICUBIC)) for c in channels]))
+    return torch.from_numpy(np.stack(out)).float().clamp(0, 1)
 
 
 def tv_denoise(noisy: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -130,11 +136,67 @@ def tv_denoise(noisy: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, 
     from skimage.restoration import denoise_tv_chambolle
 
     def run(images: torch.Tensor, weight: float) -> torch.Tensor:
-        return torch.from_numpy(np.stack([denoise_tv_chambolle(x[0], weight=weight) for x in images.numpy()])[:, None])
+        return torch.from_numpy(
+            np.stack([denoise_tv_chambolle(x, weight=weight, channel_axis=0) for x in images.numpy()])
+        )
 
     tune = slice(0, min(50, len(noisy)))
     weight = max(TV_WEIGHTS, key=lambda w: psnr_ssim(run(noisy[tune], w).float(), clean[tune])[0])
     return run(noisy, weight).float().clamp(0, 1), weight
+
+
+def held_out_images(args: argparse.Namespace, channels: int) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+    """The images to restore in [0, 1], their digit labels (mnist-5k only, else `None`) and the dataset's name: the
+    first `--num-images` of mnist-5k's held-out split, or of the sorted image files of `--images DIR`."""
+    if not args.images:
+        data = load_dataset("mnist-5k", split="test").data.select(range(args.num_images))
+        labels = torch.tensor([int(row["label"]) for row in data])
+        return to_pixels([row["image"] for row in data], 1), labels, "mnist-5k"
+    files = sorted(p for p in Path(args.images).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[: args.num_images]
+    if not files:
+        raise SystemExit(f"--images {args.images}: no image files there")
+    return to_pixels([PIL.Image.open(path) for path in files], channels), None, Path(args.images).name
+
+
+def classifier_quality(clean: torch.Tensor, labels: torch.Tensor):
+    """For digits: the shipped MNIST classifier's accuracy on restored images, and their FID against the originals
+    in its 128-d features."""
+    classifier = load_mnist_classifier()
+    with torch.no_grad():
+        real = classifier.features(clean * 2 - 1).double().numpy()
+
+    def quality(images: torch.Tensor) -> dict:
+        with torch.no_grad():
+            accuracy = float((classifier(images * 2 - 1).argmax(1) == labels).float().mean())
+            features = classifier.features(images.clamp(0, 1) * 2 - 1).double().numpy()
+        return {"accuracy": accuracy, "fid": _frechet(features, real), "fid_features": "classifier"}
+
+    return quality
+
+
+def inception_quality(clean: torch.Tensor, weights: str | None):
+    """For other images: no class to check, and FID against the originals in the FID Inception's 2,048-d features
+    (from a local weights file; without one, no FID). From a few hundred images FID is biased upwards, so it only
+    compares the rows of one table."""
+    from genzoo.errors import GenzooError
+    from genzoo.metrics.extractors import load_feature_extractor
+
+    try:
+        extractor = load_feature_extractor("inception", weights, device="cpu")
+    except GenzooError as exc:
+        print(f"No FID column: {exc}")
+        return lambda images: {"accuracy": None, "fid": None, "fid_features": "Inception"}
+
+    def features(images: torch.Tensor) -> np.ndarray:
+        return torch.cat([extractor(batch * 2 - 1) for batch in images.clamp(0, 1).split(100)]).double().numpy()
+
+    real = features(clean)
+    return lambda images: {"accuracy": None, "fid": _frechet(features(images), real), "fid_features": "Inception"}
+
+
+def _frechet(features: np.ndarray, real: np.ndarray) -> float:
+    fid = frechet_distance(features.mean(0), np.cov(features, rowvar=False), real.mean(0), np.cov(real, rowvar=False))
+    return max(0.0, fid)  # rounding leaves -0.0 for identical sets
 
 
 def cpu_ms_per_image(count: int, function, *args, **kwargs) -> tuple[float, object]:
@@ -153,37 +215,24 @@ def main() -> None:
     if not args.run and not args.trained:
         raise SystemExit("nothing to measure: pass --run NAME=DIR (inversion) and/or --trained NAME=DIR (pix2pix)")
     torch.manual_seed(args.seed)
-    data = load_dataset("mnist-5k", split="test").data.select(range(args.num_images))
-    clean = to_pixels([row["image"] for row in data], 1)
-    labels = torch.tensor([int(row["label"]) for row in data])
     pipes = {name: GenPipeline.from_pretrained(folder).to(args.device) for name, folder in map(_split, args.run)}
     trained = {name: GenPipeline.from_pretrained(folder) for name, folder in map(_split, args.trained)}
     if args.hybrid and args.hybrid not in pipes:
         raise SystemExit(f"--hybrid {args.hybrid}: pass it as --run {args.hybrid}=DIR too")
-    classifier = load_mnist_classifier()
+    channels = int(next(iter({**trained, **pipes}.values())).model.config.num_channels)
+    clean, labels, dataset = held_out_images(args, channels)
+    size = clean.shape[-1]
+    quality = classifier_quality(clean, labels) if labels is not None else inception_quality(clean, args.inception)
     generator = torch.Generator().manual_seed(args.seed)
-    centre = torch.zeros(1, 1, 28, 28, dtype=torch.bool)
-    centre[..., 7:21, 7:21] = True
-    random_mask = torch.rand(len(clean), 1, 28, 28, generator=generator) < 0.5
+    centre = torch.zeros(1, 1, size, size, dtype=torch.bool)
+    centre[..., size // 4 : size - size // 4, size // 4 : size - size // 4] = True  # the centre square, half the side
+    random_mask = torch.rand(len(clean), 1, size, size, generator=generator) < 0.5
     noisy = GaussianNoise(0.3).degrade(clean, generator=generator)
     low = Downsample(4).forward(clean)
 
-    with torch.no_grad():
-        real_features = classifier.features(clean * 2 - 1).double().numpy()
-
-    def quality(images: torch.Tensor) -> dict:
-        """Classifier accuracy, and FID against the originals in the classifier's features."""
-        with torch.no_grad():
-            accuracy = float((classifier(images * 2 - 1).argmax(1) == labels).float().mean())
-            features = classifier.features(images.clamp(0, 1) * 2 - 1).double().numpy()
-        real_mean, real_cov = real_features.mean(0), np.cov(real_features, rowvar=False)
-        fid = frechet_distance(features.mean(0), np.cov(features, rowvar=False), real_mean, real_cov)
-        fid = max(0.0, fid)  # rounding leaves -0.0 for identical sets
-        return {"accuracy": accuracy, "fid": fid}
-
     print(__doc__.split("\n\n")[1].replace("\n", " "))
     print(
-        f"\n{len(clean)} held-out mnist-5k digits; genzoo: {args.steps} Adam steps, {args.restarts} starts per image"
+        f"\n{len(clean)} held-out {dataset} images; genzoo: {args.steps} Adam steps, {args.restarts} starts per image"
         f"{f' (the best of {args.candidates} prior draws)' if args.candidates else ''}, "
         f"class of conditional models: {args.cgan_classes}; device {args.device}; seed {args.seed}.\n"
     )
@@ -195,16 +244,17 @@ def main() -> None:
             mask = centre if task == "inpaint-centre" else random_mask
             degradation = Mask(mask)
             observed = clean
-            columns.append(("degraded", degradation.display(clean, 28)))
+            columns.append(("degraded", degradation.display(clean, size)))
             ms, baseline = cpu_ms_per_image(len(clean), biharmonic, clean, mask)
             rows.append(row("biharmonic (skimage)", baseline, ms))
             columns.append(("biharmonic", baseline))
         elif task == "sr-x4":
             degradation, observed = Downsample(4), low
-            columns.append(("degraded", degradation.display(low, 28)))
-            ms, baseline = cpu_ms_per_image(len(clean), bicubic, low, 28)
+            columns.append(("degraded", degradation.display(low, size)))
+            ms, baseline = cpu_ms_per_image(len(clean), bicubic, low, size)
             rows.append(row("bicubic", baseline, ms))
-            rows.append(row("original (classifier check)", clean, 0.0))
+            if labels is not None:
+                rows.append(row("original (classifier check)", clean, 0.0))
             columns.append(("bicubic", baseline))
         elif task == "denoise":
             degradation, observed = GaussianNoise(0.3), noisy
@@ -226,7 +276,9 @@ def main() -> None:
             if args.hybrid and task.startswith("inpaint"):
                 rows += _hybrid_rows(args, pipe, pipes[args.hybrid], name, observed, degradation, restored, row)
         for name, pipe in pipes.items():
-            class_labels = labels if pipe.model.is_conditional and args.cgan_classes == "known" else None
+            class_labels = (
+                labels if labels is not None and pipe.model.is_conditional and args.cgan_classes == "known" else None
+            )
             options = {"num_restarts": args.restarts, "batch_size": args.batch_size, "class_labels": class_labels}
             if args.candidates:
                 options["num_candidates"] = args.candidates
@@ -244,7 +296,7 @@ def main() -> None:
                 timing = _timings(one, len(clean), args.timing_images)
             rows.append(row(name, restored, ms, **timing))
             columns.append((name, restored))
-            probe_label = labels[:1].to(pipe.device) if pipe.model.is_conditional else None  # CVAE: needed
+            probe_label = labels[:1].to(pipe.device) if class_labels is not None else None  # CVAE: needed
             has_encoder = pipe.model.posterior(clean[:1].to(pipe.device) * 2 - 1, probe_label) is not None
             if degradation is None and has_encoder:
                 ms, (latents, used) = cpu_ms_per_image(
@@ -263,19 +315,21 @@ def main() -> None:
         Path(args.json).write_text(json.dumps({"settings": vars(args), "results": rows}, indent=2) + "\n")
     if args.record:
         for name, folder in map(_split, args.trained):
-            _record(Path(folder), [row for row in rows if row["method"] == f"trained {name}"], len(clean))
+            _record(Path(folder), [row for row in rows if row["method"] == f"trained {name}"], len(clean), dataset)
 
 
-def _record(folder: Path, rows: list[dict], count: int) -> None:
+def _record(folder: Path, rows: list[dict], count: int, dataset: str) -> None:
     """A trained model's measured rows as its `eval_results.json` (what its model card's metrics table shows)."""
     from genzoo.hub import finish_folder
 
-    results: dict = {"num_images": count, "dataset": "mnist-5k", "split": "test"}
+    results: dict = {"num_images": count, "dataset": dataset, "split": "test" if dataset == "mnist-5k" else "held out"}
     for row in rows:
         results[f"{row['task']} PSNR (dB)"] = round(row["psnr"], 3)
         results[f"{row['task']} SSIM"] = round(row["ssim"], 4)
-        results[f"{row['task']} classifier accuracy"] = round(row["accuracy"], 4)
-        results[f"{row['task']} FID (classifier features)"] = round(row["fid"], 3)
+        if row["accuracy"] is not None:
+            results[f"{row['task']} classifier accuracy"] = round(row["accuracy"], 4)
+        if row["fid"] is not None:
+            results[f"{row['task']} FID ({row['fid_features']} features)"] = round(row["fid"], 3)
         if row["ms_batch_64"]:
             results[f"{row['task']} CPU ms per image (batch 64)"] = round(row["ms_batch_64"], 3)
     (folder / "eval_results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -365,13 +419,15 @@ def _table(rows: list[dict]) -> str:
     for row in rows:
         psnr = f"{row['psnr']:.2f}" if math.isfinite(row["psnr"]) else "-"  # the originals themselves: infinite
         cells = [
-            row["task"], row["method"], psnr, f"{row['ssim']:.3f}", f"{100 * row['accuracy']:.1f} %",
-            f"{row['fid']:.2f}", *(_ms(row[key]) for key in ("ms_per_image", "ms_batch_1", "ms_batch_64")),
+            row["task"], row["method"], psnr, f"{row['ssim']:.3f}",
+            "-" if row["accuracy"] is None else f"{100 * row['accuracy']:.1f} %",
+            "-" if row["fid"] is None else f"{row['fid']:.2f}",
+            *(_ms(row[key]) for key in ("ms_per_image", "ms_batch_1", "ms_batch_64")),
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     header = (
-        "| task | method | PSNR (dB) | SSIM | classifier acc. | FID (classifier) | CPU ms / image | at batch 1 | "
-        "at batch 64 |\n|---|---|---|---|---|---|---|---|---|"
+        f"| task | method | PSNR (dB) | SSIM | classifier acc. | FID ({rows[0]['fid_features'] if rows else '-'}) | "
+        "CPU ms / image | at batch 1 | at batch 64 |\n|---|---|---|---|---|---|---|---|---|"
     )
     return header + "\n" + "\n".join(lines)
 

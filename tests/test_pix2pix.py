@@ -355,6 +355,8 @@ def test_genzoo_restore_runs_a_trained_model_in_one_pass_and_refuses_what_it_can
         (["--task", "denoise", "-o", str(tmp_path / "no.png")], "trained for inpaint, not denoise"),
         (["--task", "super-resolve", "--scale", "2", "--simulate", "-o", str(tmp_path / "no.png")],
          "not super-resolve"),
+        (["--task", "inpaint", "--mask", str(tmp_path / "mask.png"), "--steps", "50", "--restarts", "2", "-o",
+          str(tmp_path / "no.png")], "--steps, --restarts: this Pix2PixGenerator restores in one forward pass"),
     ]:  # fmt: skip
         capsys.readouterr()
         with pytest.raises(SystemExit) as exit_info:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..registry import TaskRegistration, get_task, tasks
-from ..tasks.limits import MAX_CANDIDATES, MAX_RESTARTS, MAX_STEPS
+from ..tasks.limits import DEFAULT_RESTARTS, DEFAULT_STEPS, MAX_CANDIDATES, MAX_RESTARTS, MAX_STEPS
 from .common import (
     add_loading_options,
     check_existing_file,
@@ -65,8 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "downsample, add noise, ...) and show it in the figure",
     )
     parser.add_argument("--class-label", help="class of the image (conditional models; default: search all)")
-    parser.add_argument("--steps", type=int, default=200, help="optimisation steps (default: 200)")
-    parser.add_argument("--restarts", type=int, default=4, help="starting points per image and class (default: 4)")
+    parser.add_argument("--steps", type=int, help=f"optimisation steps (default: {DEFAULT_STEPS})")
+    parser.add_argument(
+        "--restarts", type=int, help=f"starting points per image and class (default: {DEFAULT_RESTARTS})"
+    )
     parser.add_argument(
         "--candidates",
         type=int,
@@ -78,17 +80,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_loading_options(parser, dtype=False)  # the inversion optimises in float32
 
 
-def _check_counts(args: argparse.Namespace) -> None:
-    """The search's counts, bounded before anything is loaded or allocated."""
-    if not 1 <= args.steps <= MAX_STEPS or not 1 <= args.restarts <= MAX_RESTARTS:
+def _check_counts(args: argparse.Namespace) -> dict[str, Any]:
+    """The search's counts, bounded before anything is loaded or allocated; returns them as the flags gave them."""
+    given = {"--steps": args.steps, "--restarts": args.restarts, "--candidates": args.candidates}
+    steps = DEFAULT_STEPS if args.steps is None else args.steps
+    restarts = DEFAULT_RESTARTS if args.restarts is None else args.restarts
+    if not 1 <= steps <= MAX_STEPS or not 1 <= restarts <= MAX_RESTARTS:
         raise ValueError(
-            f"--steps must be from 1 to {MAX_STEPS:,} and --restarts from 1 to {MAX_RESTARTS:,}, got {args.steps} "
-            f"and {args.restarts}."
+            f"--steps must be from 1 to {MAX_STEPS:,} and --restarts from 1 to {MAX_RESTARTS:,}, got {steps} "
+            f"and {restarts}."
         )
-    if args.candidates is not None and args.candidates < args.restarts:
-        raise ValueError(f"--candidates must be at least --restarts ({args.restarts}), got {args.candidates}.")
+    if args.candidates is not None and args.candidates < restarts:
+        raise ValueError(f"--candidates must be at least --restarts ({restarts}), got {args.candidates}.")
     if args.candidates is not None and args.candidates > MAX_CANDIDATES:
         raise ValueError(f"--candidates must be at most {MAX_CANDIDATES:,}, got {args.candidates:,}.")
+    args.steps, args.restarts = steps, restarts
+    return {flag: value for flag, value in given.items() if value is not None}
 
 
 def run(args: argparse.Namespace) -> None:
@@ -102,7 +109,7 @@ def run(args: argparse.Namespace) -> None:
             if takes_mask
             else f"--mask is only for the tasks that repaint a mask, not for --task {args.task}."
         )
-    _check_counts(args)
+    search_flags = _check_counts(args)
     options = task.resolve_options({o.name: getattr(args, f"task_option_{o.name}", None) for o in task.options})
     check_existing_file(args.input, "-i/--input")
     if args.mask:
@@ -137,6 +144,11 @@ def run(args: argparse.Namespace) -> None:
         pipe, class_labels=label, num_steps=args.steps, num_restarts=args.restarts, num_candidates=args.candidates,
         generator=torch.Generator().manual_seed(args.seed), output_type="pt",
     )  # fmt: skip
+    if search_flags and "num_steps" not in search:  # a one-pass model: a search setting would be ignored silently
+        raise ValueError(
+            f"{', '.join(search_flags)}: this {type(pipe.model).__name__} restores in one forward pass "
+            "and does not search; drop the flag (the search settings are for inverting a generator)."
+        )
     restored = getattr(pipe, task.method)(observed, **inputs, **options, **search).images
     figure = restoration_figure(pixels, _degraded_column(degradation, observed, size, args.simulate), restored)
     save_image(to_output(restored, "pil")[0], args.output)
