@@ -387,3 +387,7 @@ def test_model_card_states_the_task_its_degradations_and_measured_rows(tmp_path)
     assert "pipeline_tag: image-to-image" in card
     assert "trained for **super-resolve**: super-resolution by ×4" in card and "pipe.super_resolve(" in card
     assert "| sr-x4 PSNR (dB) | 20.5 |" in card
+    # How to use it is restoring, not sampling: the snippet and the command restore at the trained scale.
+    assert "pipe.super_resolve(image=image, scale=4).images[0]" in card and "pipe(batch_size" not in card
+    assert "genzoo restore path/to/this/folder --task super-resolve -i image.png --scale 4" in card
+    assert "unconditional-image-generation" not in card and "task:\n      type: image-to-image" in card

@@ -321,6 +321,40 @@ class Pix2PixPipeline(GenPipeline):
             "`restorations.png` shows training images degraded, restored and the originals."
         )
 
+    @classmethod
+    def card_usage(cls, config: dict[str, Any], load_name: str) -> str | None:
+        """The model card's "How to load": restoring an image with the task the model was trained for, in Python and
+        with `genzoo restore` (from the saved config; `None` keeps the generic sampling snippet)."""
+        try:
+            spec = TaskSpec.from_config(str(config.get("task")), config.get("task_args"), int(config["image_size"]))
+        except (GenzooError, KeyError, TypeError, ValueError):
+            return None
+        size = int(config["image_size"])
+        quarter = size // 4
+        if spec.task == "inpaint":
+            centre = f"{quarter}:{size - quarter}"
+            setup = f"mask = torch.zeros(1, 1, {size}, {size})\nmask[..., {centre}, {centre}] = 1  # white = repaint"
+            call, flags = "pipe.inpaint(image=image, mask_image=mask)", "--mask mask.png"
+            image = f"a {size}x{size} image"
+        elif spec.task == "super-resolve":
+            scale = max(spec.scales)
+            setup, call, flags = "", f"pipe.super_resolve(image=image, scale={scale})", f"--scale {scale}"
+            image = f"a {size // scale}x{size // scale} image"
+        else:
+            noise_std = round(sum(spec.noise_std) / 2, 3)
+            setup, call, flags = "", f"pipe.denoise(image=image, noise_std={noise_std})", f"--noise-std {noise_std}"
+            image = f"a noisy {size}x{size} image"
+        lines = [
+            "import PIL.Image", "import torch", "from genzoo import GenPipeline", "",
+            f'pipe = GenPipeline.from_pretrained("{load_name}")', f'image = PIL.Image.open("image.png")  # {image}',
+            *([setup] if setup else []), f"restored = {call}.images[0]", 'restored.save("restored.png")',
+        ]  # fmt: skip
+        python = "\n".join(lines)
+        return (
+            f"```python\n{python}\n```\n\nFrom the command line (one forward pass): `genzoo restore {load_name} "
+            f"--task {spec.task} -i image.png {flags} -o restored.png`."
+        )
+
     @property
     def task(self) -> str:
         """The task the model was trained for: `"inpaint"`, `"super-resolve"` or `"denoise"`."""

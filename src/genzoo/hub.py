@@ -219,14 +219,16 @@ def model_card_tags(
     registration: ModelRegistration, pipeline_class: type | None, num_classes: int, objective: str | None = None
 ) -> list[str]:
     """Hub tags for a model: `genzoo`, the model family, `gan` for families trained against a discriminator, the
-    objective, the pipeline class's own `card_tags` and the kind of image generation."""
+    objective, the pipeline class's own `card_tags` and the kind of image generation (unless the pipeline class names
+    its own `card_pipeline_tag`, such as `image-to-image`)."""
     tags = ["genzoo", registration.name]
     if registration.discriminator_class is not None:
         tags.append("gan")
     if objective:
         tags.append(objective)
     tags += list(getattr(pipeline_class, "card_tags", ()))
-    tags.append("class-conditional-image-generation" if num_classes else "unconditional-image-generation")
+    if getattr(pipeline_class, "card_pipeline_tag", None) is None:  # an image-to-image model generates from images
+        tags.append("class-conditional-image-generation" if num_classes else "unconditional-image-generation")
     return list(dict.fromkeys(tags))
 
 
@@ -263,7 +265,8 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
     eval_context = _public_eval_context(eval_context)
     model_name = repo_id.split("/")[-1] if repo_id else registration.name
     task = "class-conditional-image-generation" if num_classes else "unconditional-image-generation"
-    task_name = "Class-conditional image generation" if num_classes else "Unconditional image generation"
+    task = getattr(checked.pipeline_class, "card_pipeline_tag", None) or task  # e.g. image-to-image
+    task_name = task.replace("-", " ").capitalize()
     license = _card_string(run_config.get("license")) or DEFAULT_LICENSE
     card_data = ModelCardData(
         license=license,
@@ -298,11 +301,15 @@ def build_model_card(folder: str | Path, repo_id: str | None = None, *, has_grid
     # saved config; `None` keeps the generic summary.
     card_summary = getattr(checked.pipeline_class, "card_summary", None)
     summary = card_summary(config) if callable(card_summary) else None
+    # Likewise how to use it, when that is not sampling (a restoration model: restoring an image).
+    card_usage = getattr(checked.pipeline_class, "card_usage", None)
+    usage = card_usage(config, repo_id or "path/to/this/folder") if callable(card_usage) else None
     return ModelCard.from_template(
         card_data,
         template_path=str(CARD_TEMPLATE),
         title=model_name,
         summary=summary or f"A genzoo `{registration.name}` model: {conditioning} {kind}.",
+        usage=usage,
         family=registration.name,
         description=registration.description.rstrip("."),
         has_grid=(folder / SAMPLE_GRID).is_file() if has_grid is None else has_grid,
