@@ -61,7 +61,12 @@ def train_run(family: str, seed: int, run: Path, args: argparse.Namespace) -> di
     for item in args.set or []:
         command += ["--set", item]
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The child's output goes to a file: a pipe nobody reads until the end fills up with the progress bar and then
+    # blocks the training process on every write.
+    log = run.with_name(run.name + ".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, text=True)
     watched = psutil.Process(process.pid)
     cpu = 0.0
     while process.poll() is None:  # the child's CPU time, read while it runs (it is gone once reaped)
@@ -71,7 +76,8 @@ def train_run(family: str, seed: int, run: Path, args: argparse.Namespace) -> di
         except psutil.Error:
             break
         time.sleep(0.5)
-    _, stderr = process.communicate()
+    process.wait()
+    stderr = log.read_text(errors="replace")
     record: dict[str, Any] = {"cpu_seconds": round(cpu, 1), "wall_seconds": round(time.perf_counter() - started, 1)}
     if process.returncode != 0:
         errors = [line for line in stderr.splitlines() if line.startswith("genzoo: error:")]

@@ -62,7 +62,11 @@ def train_variant(name: str, sets: list[str], args: argparse.Namespace, out: Pat
                "--set", f"num_threads={args.threads}"]  # fmt: skip
     for item in sets:
         command += ["--set", item]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # The child's output goes to a file: a pipe nobody reads until the end fills up with the progress bar and then
+    # blocks the training process on every write (it ran at a quarter of a core).
+    log = out / f"{name}.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, text=True)
     watched = psutil.Process(process.pid)
     checkpoints = run / "checkpoints"
     cpu_at: dict[int, float] = {}
@@ -77,9 +81,10 @@ def train_variant(name: str, sets: list[str], args: argparse.Namespace, out: Pat
             for folder in checkpoints.glob("step_*"):
                 cpu_at.setdefault(int(folder.name.removeprefix("step_")), cpu)
         time.sleep(0.2)
-    _, stderr = process.communicate()
+    process.wait()
     if process.returncode != 0:
-        raise SystemExit(f"variant {name}: training failed: {stderr.strip().splitlines()[-1:]}")
+        last = log.read_text(errors="replace").strip().splitlines()[-1:]
+        raise SystemExit(f"variant {name}: training failed: {last} (see {log})")
     for folder in checkpoints.glob("step_*"):  # written in the last poll interval
         cpu_at.setdefault(int(folder.name.removeprefix("step_")), cpu)
     return dict(sorted(cpu_at.items()))
