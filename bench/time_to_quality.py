@@ -116,14 +116,15 @@ def reaches_target(point: dict[str, float], args: argparse.Namespace) -> bool:
     return point["fid"] <= args.target_fid and point["min_class_share"] >= 0.05
 
 
-def plot(curves: dict[str, list[dict[str, float]]], path: Path, target_fid: float) -> None:
-    """FID (log scale) against CPU seconds, one polyline per variant, drawn with PIL."""
+def plot(curves: dict[str, list[dict[str, float]]], path: Path, target_fid: float | None) -> None:
+    """FID (log scale) against CPU seconds, one polyline per variant, drawn with PIL; a line marks `target_fid`
+    (`None`: none, for a family whose target is not an FID)."""
     import math
 
     width, height, margin = 720, 440, 60
     points = [p for curve in curves.values() for p in curve]
     max_x = max(p["cpu_seconds"] for p in points) * 1.05
-    fids = [p["fid"] for p in points] + [target_fid]
+    fids = [p["fid"] for p in points] + ([target_fid] if target_fid else [])
     low, high = math.log10(min(fids)) - 0.05, math.log10(max(fids)) + 0.05
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
@@ -145,9 +146,10 @@ def plot(curves: dict[str, list[dict[str, float]]], path: Path, target_fid: floa
                 _, y = xy(0, value)
                 draw.line([margin - 4, y, margin, y], fill="black")
                 draw.text((8, y - 6), f"{value:g}", fill="black")
-    _, target_y = xy(0, target_fid)
-    draw.line([margin, target_y, width - margin, target_y], fill="#999999")
-    draw.text((width - margin - 110, target_y - 14), f"target FID {target_fid:g}", fill="#666666")
+    if target_fid:
+        _, target_y = xy(0, target_fid)
+        draw.line([margin, target_y, width - margin, target_y], fill="#999999")
+        draw.text((width - margin - 110, target_y - 14), f"target FID {target_fid:g}", fill="#666666")
     draw.text((width // 2 - 50, height - 24), "CPU seconds", fill="black")
     draw.text((8, 16), "FID (classifier features, log scale)", fill="black")
     for index, (name, curve) in enumerate(curves.items()):
@@ -219,8 +221,9 @@ def main() -> None:
         final = curve[-1]
         print(f"| {name} | {'; '.join(entry['set']) or 'defaults'} | {first} | {step} | {final['fid']:.3g} | "
               f"{final['cpu_seconds']:.0f} |")  # fmt: skip
-    plot({name: entry["curve"] for name, entry in results["variants"].items()}, out / "time_to_quality.png",
-         args.target_fid)  # fmt: skip
+    curves = {name: entry["curve"] for name, entry in results["variants"].items()}
+    conditional = any("class_accuracy" in point for curve in curves.values() for point in curve)
+    plot(curves, out / "time_to_quality.png", None if conditional else args.target_fid)  # CGAN: accuracy
     print(f"Plot: {out / 'time_to_quality.png'}")
 
 
