@@ -1,4 +1,5 @@
-"""Restoration with trained genzoo models against classical baselines, on held-out mnist-5k digits.
+"""Restoration with trained genzoo models against classical baselines, on held-out mnist-5k digits (or any image
+folder, RGB included, with --images).
 
 What the numbers are for: they show whether a generator trained on digits is a better prior for repairing digits
 than the classical image-processing baselines that know nothing about digits (scikit-image's biharmonic inpainting
@@ -34,7 +35,10 @@ Needs the `bench` extra (scikit-image):
     python bench/restoration.py --trained l1=runs/inpaint-l1 --trained pix2pix=runs/inpaint-pix2pix \
         --tasks inpaint-centre --json trained.json          # trained models and the classical baselines only
 
-On a busy CPU use --num-images 100 (and say so); --device cuda runs the genzoo side on a GPU.
+On a busy CPU use --num-images 100 (and say so); --device cuda runs the genzoo side on a GPU. `--images DIR` scores
+the image files of DIR instead (e.g. `bench/make_emoji_dataset.py --holdout 300` writes emoji32-heldout/): PSNR and
+SSIM over the colour channels, no classifier column, and FID in the FID Inception's features (`--inception FILE`, or
+genzoo's search path; without weights, no FID column).
 """
 
 import argparse
