@@ -430,17 +430,6 @@ class InfoGANPipeline(GenPipeline):
                                                   self.model.config.num_channels) for image in images])  # fmt: skip
         return self.model.encode_codes(images)
 
-    def code_rows(
-        self,
-        columns: int = 8,
-        code: str = "category",
-        values: list[float] | None = None,
-        generator: torch.Generator | None = None,
-        output_type: str = "pil",
-    ) -> Any:
-        r"""A grid with one row per value of a code: see `code_rows` (the `codes` task)."""
-        return code_rows(self, columns, code, values, generator, output_type)
-
 
 def has_codes(pipe: Any) -> bool:
     """Whether `pipe`'s model has learned codes (InfoGAN's): what the `codes` task applies to."""
