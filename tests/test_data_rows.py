@@ -16,15 +16,10 @@ from genzoo import data as data_module
 from genzoo.cli import main
 from genzoo.data import Dataset, ImageRows, StreamedImages, convert_image, open_image, prepare_image
 from genzoo.errors import GenzooError
+from genzoo.testing import TINY_TRAIN_ARGS
 from genzoo.training import train
 
-TINY = [
-    "--set", "model_args.latent_dim=8",
-    "--set", "model_args.base_channels=8",
-    "--set", "objective_args.discriminator.base_channels=8",
-    "--set", "num_sample_images=4",
-    "--sample-every", "0",
-]  # fmt: skip
+TINY = [*TINY_TRAIN_ARGS, "--sample-every", "0"]
 
 
 def weights(run) -> dict[str, torch.Tensor]:

@@ -17,14 +17,10 @@ from safetensors.torch import load_file
 from genzoo import GenPipeline
 from genzoo.cli import main
 from genzoo.errors import GenzooError
+from genzoo.testing import TINY_TRAIN_ARGS
 from genzoo.training import train
 
-TINY = [
-    "--set", "model_args.latent_dim=8",
-    "--set", "model_args.base_channels=8",
-    "--set", "objective_args.discriminator.base_channels=8",
-    "--set", "num_sample_images=4",
-]  # fmt: skip
+TINY = [*TINY_TRAIN_ARGS]
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:

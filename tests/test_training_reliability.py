@@ -20,16 +20,11 @@ from genzoo.cli import main
 from genzoo.config import TrainConfig
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.objectives import GANObjective
+from genzoo.testing import TINY_TRAIN_ARGS
 from genzoo.training import LOCK_FILE, TrainingDivergedError, train
 from genzoo.training.trackers import log_grid
 
-TINY = [
-    "--set", "model_args.latent_dim=8",
-    "--set", "model_args.base_channels=8",
-    "--set", "objective_args.discriminator.base_channels=8",
-    "--set", "num_sample_images=4",
-    "--batch-size", "8",
-]  # fmt: skip
+TINY = [*TINY_TRAIN_ARGS, "--batch-size", "8"]
 
 
 class ProbeObjective(GANObjective):

@@ -18,17 +18,11 @@ from genzoo import GenPipeline
 from genzoo.cli import main
 from genzoo.config import read_run_config, resolve_train_config
 from genzoo.errors import ConfigError, GenzooError
+from genzoo.testing import TINY_TRAIN_ARGS
 from genzoo.training import export, setup, train
 from genzoo.training.export import export_checkpoint
 
-TINY = [
-    "--set", "model_args.latent_dim=8",
-    "--set", "model_args.base_channels=8",
-    "--set", "objective_args.discriminator.base_channels=8",
-    "--set", "num_sample_images=4",
-    "--batch-size", "8",
-    "--sample-every", "0",
-]  # fmt: skip
+TINY = [*TINY_TRAIN_ARGS, "--batch-size", "8", "--sample-every", "0"]
 
 
 def _images(folder: Path, count: int = 20) -> Path:

@@ -46,9 +46,17 @@ from .modeling import Generator
 from .pipeline import GenPipeline, pipeline_class_of
 from .registry import ModelRegistration, TaskRegistration, get_model, get_objective, tasks
 
-__all__ = ["SAMPLING_FEATURES", "GeneratorTesterMixin", "known_tasks", "restore_option_sets"]
+__all__ = ["SAMPLING_FEATURES", "TINY_TRAIN_ARGS", "GeneratorTesterMixin", "known_tasks", "restore_option_sets"]
 
 #: The sampling features `GenPipeline.supported_tasks()` may name besides the tasks of the table.
+#: `genzoo train` arguments that make an adversarial family's networks tiny, for tests that train through the CLI
+#: (a plugin's own tests may start from them too).
+TINY_TRAIN_ARGS = (
+    "--set", "model_args.latent_dim=8",
+    "--set", "model_args.base_channels=8",
+    "--set", "objective_args.discriminator.base_channels=8",
+    "--set", "num_sample_images=4",
+)  # fmt: skip
 SAMPLING_FEATURES = frozenset({"sample", "interpolate", "class_labels", "truncation", "reconstruct"})
 
 
