@@ -87,7 +87,10 @@ class TrainConfig:
     an image-to-image family (as `model_args.task` and `model_args.task_args`: pix2pix's `inpaint`, `super-resolve`
     or `denoise` and their degradations) and are refused for other families. `lr_scheduler` (one of
     `LR_SCHEDULERS`, after `lr_warmup_steps` of linear warm-up) scales every optimizer's learning rate over the
-    run's steps. The `eval_*` keys set up evaluation during training (see `genzoo.metrics.training_eval`). A run
+    run's steps. `ema_decay` keeps an EMA of the generator, whose decay at step t ramps as diffusers' (1 + t) / (10
+    + t) (an average over about the last ninth of the run) or, with `ema_power`, as 1 − (1 + t /
+    `ema_inv_gamma`)^−`ema_power` (`ema_power: 1` averages over about the last t / `ema_inv_gamma` steps), up to
+    `ema_decay`. The `eval_*` keys set up evaluation during training (see `genzoo.metrics.training_eval`). A run
     that sets neither `max_steps` nor `epochs` trains for 10
     epochs; `checkpoints_total_limit: null` keeps every checkpoint. `mixed_precision: null` (the default) takes
     Accelerate's own setting (`accelerate launch --mixed_precision`, `accelerate config`), else `no`; the saved
@@ -116,6 +119,8 @@ class TrainConfig:
     num_threads: int | None = None  # None: OMP_NUM_THREADS if set, else chosen from the free cores at start
     gradient_accumulation_steps: int = 1
     ema_decay: float | None = None
+    ema_power: float | None = None  # None: diffusers' ramp (1 + step) / (10 + step)
+    ema_inv_gamma: float = 1.0
     lr_scheduler: str = "constant"
     lr_warmup_steps: int = 0
     log_with: list[str] = field(default_factory=list)
@@ -208,11 +213,17 @@ class TrainConfig:
             raise ConfigError(f"lr_warmup_steps must be 0 or more, got {self.lr_warmup_steps}.")
         if self.max_steps is not None:
             check_warmup(self.lr_scheduler, self.lr_warmup_steps, self.max_steps)
-        for name in ("rollback_lr_factor", "ema_decay"):
+        for name in ("rollback_lr_factor", "ema_decay", "ema_power", "ema_inv_gamma"):
             if getattr(self, name) is not None and not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}.")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must lie in (0, 1), got {self.ema_decay}.")
+        if self.ema_power is not None and self.ema_power <= 0:
+            raise ConfigError(f"ema_power must be > 0 (or null for diffusers' default ramp), got {self.ema_power}.")
+        if self.ema_inv_gamma <= 0:
+            raise ConfigError(f"ema_inv_gamma must be > 0, got {self.ema_inv_gamma}.")
+        if self.ema_power is None and self.ema_inv_gamma != 1.0:
+            raise ConfigError("ema_inv_gamma only shapes the warm-up that ema_power turns on; set ema_power too.")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":

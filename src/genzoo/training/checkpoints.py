@@ -457,6 +457,9 @@ def check_resume_config(
         "model": (old.get("model"), new["model"]),
         "objective": (old.get("objective"), new["objective"]),
         "ema": (old.get("ema_decay") is not None, new["ema_decay"] is not None),
+        # the checkpoint's EMA state carries its schedule, which would silently win over a new one
+        "ema_power": (old.get("ema_power"), new.get("ema_power")),
+        "ema_inv_gamma": (old.get("ema_inv_gamma", 1.0), new.get("ema_inv_gamma", 1.0)),
     }
     for key in sorted(objective_class.resume_sensitive_keys):
         refused[f"objective_args.{key}"] = (old_objective.get(key), new_objective.get(key))

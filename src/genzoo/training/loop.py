@@ -194,10 +194,15 @@ def _run_length(config: TrainConfig, dataset: Any, dataloader: Any) -> tuple[int
 
 
 def _make_ema(config: TrainConfig, generator: Any, accelerator: Accelerator) -> EMAModel | None:
-    """The generator's EMA (diffusers' `EMAModel`) on the run's device, when the run keeps one."""
+    """The generator's EMA (diffusers' `EMAModel`) on the run's device, when the run keeps one. Its decay at step t
+    is diffusers' (1 + t) / (10 + t), or with `ema_power` its warm-up 1 − (1 + t / ema_inv_gamma)^−ema_power, capped
+    at `ema_decay` either way."""
     if config.ema_decay is None:
         return None
-    ema = EMAModel(generator.parameters(), decay=config.ema_decay, foreach=True)
+    schedule = {}
+    if config.ema_power is not None:
+        schedule = {"use_ema_warmup": True, "power": config.ema_power, "inv_gamma": config.ema_inv_gamma}
+    ema = EMAModel(generator.parameters(), decay=config.ema_decay, foreach=True, **schedule)
     ema.to(accelerator.device)
     return ema
 
