@@ -132,12 +132,36 @@ def test_objective_learns_to_read_the_codes_and_copies_q_into_the_generator(crit
     assert accuracy > 0.8 or critic_norm == "none"
 
 
+@pytest.mark.parametrize("info_trains_trunk", [True, False])
+def test_info_trains_trunk_decides_whether_the_information_loss_reaches_the_trunk(info_trains_trunk):
+    """With `info_trains_trunk=False` the discriminator step's information loss trains the Q head only; the generator
+    step's still reaches the generator through the trunk."""
+    torch.manual_seed(0)
+    model = InfoGANGenerator(**TINY).train()
+    objective = InfoGANObjective(model, get_model("infogan"), info_trains_trunk=info_trains_trunk)
+    discriminator = objective.networks["discriminator"]
+    objective._latents(8, torch.Generator().manual_seed(0), torch.device("cpu"))
+    discriminator(model(objective._drawn).detach())
+    objective._information_term("_d").backward()
+    trunk_grads = [p.grad for p in discriminator.recognizer.trunk.parameters()]
+    head_grads = [p.grad for p in discriminator.recognizer.code_head.parameters()]
+    assert all(g is not None and g.abs().sum() > 0 for g in head_grads)
+    assert all(g is not None and g.abs().sum() > 0 for g in trunk_grads) == info_trains_trunk
+    assert all(g is None for g in trunk_grads) != info_trains_trunk
+    discriminator.requires_grad_(False)
+    discriminator(model(objective._drawn))
+    objective._information_term("").backward()
+    assert all(p.grad is not None for p in model.net.parameters())
+
+
 def test_objective_refuses_mismatched_options():
     model = InfoGANGenerator(**TINY)
     with pytest.raises(ConfigError, match=r"set model_args\.hidden_dim instead"):
         InfoGANObjective(model, get_model("infogan"), discriminator={"hidden_dim": 8})
     with pytest.raises(ConfigError, match="continuous_loss"):
         InfoGANObjective(model, get_model("infogan"), continuous_loss="laplace")
+    with pytest.raises(ConfigError, match="info_trains_trunk must be true or false"):
+        InfoGANObjective(model, get_model("infogan"), info_trains_trunk="no")
     dcgan = get_model("dcgan").generator_class(latent_dim=8, base_channels=8)
     with pytest.raises(ConfigError, match="needs a generator with codes"):
         InfoGANObjective(dcgan, get_model("dcgan"))

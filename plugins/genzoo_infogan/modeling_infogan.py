@@ -160,9 +160,11 @@ class InfoGANDiscriminator(nn.Module):
     ) -> torch.Tensor | tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """One logit per image, shape `(batch,)`; with `return_codes`, also the Q head's `(category_logits,
         continuous_mean, continuous_log_std)` from the same trunk pass. The estimates of the latest call are kept
-        in `last_codes`, where InfoGAN's objective reads them inside the adversarial steps."""
+        in `last_codes` (and the trunk's features in `last_features`), where InfoGAN's objective reads them inside the
+        adversarial steps."""
         features = self.recognizer.trunk(images)
         logits = self.adversarial_head(features).squeeze(1)
+        self.last_features = features
         self.last_codes = self.recognizer.codes_from_features(features)
         if return_codes:
             return logits, self.last_codes

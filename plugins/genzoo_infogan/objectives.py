@@ -48,6 +48,11 @@ class InfoGANObjective(AdversarialObjective):
             perfectly), hence the fixed one by default.
         loss (`str`, defaults to `"gan"`): the adversarial loss, `"gan"` (non-saturating, as in the paper) or
             `"hinge"`.
+        info_trains_trunk (`bool`, defaults to `True`): whether the information loss trains the discriminator's
+            trunk (shared with Q) as well as the Q head. With `False` the trunk learns only to tell real from
+            generated images and Q reads the codes from those features (the generator still gets the information
+            loss's gradient through them), so the generator must put its codes into what the discriminator looks
+            at, not into marks only Q attends to.
         lr, lr_d, kwargs: every option of `AdversarialObjective` (`betas`, `n_critic`, penalties, `spectral_norm`,
             `augment`, ADA, LeCam, `discriminator`) works as there. Defaults: the paper's Adam, lr 1e-3 for the
             generator and 2e-4 for the discriminator, β₁ = 0.5. The discriminator's widths come from the
@@ -70,6 +75,7 @@ class InfoGANObjective(AdversarialObjective):
         continuous_weight: float = 1.0,
         continuous_loss: str = "mse",
         loss: str = "gan",
+        info_trains_trunk: bool = True,
         lr: float | None = None,
         lr_d: float | None = 2e-4,
         **kwargs: Any,
@@ -89,7 +95,9 @@ class InfoGANObjective(AdversarialObjective):
         self.info_weight, self.continuous_weight = float(info_weight), float(continuous_weight)
         if self.info_weight < 0 or self.continuous_weight < 0:
             raise ConfigError("objective_args.info_weight and continuous_weight must be >= 0.")
-        self.continuous_loss, self.loss = continuous_loss, loss
+        if not isinstance(info_trains_trunk, bool):
+            raise ConfigError(f"objective_args.info_trains_trunk must be true or false, got {info_trains_trunk!r}.")
+        self.continuous_loss, self.loss, self.info_trains_trunk = continuous_loss, loss, info_trains_trunk
         self._info_logs: dict[str, torch.Tensor] = {}
         super().__init__(model, registration, lr=lr, lr_d=lr_d, **kwargs)
 
@@ -112,7 +120,11 @@ class InfoGANObjective(AdversarialObjective):
         return self._drawn
 
     def _information_term(self, prefix: str) -> torch.Tensor:
-        info_loss, accuracy = self.information_loss(self._drawn, self.unwrap("discriminator").last_codes)
+        discriminator = self.unwrap("discriminator")
+        estimates = discriminator.last_codes
+        if prefix == "_d" and not self.info_trains_trunk:  # Q's head learns on the trunk's features, not the trunk
+            estimates = discriminator.recognizer.codes_from_features(discriminator.last_features.detach())
+        info_loss, accuracy = self.information_loss(self._drawn, estimates)
         self._info_logs[f"info_loss{prefix}"] = info_loss.detach()
         self._info_logs[f"code_accuracy{prefix}"] = accuracy
         return self.info_weight * info_loss
