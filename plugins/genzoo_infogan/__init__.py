@@ -29,7 +29,7 @@ _EXPORTS = {
 }
 
 #: What `genzoo train infogan` uses unless a config file, a flag or `--set` says otherwise: the paper's MNIST setting
-#: (62 noise values, a 10-way category, 2 continuous codes, batch 64) on the embedded digits; docs/interpretability.md
+#: (62 noise values, a 10-way category, 2 continuous codes, batch 64) on the embedded digits; docs/disentanglement.md
 #: has the measurements.
 TRAINING_DEFAULTS = {
     "dataset": "mnist-5k",
