@@ -139,10 +139,11 @@ def test_ema_weights_are_saved(tiny_train_config, tmp_path):
     assert not torch.equal(weights(plain)["net.0.weight"], weights(ema)["net.0.weight"])
 
 
-def test_ema_power_sets_diffusers_warm_up_schedule(tiny_train_config, tmp_path):
+def test_ema_power_sets_diffusers_warm_up_schedule(tiny_train_config):
     """`ema_power`/`ema_inv_gamma` give the EMA diffusers' warm-up, 1 - (1 + t / inv_gamma)^-power, capped at
     `ema_decay`; without them it keeps diffusers' (1 + t) / (10 + t). The checkpoint carries the schedule."""
     from genzoo.config import TrainConfig
+    from genzoo.training.checkpoints import read_checkpoint_state
     from genzoo.training.loop import _make_ema
 
     accelerator = type("CPU", (), {"device": torch.device("cpu")})()
@@ -154,8 +155,6 @@ def test_ema_power_sets_diffusers_warm_up_schedule(tiny_train_config, tmp_path):
     assert longer.get_decay(step) == pytest.approx(1 - (1 + 300 / 3) ** -1.0)  # about the last 100 steps averaged
     assert longer.get_decay(10**6) == 0.999
     run = train(tiny_train_config(ema_decay=0.9, ema_power=1.0, ema_inv_gamma=3.0, checkpoint_every=2))
-    from genzoo.training.checkpoints import read_checkpoint_state
-
     saved = read_checkpoint_state(run / "checkpoints" / "step_000002")["ema"]
     assert (saved["use_ema_warmup"], saved["power"], saved["inv_gamma"]) == (True, 1.0, 3.0)
     with pytest.raises(GenzooError, match=r"ema_power \(1.0 there, None now\)"):
