@@ -48,7 +48,6 @@ from .registry import ModelRegistration, TaskRegistration, get_model, get_object
 
 __all__ = ["SAMPLING_FEATURES", "TINY_TRAIN_ARGS", "GeneratorTesterMixin", "known_tasks", "restore_option_sets"]
 
-#: The sampling features `GenPipeline.supported_tasks()` may name besides the tasks of the table.
 #: `genzoo train` arguments that make an adversarial family's networks tiny, for tests that train through the CLI
 #: (a plugin's own tests may start from them too).
 TINY_TRAIN_ARGS = (
@@ -57,6 +56,7 @@ TINY_TRAIN_ARGS = (
     "--set", "objective_args.discriminator.base_channels=8",
     "--set", "num_sample_images=4",
 )  # fmt: skip
+#: The sampling features `GenPipeline.supported_tasks()` may name besides the tasks of the table.
 SAMPLING_FEATURES = frozenset({"sample", "interpolate", "class_labels", "truncation", "reconstruct"})
 
 
