@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 
 from genzoo import GenPipeline
@@ -175,6 +176,36 @@ def test_bf16_mixed_precision_trains_on_cpu(tiny_train_config, monkeypatch, tmp_
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         train(tiny_train_config(mixed_precision="bf16", output_dir=str(tmp_path / "native")))
+
+
+def test_a_bf16_runs_grid_is_what_its_saved_pipeline_draws(tiny_train_config):
+    """Accelerate wraps the prepared generator's forward in autocast; `samples.png` must still be drawn in float32,
+    as the saved pipeline draws (the grid's latents come from the run's seed, as the tester mixins check)."""
+    from genzoo.images import image_grid
+
+    run = train(tiny_train_config(mixed_precision="bf16", num_sample_images=8, seed=3))
+    pipe = GenPipeline.from_pretrained(run)
+    images = pipe(batch_size=8, generator=torch.Generator().manual_seed(3)).images
+    grid = image_grid(images, 0)
+    with Image.open(run / "samples.png") as saved:
+        np.testing.assert_array_equal(np.asarray(grid), np.asarray(saved.convert(grid.mode)))
+
+
+def test_sampling_mode_bypasses_and_restores_the_mixed_precision_wrapper():
+    """`sampling_mode` calls the forward Accelerate kept as `_original_forward`, and puts the wrapper back after."""
+    from genzoo.modeling import sampling_mode
+
+    model = torch.nn.Linear(2, 2)
+    calls = []
+    model.forward = lambda *args: calls.append("mixed")  # stands in for Accelerate's autocast wrapper
+    model._original_forward = lambda *args: calls.append("full")
+    with sampling_mode(model) as sampled:
+        sampled.forward()
+    model.forward()
+    assert calls == ["full", "mixed"]
+    plain = torch.nn.Linear(2, 2)
+    with sampling_mode(plain):  # nothing to bypass outside a mixed-precision run
+        assert "forward" not in plain.__dict__
 
 
 def test_tensorboard_tracker(tiny_train_config):

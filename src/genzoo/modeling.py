@@ -177,17 +177,25 @@ class Generator(ModelMixin, ConfigMixin):
 
 @contextlib.contextmanager
 def sampling_mode(model: torch.nn.Module, ema: Any = None) -> Iterator[torch.nn.Module]:
-    """Sample from `model` in eval mode (batch norm must not update its statistics) and, with a diffusers `EMAModel`,
-    with the EMA weights; the training mode and the trained weights come back afterwards, also after an error."""
+    """Sample from `model` as its saved pipeline will: in eval mode (batch norm must not update its statistics), in
+    float32 even while a mixed-precision run trains it, and, with a diffusers `EMAModel`, with the EMA weights. The
+    training mode, precision and weights come back afterwards, also after an error."""
     was_training = model.training
+    # Accelerate's mixed precision wraps a prepared model's forward in autocast (keeping the original beside it);
+    # a grid drawn through the wrapper would differ from what the saved pipeline draws.
+    mixed_forward, full_forward = model.__dict__.get("forward"), model.__dict__.get("_original_forward")
     if ema is not None:
         ema.store(model.parameters())
         ema.copy_to(model.parameters())
     model.eval()
+    if mixed_forward is not None and full_forward is not None:
+        model.forward = full_forward
     try:
         yield model
     finally:
         model.train(was_training)
+        if mixed_forward is not None and full_forward is not None:
+            model.forward = mixed_forward
         if ema is not None:
             ema.restore(model.parameters())
 
