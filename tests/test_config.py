@@ -78,7 +78,7 @@ def test_unknown_key_suggests_the_closest():
     [
         ({"batch_size": "abc"}, "batch_size expects an integer, got 'abc'"),
         ({"batch_size": 0}, "batch_size must be at least 1"),
-        ({"mixed_precision": "fp8"}, "mixed_precision must be 'no', 'bf16', 'fp16' or null"),
+        ({"mixed_precision": "fp8"}, "mixed_precision must be 'no', 'bf16', 'fp16', 'auto' or null"),
         ({"ema_decay": 1.5}, "ema_decay must lie in"),
         ({"ema_power": 0}, "ema_power must be > 0"),
         ({"ema_power": 1, "ema_inv_gamma": -2}, "ema_inv_gamma must be > 0"),
@@ -102,6 +102,13 @@ def test_safe_conversions():
     config = TrainConfig.from_dict({"batch_size": "32", "ema_decay": "0.99", "max_steps": 10.0, "log_with": "a, b"})
     assert config.batch_size == 32 and config.ema_decay == 0.99 and config.max_steps == 10
     assert config.log_with == ["a", "b"]
+
+
+def test_an_unquoted_yaml_no_is_float32_precision(tmp_path):
+    """YAML 1.1 reads `mixed_precision: no` (and `--set mixed_precision=no`) as false; it means float32."""
+    assert TrainConfig.from_dict({"mixed_precision": False}).mixed_precision == "no"
+    (tmp_path / "run.yaml").write_text("mixed_precision: no\n")
+    assert resolve(config_file=tmp_path / "run.yaml", overrides=["mixed_precision=no"]).mixed_precision == "no"
 
 
 def test_yaml_round_trip(tmp_path):
@@ -172,7 +179,8 @@ def test_a_python_config_gets_the_family_defaults_it_leaves_unset():
     assert config.max_steps is None and config.ema_decay is None  # not resolved yet: the dataclass defaults
     resolved = resolve(config)
     assert resolved.objective == "hinge"  # recorded by name, never null
-    assert (resolved.max_steps, resolved.ema_decay, resolved.num_sample_images) == (3000, 0.999, 100)
+    assert (resolved.max_steps, resolved.ema_decay, resolved.num_sample_images) == (2000, 0.999, 100)
+    assert resolved.mixed_precision == "auto"  # bf16 where the CPU computes it natively
     assert resolved.objective_args == {"discriminator": {"base_channels": 32}, "lr": 2e-3, "betas": [0.0, 0.9]}
     assert resolved.model_args == {"latent_dim": 64, "base_channels": 64}
     assert resolve(resolved) == resolved  # a resolved config has every key explicit: resolving is idempotent

@@ -108,6 +108,37 @@ def test_accelerate_mixed_precision_setting_applies_unless_the_run_sets_one(prob
     assert "mixed_precision: 'no'" in (run / "run_config.yaml").read_text()
 
 
+@pytest.mark.parametrize(
+    ("cpu_flags", "accelerate_setting", "expected"),
+    [
+        ({"avx2", "avx512_bf16"}, None, "bf16"),  # native bf16: auto takes it
+        ({"avx2", "amx_bf16"}, None, "bf16"),
+        ({"avx2", "avx512f"}, None, "no"),  # emulated bf16 would be 16x slower
+        (set(), None, "no"),  # flags unknown (not Linux): nothing claimed
+        ({"avx512_bf16"}, "no", "no"),  # accelerate launch / accelerate config decide where they are given
+    ],
+)
+def test_auto_mixed_precision_takes_bf16_only_where_the_cpu_computes_it(
+    probe, tiny_train_config, monkeypatch, cpu_flags, accelerate_setting, expected
+):
+    """`mixed_precision: auto` (the dcgan and cgan default) really trains in bf16 on a CPU with native bf16, and the
+    run's config records the precision used, so a resume elsewhere warns instead of silently changing it."""
+    from genzoo.training import runtime
+
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: cpu_flags)
+    if accelerate_setting:
+        monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", accelerate_setting)
+    else:
+        monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    run = train(tiny_train_config(objective="probe", mixed_precision="auto"))
+    AcceleratorState._reset_state(reset_partial_state=True)
+    # The training steps run in the chosen precision; the sample grids always draw in float32.
+    assert (torch.bfloat16 in probe.output_dtypes) == (expected == "bf16")
+    recorded = "mixed_precision: bf16" if expected == "bf16" else "mixed_precision: 'no'"
+    assert recorded in (run / "run_config.yaml").read_text()
+
+
 # --- trackers ----------------------------------------------------------------------------------------------------
 class _Accelerator:
     def __init__(self, trackers):

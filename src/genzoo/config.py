@@ -93,8 +93,10 @@ class TrainConfig:
     `ema_decay`. The `eval_*` keys set up evaluation during training (see `genzoo.metrics.training_eval`). A run
     that sets neither `max_steps` nor `epochs` trains for 10
     epochs; `checkpoints_total_limit: null` keeps every checkpoint. `mixed_precision: null` (the default) takes
-    Accelerate's own setting (`accelerate launch --mixed_precision`, `accelerate config`), else `no`; the saved
-    config records the precision the run used. `num_threads` is PyTorch's CPU thread count per process; unset, it is
+    Accelerate's own setting (`accelerate launch --mixed_precision`, `accelerate config`), else `no`; `auto` (the
+    dcgan and cgan families' default) takes Accelerate's setting where one is given, else `bf16` on a machine
+    without a GPU whose CPU computes bf16 natively (AVX512-BF16 or AMX), else `no`; the saved config records the
+    precision the run used. `num_threads` is PyTorch's CPU thread count per process; unset, it is
     `OMP_NUM_THREADS` when that is set, else the usable cores minus the load average (divided among the machine's
     processes of the run, at least 1), and the saved config records the count used. The stability guard checks
     every step's losses and gradient norms: on a non-finite value the run stops (`on_nonfinite: stop`) or rolls back
@@ -164,6 +166,8 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
+        if self.mixed_precision is False:  # YAML 1.1 reads an unquoted `no` (`--set mixed_precision=no`) as false
+            self.mixed_precision = "no"
         for f in dataclasses.fields(self):
             setattr(self, f.name, _coerce(f.name, getattr(self, f.name), f.type))
         for name in ARG_SECTIONS:
@@ -174,9 +178,9 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at most {limit:,}, got {shown(value)}.")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must lie in [0, 2**32 - 1] (NumPy's seed range), got {shown(self.seed)}.")
-        if self.mixed_precision not in (None, "no", "bf16", "fp16"):
+        if self.mixed_precision not in (None, "no", "bf16", "fp16", "auto"):
             raise ConfigError(
-                f"mixed_precision must be 'no', 'bf16', 'fp16' or null (Accelerate's setting), got "
+                f"mixed_precision must be 'no', 'bf16', 'fp16', 'auto' or null (Accelerate's setting), got "
                 f"{shown(self.mixed_precision)}."
             )
         if self.on_nonfinite not in ("stop", "rollback"):

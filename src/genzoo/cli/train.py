@@ -36,8 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed)
     parser.add_argument(
         "--mixed-precision",
-        choices=["no", "bf16", "fp16"],
-        help="default: Accelerate's own setting (accelerate launch --mixed_precision, accelerate config), else no",
+        choices=["no", "bf16", "fp16", "auto"],
+        help="default: the family's (auto for dcgan and cgan: bf16 on a CPU that computes it natively), else "
+        "Accelerate's own setting (accelerate launch --mixed_precision, accelerate config), else no",
     )
     parser.add_argument(
         "--num-threads",

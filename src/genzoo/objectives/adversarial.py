@@ -33,7 +33,7 @@ __all__ = ["AdversarialObjective", "GANObjective", "HingeObjective", "WGANGPObje
 # Discriminator arguments the objective fills in from the generator; users set the others.
 _SET_BY_OBJECTIVE = ("image_size", "num_channels", "num_classes")
 #: Thousands of real images over which ADA's p can go from 0 to 1. The paper's 500 suits runs of millions of
-#: images; genzoo's default runs see about 128 thousand (2,000 steps of 64), so p moves ten times as fast.
+#: images; genzoo's default runs see about 110-130 thousand (1,750-2,000 steps of 64), so p moves ten times as fast.
 DEFAULT_ADA_KIMG = 50.0
 #: Discriminator updates between two adjustments of ADA's p (the paper's 4).
 DEFAULT_ADA_INTERVAL = 4
