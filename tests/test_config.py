@@ -108,7 +108,8 @@ def test_an_unquoted_yaml_no_is_float32_precision(tmp_path):
     """YAML 1.1 reads `mixed_precision: no` (and `--set mixed_precision=no`) as false; it means float32."""
     assert TrainConfig.from_dict({"mixed_precision": False}).mixed_precision == "no"
     (tmp_path / "run.yaml").write_text("mixed_precision: no\n")
-    assert resolve(config_file=tmp_path / "run.yaml", overrides=["mixed_precision=no"]).mixed_precision == "no"
+    assert resolve(config_file=tmp_path / "run.yaml").mixed_precision == "no"
+    assert resolve({"model": "dcgan"}, overrides=["mixed_precision=no"]).mixed_precision == "no"
 
 
 def test_yaml_round_trip(tmp_path):
