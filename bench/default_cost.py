@@ -80,6 +80,8 @@ def main() -> None:
     baselines = dict(EARLIER_DEFAULTS)
     for item in args.baseline:
         family, _, values = item.partition("=")
+        if not values.strip():
+            raise SystemExit(f"--baseline {item!r}: expected FAMILY=key=value;key=value (the earlier run's settings).")
         baselines[family] = values
     print("family | round | today CPU s | earlier CPU s | CPU ratio (today / earlier) | today wall s | earlier wall s")
     for family in args.families.split(","):

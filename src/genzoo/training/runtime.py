@@ -78,8 +78,7 @@ def resolve_mixed_precision(requested: str | None) -> str | None:
         return requested
     if os.environ.get("ACCELERATE_MIXED_PRECISION"):
         return None
-    has_gpu = torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
-    return "bf16" if not has_gpu and _cpu_flags() & _NATIVE_BF16_FLAGS else "no"
+    return "bf16" if not _has_gpu() and _cpu_flags() & _NATIVE_BF16_FLAGS else "no"
 
 
 def cpu_has_native_bf16() -> bool:
@@ -88,6 +87,11 @@ def cpu_has_native_bf16() -> bool:
     flags cannot be read (not Linux), so no warning is given without evidence."""
     flags = _cpu_flags()
     return bool(flags & _NATIVE_BF16_FLAGS) or not flags
+
+
+def _has_gpu() -> bool:
+    """A CUDA or XPU device that Accelerate would train on."""
+    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
 
 
 def _cpu_flags() -> set[str]:
@@ -106,8 +110,7 @@ def _distributed_without_gpu() -> bool:
     would silently train alone.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    has_gpu = torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
-    return world_size > 1 and not has_gpu
+    return world_size > 1 and not _has_gpu()
 
 
 def choose_num_threads(
