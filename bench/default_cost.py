@@ -9,9 +9,11 @@ machine the ratio errs against today's defaults. Prints, per family, the median 
 ratios (today / earlier) and both sides' CPU and wall seconds.
 
     OMP_NUM_THREADS=1 python bench/default_cost.py --families dcgan,cgan --rounds 2
-    python bench/default_cost.py --families dcgan --baseline dcgan="mixed_precision=no;max_steps=2000"
+    python bench/default_cost.py --families dcgan \
+        --baseline dcgan="mixed_precision=no;max_steps=2000;objective_args.reuse_fakes=false"
 
-The earlier defaults (before 2026-12-07): dcgan 2,000 float32 steps, cgan 3,000 float32 steps. Quality is not scored
+The earlier defaults (before 2026-12-07): dcgan 2,000 float32 steps, each generating twice (no `reuse_fakes`), cgan
+3,000 float32 steps. Quality is not scored
 here: bench/seeds.py and bench/time_to_quality.py measure it.
 """
 
@@ -24,8 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
-#: The defaults before bf16 (`mixed_precision: auto`) and the shorter runs it allowed.
-EARLIER_DEFAULTS = {"dcgan": "mixed_precision=no;max_steps=2000", "cgan": "mixed_precision=no;max_steps=3000"}
+#: The defaults before bf16 (`mixed_precision: auto`), `reuse_fakes` and the shorter runs they allowed.
+EARLIER_DEFAULTS = {
+    "dcgan": "mixed_precision=no;max_steps=2000;objective_args.reuse_fakes=false",
+    "cgan": "mixed_precision=no;max_steps=3000",
+}
 
 
 def start(family: str, sets: list[str], seed: int, out: Path) -> subprocess.Popen:

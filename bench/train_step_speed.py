@@ -4,7 +4,7 @@ Each variant is a full training step of the given objective (discriminator and g
 of random images, timed in interleaved rounds (A, B, C, A, B, C, ...) so that a noisy, shared machine slows every
 variant alike; the report is each variant's median step time and its ratio to the first (the baseline).
 
-    python bench/train_step_speed.py                          # DCGAN defaults: critic width, bf16 autocast
+    python bench/train_step_speed.py                          # DCGAN: critic width, bf16 autocast, reuse_fakes
     python bench/train_step_speed.py --model cgan --objective hinge --batch-size 64
     python bench/train_step_speed.py --threads 1 2            # PyTorch intra-op threads (each in its own process)
     python bench/train_step_speed.py --recipes                # the earlier DCGAN default (BCE) against today's (hinge)
@@ -24,8 +24,9 @@ from typing import Any
 
 import torch
 
-#: The DCGAN's default training step: hinge loss, a spectral-norm critic of base_channels 32 without batch norm,
-#: Adam(2e-3, betas (0, 0.9)) and the EMA of the generator (genzoo_gan.TRAINING_DEFAULTS / OBJECTIVE_DEFAULTS).
+#: The DCGAN's training step: hinge loss, a spectral-norm critic of base_channels 32 without batch norm, Adam(2e-3,
+#: betas (0, 0.9)) and the EMA of the generator (genzoo_gan.TRAINING_DEFAULTS / OBJECTIVE_DEFAULTS), generating twice
+#: per step as before 2026-12-07; the default since then adds bf16 (on a CPU with it) and `reuse_fakes`.
 DCGAN_DEFAULT: dict[str, Any] = {
     "critic_channels": 32,
     "objective": "hinge",
@@ -139,9 +140,15 @@ def main() -> None:
         return
 
     variants = {
-        "default (critic base_channels 32)": DCGAN_DEFAULT,
-        "critic base_channels 64": {**DCGAN_DEFAULT, "critic_channels": 64},
-        "critic 32, bf16 autocast": {**DCGAN_DEFAULT, "autocast": "bf16"},
+        "float32, critic base_channels 32": DCGAN_DEFAULT,
+        "float32, critic base_channels 64": {**DCGAN_DEFAULT, "critic_channels": 64},
+        "bf16 autocast": {**DCGAN_DEFAULT, "autocast": "bf16"},
+        "float32, reuse_fakes": {**DCGAN_DEFAULT, "args": {**DCGAN_DEFAULT["args"], "reuse_fakes": True}},
+        "bf16, reuse_fakes (the default)": {
+            **DCGAN_DEFAULT,
+            "autocast": "bf16",
+            "args": {**DCGAN_DEFAULT["args"], "reuse_fakes": True},
+        },
     }
     if args.recipes:
         variants = RECIPES

@@ -137,7 +137,9 @@ def test_plugins_lists_what_each_family_sets_over_an_objective(capsys):
     lines = capsys.readouterr().out.splitlines()
     dcgan = next(index for index, line in enumerate(lines) if line.startswith("    dcgan: "))
     assert (
-        lines[dcgan + 1] == "      with hinge: lr=0.002, betas=[0.0, 0.9], spectral_norm=true, discriminator.norm=none"
+        lines[dcgan + 1]
+        == "      with hinge: lr=0.002, betas=[0.0, 0.9], spectral_norm=true, discriminator.norm=none, "
+        "reuse_fakes=true"
     )
     main(["plugins", "--json"])
     report = {plugin["name"]: plugin for plugin in json.loads(capsys.readouterr().out)["plugins"]}

@@ -233,6 +233,32 @@ def test_training_step_adds_weighted_penalties_to_the_discriminator_loss():
     torch.testing.assert_close(critic.linear.weight.detach(), expected, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize(("reuse_fakes", "n_critic", "step", "generator_calls"), [
+    (False, 1, 0, 2), (True, 1, 0, 1), (True, 2, 0, 1), (True, 2, 1, 1),
+])  # fmt: skip
+def test_reuse_fakes_generates_once_and_scores_the_same_images_in_both_updates(
+    reuse_fakes, n_critic, step, generator_calls
+):
+    objective = _bound(dcgan_objective("hinge", reuse_fakes=reuse_fakes, n_critic=n_critic))
+    model, critic = objective.networks["model"], objective.networks["discriminator"]
+    generated, scored = [], []
+    model.register_forward_hook(lambda module, args, output: generated.append(output.requires_grad))
+    critic.register_forward_hook(lambda module, args, output: scored.append(args[0].detach().clone()))
+    logs = objective.training_step({"pixel_values": torch.rand(4, 1, 28, 28) * 2 - 1}, step, torch.Generator())
+    assert len(generated) == generator_calls
+    assert ("loss_g" in logs) == ((step + 1) % n_critic == 0)
+    if "loss_g" in logs:  # real, fakes in the discriminator update, fakes in the generator update
+        assert torch.equal(scored[1], scored[2]) == reuse_fakes
+        assert generated[-1]  # the generator update's images carry their graph
+    else:  # no generator update: the fakes are made without a graph, as without reuse_fakes
+        assert generated == [False]
+
+
+def test_reuse_fakes_must_be_a_boolean():
+    with pytest.raises(ConfigError, match="reuse_fakes must be true or false"):
+        dcgan_objective("hinge", reuse_fakes="yes")
+
+
 def test_penalties_default_to_layer_norm_and_refuse_batch_norm():
     with_r1 = dcgan_objective("gan", r1_gamma=1.0).networks["discriminator"]
     assert any(isinstance(m, nn.GroupNorm) for m in with_r1.modules())

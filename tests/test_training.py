@@ -288,8 +288,9 @@ def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def test_two_processes_with_accelerate_launch(tmp_path):
     """`accelerate launch --multi_gpu --num_processes 2 -m genzoo train` on the CPU: two gloo processes, one
     pipeline, one set of grids, one evaluation whose samples both processes generate. The objective is WGAN-GP with
-    R1 and spectral norm, so the double backward of both penalties runs under DDP too (one multi-process run for
-    all checks, as each costs many seconds)."""
+    R1 and spectral norm, so the double backward of both penalties runs under DDP too, and the generator's step reuses
+    the discriminator step's images (`reuse_fakes`; one multi-process run for all checks, as each costs many
+    seconds)."""
     with socket.socket() as sock:  # a free port, so concurrent runs on one machine do not collide
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -301,7 +302,7 @@ def test_two_processes_with_accelerate_launch(tmp_path):
          "--sample-every", "3", *TINY, "--objective", "wgan-gp", "--set", "objective_args.n_critic=3",
          "--set", "objective_args.r1_gamma=1.0", "--set", "objective_args.spectral_norm=true",
          "--set", "log_every=1", "--set", "eval_every=3", "--set", "eval_num_samples=151",
-         "--set", "eval_metrics=[fid]", "--set", "lr_scheduler=linear"],
+         "--set", "eval_metrics=[fid]", "--set", "lr_scheduler=linear", "--set", "objective_args.reuse_fakes=true"],
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
