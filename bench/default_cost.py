@@ -13,8 +13,7 @@ ratios (today / earlier) and both sides' CPU and wall seconds.
         --baseline dcgan="mixed_precision=no;max_steps=2000;objective_args.reuse_fakes=false"
 
 The earlier defaults (before 2026-12-07): dcgan 2,000 float32 steps, each generating twice (no `reuse_fakes`), cgan
-3,000 float32 steps. Quality is not scored
-here: bench/seeds.py and bench/time_to_quality.py measure it.
+3,000 float32 steps. Quality is not scored here: bench/seeds.py and bench/time_to_quality.py measure it.
 """
 
 import argparse
