@@ -257,6 +257,8 @@ def test_pix2pix_objective_is_lambda_l1_plus_the_conditional_gan_loss():
         L1Objective(DCGANGenerator(latent_dim=4, image_size=16, base_channels=4))
     with pytest.raises(ConfigError, match="feature_weight"):
         L1Objective(model, feature_weight=-1)
+    with pytest.raises(ConfigError, match="always reuses its restoration"):  # its step already does what it asks
+        Pix2PixObjective(model, get_model("pix2pix"), reuse_fakes=False)
 
 
 def test_pipeline_draws_restoration_figures_of_real_images():

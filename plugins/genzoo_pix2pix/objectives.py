@@ -135,6 +135,9 @@ class Pix2PixObjective(GANObjective):
         l1_weight (`float`, defaults to 100.0): λ, the weight of the L1 term.
         feature_weight (`float`, defaults to 0.0), feature_extractor (`str`): the optional feature loss, as in
             `L1Objective`.
+
+    Each step restores once and scores that restoration in both updates (what `reuse_fakes` turns on elsewhere), so
+    `reuse_fakes` is refused.
     """
 
     default_lr = 1e-3  # the generator's; the discriminator keeps pix2pix's 2e-4 (lr_d)
@@ -153,6 +156,10 @@ class Pix2PixObjective(GANObjective):
         **adversarial: Any,
     ) -> None:
         L1Objective._check_model(model, registration)
+        if "reuse_fakes" in adversarial:  # its step always scores one restoration in both updates
+            raise ConfigError(
+                "Objective pix2pix always reuses its restoration for both updates; drop objective_args.reuse_fakes."
+            )
         super().__init__(model, registration, lr_d=lr_d, **adversarial)
         self.l1_weight = float(l1_weight)
         if not math.isfinite(self.l1_weight) or self.l1_weight < 0:
