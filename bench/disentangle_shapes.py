@@ -42,9 +42,15 @@ def main() -> None:
         return
     args.out.mkdir(parents=True, exist_ok=True)
     results_file = args.out / "results.jsonl"
-    done = {(r["objective"], r["seed"]) for r in map(json.loads, results_file.read_text().splitlines())} if (
-        results_file.exists()
-    ) else set()  # fmt: skip
+    earlier = [json.loads(line) for line in results_file.read_text().splitlines()] if results_file.exists() else []
+    # A folder holds one setting: its runs are resumed (skipped) and tabulated together, and their folders reused.
+    other = [row for row in earlier if (row["steps"], row.get("set", [])) != (args.steps, args.set)]
+    if other:
+        raise SystemExit(
+            f"{results_file} holds runs of --steps {other[0]['steps']} --set {other[0].get('set', [])}, not --steps "
+            f"{args.steps} --set {args.set}; choose another --out."
+        )
+    done = {(row["objective"], row["seed"]) for row in earlier}
     for seed in args.seeds:
         for objective in args.objectives:
             if (objective, seed) in done:
