@@ -5,14 +5,26 @@ For each subset size a fixed random subset of the full folder is written to `OUT
 every condition), and each condition trains there through `genzoo train` at DCGAN's defaults (hinge loss, Adam(2e-3,
 β = (0, 0.9)), spectral norm, generator EMA 0.999) at 32x32. Each finished run is scored with the standard FID
 Inception (2,048-d pool features at 299x299): FID and KID of `--num-samples` generated images against
-`--num-reference` images drawn at random from the full folder. Results go to `OUT/results.json` (rewritten after
-every run, so a long study keeps what it finished) and `OUT/grids_nN.png` (the conditions side by side).
+`--num-reference` images drawn at random from the full folder, and against the subset's own training images
+(DiffAugment's 100-shot protocol; the generated images' features are kept beside the scores, so a run is sampled
+once). Results go to `OUT/results.json` (rewritten after every run, so a long study keeps what it finished) and
+`OUT/grids_nN.png` (the conditions side by side).
 
     python bench/make_emoji_dataset.py -o emoji32            # the data: ~2,200 Noto Color Emoji at 32x32
     OMP_NUM_THREADS=1 python bench/small_data.py --data emoji32 --out small-data --steps 600 --ada-kimg 6 \\
         --num-samples 200 --num-reference 500 --inception default_1.pt
     # train now, score later (or elsewhere): --train-only, then --reuse to score the runs already there; a run
     # stopped with Ctrl-C saves a checkpoint, which --at-step STEP scores (e.g. to stop every run at the same step)
+
+`--set KEY=VALUE` (repeatable) changes the setting every condition shares, e.g. the DCGAN paper's critic, which
+memorises 100 images and collapses without augmentation (docs/small-data.md):
+
+    OMP_NUM_THREADS=1 python bench/small_data.py --data emoji32 --out small-data-gan --sizes 100 --steps 8000 \\
+        --ada-kimg 80 --num-samples 2000 --inception default_1.pt --mixed-precision auto \\
+        --set objective=gan --set objective_args.discriminator.base_channels=64
+
+One `--out` folder holds one study: other `--steps`, `--batch-size`, `--ada-kimg`, `--lecam-weight`,
+`--mixed-precision` or `--set` are refused in one line, so that runs of two settings never share a table.
 
 Conditions (`--conditions`, comma-separated):
 - `none`: DCGAN's defaults.
@@ -37,6 +49,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from diffusers.utils import make_image_grid
@@ -55,6 +68,9 @@ CONDITIONS: dict[str, dict[str, Any]] = {
     "ada": {"ada_target": 0.6},
     "ada-lecam": {"ada_target": 0.6, "lecam_weight": None},  # the weight comes from --lecam-weight
 }
+
+# The settings one --out folder holds runs of.
+STUDY_KEYS = ("steps", "batch_size", "ada_kimg", "lecam_weight", "mixed_precision", "set")
 
 
 def make_subset(data: Path, size: int, seed: int, out: Path, name: str | None = None) -> Path:
@@ -116,7 +132,10 @@ def train_run(
     config_file = out / f"n{size}-{condition}.yaml"
     config_file.write_text(yaml.safe_dump(run_config(condition, subset, args), sort_keys=False))
     started = time.process_time()
-    genzoo_main(["train", "--config", str(config_file), "--output-dir", str(run), "--overwrite-output-dir"])
+    overrides = [item for override in args.set for item in ("--set", override)]
+    genzoo_main(
+        ["train", "--config", str(config_file), "--output-dir", str(run), "--overwrite-output-dir", *overrides]
+    )
     seconds = time.process_time() - started
     (run / "train_seconds.json").write_text(json.dumps({"cpu_seconds": round(seconds, 1)}) + "\n")
     return run, seconds
@@ -148,6 +167,13 @@ def main() -> None:
     # that computes it natively); `auto` trains faster at about the same quality.
     parser.add_argument("--mixed-precision", choices=["no", "bf16", "auto"], default="no")
     parser.add_argument("--seed", type=int, default=0, help="seed of the subsets, the runs and the samples")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="run-config override shared by every condition, e.g. objective=gan (repeatable)",
+    )
     parser.add_argument("--train-only", action="store_true", help="train the runs, score nothing")
     parser.add_argument("--at-step", type=int, help="score each run's checkpoint of this step (interrupted runs)")
     parser.add_argument("--reuse", action="store_true", help="keep runs already trained in OUT (and their scores)")
@@ -160,6 +186,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     data, out = Path(args.data), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # One study per folder: runs and scores of other training settings must not mix into its table.
+    study = {key: getattr(args, key) for key in STUDY_KEYS}
+    study_file = out / "study.json"
+    if study_file.is_file() and json.loads(study_file.read_text()) != study:
+        raise SystemExit(
+            f"{out} holds a study with other settings ({json.loads(study_file.read_text())}), not {study}; "
+            "choose another --out."
+        )
+    study_file.write_text(json.dumps(study) + "\n")
     sizes = [int(size) for size in args.sizes.split(",")]
     conditions = args.conditions.split(",")
     # One score file per run, so that several processes (one per condition) can score side by side.
@@ -170,7 +205,7 @@ def main() -> None:
     results.update({
         "data": str(data),
         "num_images": sum(1 for _ in data.rglob("*.png")),
-        "settings": {k: v for k, v in vars(args).items() if k in ("steps", "batch_size", "ada_kimg", "lecam_weight")},
+        "settings": {k: v for k, v in vars(args).items() if k in STUDY_KEYS},
         "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(),
     })  # fmt: skip
@@ -190,15 +225,27 @@ def main() -> None:
             steps = args.at_step or args.steps
             score_file = scores / f"{key}-step{steps}-samples{args.num_samples}-reference{num_reference}.json"
             entry = json.loads(score_file.read_text()) if seconds is None and score_file.is_file() else None
-            if entry is None:
+            if entry is None or "fid_train" not in entry:  # (scores written before the second reference lack it)
                 if extractor is None:
                     extractor = load_feature_extractor("inception", args.inception, device="cpu")
                     reference = _reference_features(extractor, reference_folder, None, out)
-                pipe = GenPipeline.from_pretrained(run)
-                generated = _generated_features(extractor, pipe, args.num_samples, args.seed)
+                # The generated images' features are kept, so that a run is sampled once whatever it is scored against.
+                features_file = score_file.with_suffix(".npy")
+                if seconds is None and features_file.is_file():
+                    generated = np.load(features_file)
+                else:
+                    generated = _generated_features(
+                        extractor, GenPipeline.from_pretrained(run), args.num_samples, args.seed
+                    )
+                    np.save(features_file, generated)
+                training = _reference_features(extractor, subset, None, subset)  # cached beside the subset's images
                 kid, kid_std = kernel_inception_distance(
                     reference, generated, num_subsets=100,
                     subset_size=min(len(reference), len(generated)) // 2, seed=args.seed,
+                )  # fmt: skip
+                kid_train, kid_train_std = kernel_inception_distance(
+                    training, generated, num_subsets=100, subset_size=min(len(training), len(generated)) // 2,
+                    seed=args.seed,
                 )  # fmt: skip
                 trained = out / key
                 timing = trained / "train_seconds.json"
@@ -208,6 +255,9 @@ def main() -> None:
                     "fid": _fid(reference, generated),
                     "kid": kid,
                     "kid_std": kid_std,
+                    "fid_train": _fid(training, generated),
+                    "kid_train": kid_train,
+                    "kid_train_std": kid_train_std,
                     "final_ada_p": final_ada_p(trained, steps),
                     "steps": steps,
                     "num_samples": args.num_samples,
@@ -216,7 +266,11 @@ def main() -> None:
                     "config": yaml.safe_load((trained / "run_config.yaml").read_text()),
                 }
                 score_file.write_text(json.dumps(entry, indent=2) + "\n")
-            print(f"{key}: FID {entry['fid']:.1f}, KID {entry['kid']:.4f} ± {entry['kid_std']:.4f}", flush=True)
+            print(
+                f"{key}: FID {entry['fid']:.1f}, KID {entry['kid']:.4f} ± {entry['kid_std']:.4f}; against the "
+                f"training images FID {entry['fid_train']:.1f}, KID {entry['kid_train']:.4f}",
+                flush=True,
+            )
             images = GenPipeline.from_pretrained(run)(batch_size=64, generator=torch.Generator().manual_seed(0)).images
             grids.append((condition, entry["fid"], make_image_grid(images, 8, 8)))
         if grids:
@@ -244,19 +298,28 @@ def save_grids(grids: list[tuple[str, float, Image.Image]], size: int, path: Pat
 
 def print_table(results: dict[str, Any], sizes: list[int], conditions: list[str]) -> None:
     """A Markdown table: FID and KID per condition and size, and FID's change against no augmentation."""
-    print("| images | condition | FID | KID | FID vs none | final ADA p |")
-    print("| ---: | --- | ---: | ---: | ---: | ---: |")
+    print(
+        "| images | condition | FID (full set) | KID (full set) | FID vs none | FID (training images) | KID (training "
+        "images) | FID vs none | final ADA p |"
+    )
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for size in sizes:
-        base = results["runs"].get(f"n{size}-none", {}).get("fid")
+        base = results["runs"].get(f"n{size}-none", {})
         for condition in conditions:
             entry = results["runs"].get(f"n{size}-{condition}")
             if entry is None:
                 continue
-            change = f"{100 * (entry['fid'] / base - 1):+.0f} %" if base else "–"
+            changes = [
+                f"{100 * (entry[k] / base[k] - 1):+.0f} %" if k in entry and k in base else "–"
+                for k in ("fid", "fid_train")
+            ]
+            training = "– | –"  # a score written by an older version of this script, against the full set only
+            if "fid_train" in entry:
+                training = f"{entry['fid_train']:.1f} | {entry['kid_train']:.3f} ± {entry['kid_train_std']:.3f}"
             p = "–" if entry["final_ada_p"] is None else f"{entry['final_ada_p']:.2f}"
             print(
                 f"| {size} | {condition} | {entry['fid']:.1f} | {entry['kid']:.3f} ± {entry['kid_std']:.3f} | "
-                f"{change} | {p} |"
+                f"{changes[0]} | {training} | {changes[1]} | {p} |"
             )
     print(json.dumps({k: round(v["fid"], 2) for k, v in results["runs"].items()}), flush=True)
 
