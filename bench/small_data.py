@@ -23,8 +23,8 @@ memorises 100 images and collapses without augmentation (docs/small-data.md):
         --ada-kimg 80 --num-samples 2000 --inception default_1.pt --mixed-precision auto \\
         --set objective=gan --set objective_args.discriminator.base_channels=64
 
-One `--out` folder holds one study: other `--steps`, `--batch-size`, `--ada-kimg`, `--lecam-weight`,
-`--mixed-precision` or `--set` are refused in one line, so that runs of two settings never share a table.
+One `--out` folder holds one study: another `--seed`, `--steps`, `--batch-size`, `--ada-kimg`, `--lecam-weight`,
+`--mixed-precision` or `--set` is refused in one line, so that runs of two settings never share a table.
 
 Conditions (`--conditions`, comma-separated):
 - `none`: DCGAN's defaults.
@@ -69,8 +69,8 @@ CONDITIONS: dict[str, dict[str, Any]] = {
     "ada-lecam": {"ada_target": 0.6, "lecam_weight": None},  # the weight comes from --lecam-weight
 }
 
-# The settings one --out folder holds runs of.
-STUDY_KEYS = ("steps", "batch_size", "ada_kimg", "lecam_weight", "mixed_precision", "set")
+# The settings one --out folder holds runs of (its subsets and run folders are named by size and condition only).
+STUDY_KEYS = ("seed", "steps", "batch_size", "ada_kimg", "lecam_weight", "mixed_precision", "set")
 
 
 def make_subset(data: Path, size: int, seed: int, out: Path, name: str | None = None) -> Path:
@@ -238,7 +238,7 @@ def main() -> None:
                         extractor, GenPipeline.from_pretrained(run), args.num_samples, args.seed
                     )
                     np.save(features_file, generated)
-                training = _reference_features(extractor, subset, None, subset)  # cached beside the subset's images
+                training = _reference_features(extractor, subset, None, out / "subsets")  # cached beside the subsets
                 kid, kid_std = kernel_inception_distance(
                     reference, generated, num_subsets=100,
                     subset_size=min(len(reference), len(generated)) // 2, seed=args.seed,
