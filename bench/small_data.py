@@ -73,6 +73,11 @@ CONDITIONS: dict[str, dict[str, Any]] = {
 STUDY_KEYS = ("seed", "steps", "batch_size", "ada_kimg", "lecam_weight", "mixed_precision", "set")
 
 
+def study_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings that make runs of one study comparable (`STUDY_KEYS`), as `OUT/study.json` records them."""
+    return {key: getattr(args, key) for key in STUDY_KEYS}
+
+
 def make_subset(data: Path, size: int, seed: int, out: Path, name: str | None = None) -> Path:
     """A folder of `size` images drawn from `data` without replacement (seeded), copied once and reused."""
     folder = out / "subsets" / (name or f"n{size}")
@@ -138,6 +143,8 @@ def train_run(
     )
     seconds = time.process_time() - started
     (run / "train_seconds.json").write_text(json.dumps({"cpu_seconds": round(seconds, 1)}) + "\n")
+    # Recorded once a run has trained, so that a run stopped by a mistyped --set does not claim the folder.
+    (out / "study.json").write_text(json.dumps(study_settings(args)) + "\n")
     return run, seconds
 
 
@@ -187,14 +194,13 @@ def main() -> None:
     data, out = Path(args.data), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     # One study per folder: runs and scores of other training settings must not mix into its table.
-    study = {key: getattr(args, key) for key in STUDY_KEYS}
+    study = study_settings(args)
     study_file = out / "study.json"
     if study_file.is_file() and json.loads(study_file.read_text()) != study:
         raise SystemExit(
             f"{out} holds a study with other settings ({json.loads(study_file.read_text())}), not {study}; "
             "choose another --out."
         )
-    study_file.write_text(json.dumps(study) + "\n")
     sizes = [int(size) for size in args.sizes.split(",")]
     conditions = args.conditions.split(",")
     # One score file per run, so that several processes (one per condition) can score side by side.
