@@ -336,7 +336,7 @@ def test_infogan_feeds_ada_and_lecam_and_pix2pix_refuses_them():
     from genzoo_pix2pix.objectives import Pix2PixObjective
 
     model = InfoGANGenerator(noise_dim=8, base_channels=8, hidden_dim=16, q_hidden_dim=8)
-    objective = InfoGANObjective(model, get_model("infogan"), ada_target=0.6, lecam_weight=0.3)
+    objective = InfoGANObjective(model, get_model("infogan"), ada_target=0.6, lecam_weight=0.3, cluster_warmup_steps=0)
     objective.bind(Accelerator(cpu=True), objective.networks, objective.configure_optimizers())
     real = torch.rand(8, 1, 28, 28, generator=seeded()) * 2 - 1
     logs = objective.training_step({"pixel_values": real}, 0, seeded())

@@ -1,5 +1,5 @@
 """The InfoGAN plugin: the shared tester mixins, the codes on the pipeline, the Q network's copy, the objective's
-information loss and the code-to-class metric."""
+information loss, the clustering term and its warm-up, and the code-to-class metric."""
 
 import numpy as np
 import pytest
@@ -10,6 +10,7 @@ from genzoo.registry import get_model
 from genzoo.testing import GeneratorTesterMixin
 from genzoo_infogan import InfoGANDiscriminator, InfoGANGenerator, InfoGANObjective, InfoGANPipeline
 from genzoo_infogan.metrics import code_class_accuracy
+from genzoo_infogan.objectives import random_affine
 
 TINY = {"noise_dim": 6, "num_categories": 3, "num_continuous": 2, "image_size": 28, "num_channels": 1,
         "base_channels": 8, "hidden_dim": 32, "q_hidden_dim": 16}  # fmt: skip
@@ -18,12 +19,13 @@ TINY = {"noise_dim": 6, "num_categories": 3, "num_continuous": 2, "image_size": 
 class TestInfoGAN(GeneratorTesterMixin):
     model_name = "infogan"
     model_args = TINY
+    objective_args = {"cluster_warmup_steps": 1}  # one warm-up step, then the game: both within the mixin's steps
 
 
 class TestInfoGANRGB32Hinge(GeneratorTesterMixin):
     model_name = "infogan"
     model_args = {**TINY, "image_size": 32, "num_channels": 3, "num_continuous": 0}
-    objective_args = {"loss": "hinge", "continuous_loss": "gaussian"}
+    objective_args = {"loss": "hinge", "continuous_loss": "gaussian", "cluster_warmup_steps": 1}
 
 
 def tiny_pipe(seed: int = 0) -> InfoGANPipeline:
@@ -102,7 +104,7 @@ def test_objective_learns_to_read_the_codes_and_copies_q_into_the_generator(crit
     torch.manual_seed(0)
     # With batch norm in the critic Q learns fastest on this toy data; the copy is checked for both settings.
     model = InfoGANGenerator(**TINY, critic_norm=critic_norm).train()
-    objective = InfoGANObjective(model, get_model("infogan"), lr=2e-3, lr_d=2e-3)
+    objective = InfoGANObjective(model, get_model("infogan"), lr=2e-3, lr_d=2e-3, cluster_weight=0)  # the paper's
     optimizers = objective.configure_optimizers()
     assert not any(
         p is q for p in optimizers["model"].param_groups[0]["params"] for q in model.recognizer.parameters()
@@ -165,6 +167,134 @@ def test_objective_refuses_mismatched_options():
     dcgan = get_model("dcgan").generator_class(latent_dim=8, base_channels=8)
     with pytest.raises(ConfigError, match="needs a generator with codes"):
         InfoGANObjective(dcgan, get_model("dcgan"))
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("cluster_weight", -1.0, r"cluster_weight must be a number >= 0, got -1\.0"),
+        ("cluster_weight", float("nan"), "cluster_weight must be a number >= 0"),
+        ("cluster_warmup_steps", 1.5, r"cluster_warmup_steps must be an integer >= 0, got 1\.5"),
+        ("cluster_warmup_steps", True, "cluster_warmup_steps must be an integer >= 0, got True"),
+        ("cluster_warmup_steps", -1, "cluster_warmup_steps must be an integer >= 0"),
+        ("cluster_lr", 0.0, r"cluster_lr must be a number > 0, got 0\.0"),
+    ],
+)
+def test_objective_refuses_bad_clustering_options(option, value, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        InfoGANObjective(InfoGANGenerator(**TINY), get_model("infogan"), **{option: value})
+    assert "\n" not in str(info.value)
+
+
+def test_no_clustering_without_a_category_or_a_weight():
+    """The clustering term is about the categorical code: without one (or at weight 0) there is no warm-up either."""
+    continuous_only = InfoGANGenerator(**{**TINY, "num_categories": 0})
+    objective = InfoGANObjective(continuous_only, get_model("infogan"))
+    assert objective.cluster_weight == 0 and objective.cluster_warmup_steps == 0
+    objective = InfoGANObjective(InfoGANGenerator(**TINY), get_model("infogan"), cluster_weight=0)
+    assert objective.cluster_warmup_steps == 0
+    default = InfoGANObjective(InfoGANGenerator(**TINY), get_model("infogan"))
+    assert (default.cluster_weight, default.cluster_warmup_steps, default.cluster_lr) == (5.0, 500, 1e-3)
+
+
+def test_random_affine_moves_images_and_leaves_them_with_no_range():
+    images = torch.full((4, 1, 28, 28), -1.0)
+    images[:, :, 4:12, 6:10] = 1.0  # an off-centre bar: any rotation, zoom or shift moves it
+    moved = random_affine(images, torch.Generator().manual_seed(0))
+    assert moved.shape == images.shape and moved.dtype == images.dtype
+    assert all(not torch.allclose(moved[i], images[i], atol=1e-3) for i in range(4))
+    torch.testing.assert_close(moved, random_affine(images, torch.Generator().manual_seed(0)))
+    still = random_affine(images, torch.Generator().manual_seed(0), degrees=0.0, scale=0.0, shift=0.0)
+    torch.testing.assert_close(still, images, atol=1e-5, rtol=0)
+    assert random_affine(images.bfloat16(), torch.Generator().manual_seed(0)).dtype == torch.bfloat16
+
+
+class _LevelReader(torch.nn.Module):
+    """A stand-in discriminator whose Q reads an image's category from its (constant) level, confidently."""
+
+    def __init__(self, num_categories: int) -> None:
+        super().__init__()
+        self.num_categories = num_categories
+
+    def forward(self, images, class_labels=None):
+        level = images.float().mean((1, 2, 3))
+        index = ((level + 1) / 2 * (self.num_categories - 1)).round().long()
+        self.last_codes = (50.0 * torch.nn.functional.one_hot(index, self.num_categories).float(), None, None)
+        return level
+
+
+def test_cluster_loss_is_lowest_for_confident_consistent_and_even_categories():
+    """IMSAT's loss: −2·log K when every image gets one sure category, the same as its moved copy's (a constant image
+    is one), and the K categories are used evenly; 0 when every image gets the same one."""
+    objective = InfoGANObjective(InfoGANGenerator(**TINY), get_model("infogan"))
+    objective.networks["discriminator"] = reader = _LevelReader(3)
+    objective._bare = {"discriminator": (reader, reader)}
+    levels = torch.tensor([-1.0, 0.0, 1.0]).repeat(4)
+    even = levels.view(-1, 1, 1, 1).expand(-1, 1, 28, 28).contiguous()
+    loss = objective.cluster_loss(even, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(loss, torch.tensor(-2 * np.log(3), dtype=torch.float32), atol=1e-4, rtol=0)
+    same = torch.zeros(12, 1, 28, 28)
+    torch.testing.assert_close(objective.cluster_loss(same, torch.Generator()), torch.tensor(0.0), atol=1e-4, rtol=0)
+
+
+def test_warmup_trains_q_alone_then_the_game_starts_with_a_fresh_adam():
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+
+    torch.manual_seed(0)
+    model = InfoGANGenerator(**TINY).train()
+    objective = InfoGANObjective(model, get_model("infogan"), cluster_warmup_steps=2)
+    accelerator = Accelerator(cpu=True)
+    discriminator = objective.networks["discriminator"]
+
+    def snapshot(module):
+        return {name: value.detach().clone() for name, value in module.named_parameters()}
+
+    try:
+        objective.bind(accelerator, objective.networks, objective.configure_optimizers())
+        real = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1
+        generator_before, critic_before = snapshot(model), snapshot(discriminator)
+        for step in range(2):
+            logs = objective.training_step({"pixel_values": real}, step, torch.Generator().manual_seed(step))
+            assert set(logs) == {"cluster_loss"}
+        assert all(torch.equal(value, generator_before[name]) for name, value in snapshot(model).items()
+                   if not name.startswith("recognizer."))  # fmt: skip
+        critic_after = snapshot(discriminator)
+        changed = {name for name, value in critic_after.items() if not torch.equal(value, critic_before[name])}
+        assert changed == {name for name in critic_after if name.startswith("recognizer.")}  # Q, not the head
+        optimizer = objective.optimizers["discriminator"]
+        assert optimizer.param_groups[0]["lr"] == 2e-4  # the warm-up's 1e-3 was for its own steps only
+        assert all(int(optimizer.state[p]["step"]) == 2 for p in discriminator.recognizer.parameters())
+        torch.testing.assert_close(
+            model.recognizer.code_head[-1].weight, discriminator.recognizer.code_head[-1].weight
+        )  # the warmed-up Q is what a checkpoint of the generator carries
+        logs = objective.training_step({"pixel_values": real}, 2, torch.Generator().manual_seed(2))
+        assert {"loss_d", "loss_g", "info_loss", "cluster_loss"} <= set(logs)
+        assert all(int(optimizer.state[p]["step"]) == 1 for p in discriminator.parameters())  # afresh
+        assert not torch.equal(snapshot(model)["net.0.weight"], generator_before["net.0.weight"])
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+
+
+def test_resume_inside_and_across_the_warmup_matches_an_uninterrupted_run(tiny_train_config, tmp_path):
+    from safetensors.torch import load_file
+
+    from genzoo.training import train
+
+    def config(name: str, steps: int, **extra):
+        return tiny_train_config(output_dir=str(tmp_path / name), model="infogan", model_args=dict(TINY),
+                                 objective_args={"cluster_warmup_steps": 3}, max_steps=steps, checkpoint_every=2,
+                                 **extra)  # fmt: skip
+
+    straight = train(config("straight", 6))
+    train(config("resumed", 2))  # stopped inside the warm-up
+    train(config("resumed", 4, resume="latest"))  # across its end
+    resumed = train(config("resumed", 6, resume="latest"))
+    for name in ("model.safetensors", "model_1.safetensors"):
+        a, b = (load_file(run / "checkpoints" / "step_000006" / name) for run in (straight, resumed))
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[key], b[key]) for key in a), name
 
 
 def test_information_loss_is_cross_entropy_plus_gaussian_nll():

