@@ -277,7 +277,7 @@ def test_warmup_trains_q_alone_then_the_game_starts_with_a_fresh_adam():
         GradientState._reset_state()
 
 
-def test_resume_inside_and_across_the_warmup_matches_an_uninterrupted_run(tiny_train_config, tmp_path):
+def test_resume_inside_and_across_the_warmup_matches_an_uninterrupted_run(tiny_train_config, tmp_path, capsys):
     from safetensors.torch import load_file
 
     from genzoo.training import train
@@ -288,7 +288,11 @@ def test_resume_inside_and_across_the_warmup_matches_an_uninterrupted_run(tiny_t
                                  **extra)  # fmt: skip
 
     straight = train(config("straight", 6))
-    train(config("resumed", 2))  # stopped inside the warm-up
+    assert "for 6 steps (the first 3 the objective's warm-up, in which the generator waits)" in capsys.readouterr().out
+    train(config("resumed", 2))  # stopped inside the warm-up: said in the start line, not refused
+    assert "(all of them the objective's warm-up, in which the generator waits: raise --max-steps above 3)" in (
+        capsys.readouterr().out
+    )
     train(config("resumed", 4, resume="latest"))  # across its end
     resumed = train(config("resumed", 6, resume="latest"))
     for name in ("model.safetensors", "model_1.safetensors"):

@@ -203,6 +203,10 @@ class InfoGANObjective(AdversarialObjective):
         adversarial = -fake_logits.mean() if self.loss == "hinge" else F.softplus(-fake_logits).mean()
         return adversarial + self._information_term("")
 
+    @property
+    def warmup_steps(self) -> int:  # read by the trainer's start line
+        return self.cluster_warmup_steps
+
     # --- the clustering term on real images --------------------------------------------------------------------
     def regularise(
         self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator

@@ -36,6 +36,9 @@ class Objective:
     #: `objective_args` that may change when a run is resumed without a warning that it is no longer reproducible
     #: (learning rates, lowered on purpose); a change of any other key is allowed with that warning.
     resume_tunable_keys: ClassVar[frozenset[str]] = frozenset({"lr"})
+    #: Steps at the start of a run in which the generator is not trained (an objective's warm-up of its other
+    #: networks); the trainer names them in its start line.
+    warmup_steps: int = 0
 
     def __init__(self, model: "Generator", registration: "ModelRegistration | None" = None) -> None:
         self.registration = registration

@@ -107,7 +107,9 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
         accelerator.init_trackers("genzoo", config=trackers.flat_config(config))
         if resuming and accelerator.is_main_process:
             trackers.truncate_log(accelerator, state.step)  # the steps after the checkpoint are trained again
-        accelerator.print(_run_summary(config, generator, dataset, train_data, total_steps, accelerator, threads_why))
+        accelerator.print(
+            _run_summary(config, generator, objective, dataset, train_data, total_steps, accelerator, threads_why)
+        )
 
         # 6. The loop: a step, the stability guard, schedules and EMA, then logs and grids, evaluation, checkpoints.
         for network in networks.values():
@@ -269,23 +271,32 @@ def _step_lr_schedulers(schedulers: dict[str, torch.optim.lr_scheduler.LRSchedul
 def _run_summary(
     config: TrainConfig,
     generator: Any,
+    objective: Any,
     dataset: Any,
     train_data: Any,
     total_steps: int,
     accelerator: Accelerator,
     threads_why: str,
 ) -> str:
-    """The one line that says what is trained, on what, how long and with which resources."""
+    """The one line that says what is trained, on what, how long (with the objective's warm-up, if any) and with
+    which resources."""
     parameters = sum(p.numel() for p in generator.parameters())
     if dataset.streaming:
         size = "streamed"
     else:
         size = f"{len(dataset):,} images{', decoded in memory' if train_data.in_memory else ''}"
+    warmup, note = getattr(objective, "warmup_steps", 0), ""  # an objective not built on `Objective` has none
+    if warmup >= total_steps > 0:  # a run that ends before the generator starts: said, not refused (it may resume)
+        note = (
+            f" (all of them the objective's warm-up, in which the generator waits: raise --max-steps above {warmup:,})"
+        )
+    elif warmup:
+        note = f" (the first {warmup:,} the objective's warm-up, in which the generator waits)"
     return (
         f"Training {config.model} ({parameters:,} parameters) with objective {config.objective} on {config.dataset} "
-        f"({size}) for {total_steps:,} steps: {accelerator.num_processes} process(es) x batch {config.batch_size}, "
-        f"{accelerator.device}, mixed precision {config.mixed_precision}, {config.num_threads} CPU thread(s) per "
-        f"process ({threads_why})."
+        f"({size}) for {total_steps:,} steps{note}: {accelerator.num_processes} process(es) x batch "
+        f"{config.batch_size}, {accelerator.device}, mixed precision {config.mixed_precision}, "
+        f"{config.num_threads} CPU thread(s) per process ({threads_why})."
     )
 
 
