@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from genzoo.errors import ConfigError, GenzooError
+from genzoo.objectives.augment import random_affine
 from genzoo.registry import get_model
 from genzoo.testing import GeneratorTesterMixin
 from genzoo_infogan import InfoGANDiscriminator, InfoGANGenerator, InfoGANObjective, InfoGANPipeline
 from genzoo_infogan.metrics import code_class_accuracy
-from genzoo_infogan.objectives import random_affine
 
 TINY = {"noise_dim": 6, "num_categories": 3, "num_continuous": 2, "image_size": 28, "num_channels": 1,
         "base_channels": 8, "hidden_dim": 32, "q_hidden_dim": 16}  # fmt: skip
@@ -190,11 +190,11 @@ def test_no_clustering_without_a_category_or_a_weight():
     """The clustering term is about the categorical code: without one (or at weight 0) there is no warm-up either."""
     continuous_only = InfoGANGenerator(**{**TINY, "num_categories": 0})
     objective = InfoGANObjective(continuous_only, get_model("infogan"))
-    assert objective.cluster_weight == 0 and objective.cluster_warmup_steps == 0
+    assert objective.cluster_weight == 0 and objective.warmup_steps == 0
     objective = InfoGANObjective(InfoGANGenerator(**TINY), get_model("infogan"), cluster_weight=0)
-    assert objective.cluster_warmup_steps == 0
+    assert objective.warmup_steps == 0
     default = InfoGANObjective(InfoGANGenerator(**TINY), get_model("infogan"))
-    assert (default.cluster_weight, default.cluster_warmup_steps, default.cluster_lr) == (5.0, 500, 1e-3)
+    assert (default.cluster_weight, default.warmup_steps, default.cluster_lr) == (5.0, 500, 1e-3)
 
 
 def test_random_affine_moves_images_and_leaves_them_with_no_range():

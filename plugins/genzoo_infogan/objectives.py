@@ -22,11 +22,12 @@ import torch.nn.functional as F
 
 from genzoo.errors import ConfigError
 from genzoo.objectives import AdversarialObjective
+from genzoo.objectives.augment import random_affine
 
 if TYPE_CHECKING:
     from genzoo import Generator, ModelRegistration
 
-__all__ = ["InfoGANObjective", "random_affine"]
+__all__ = ["InfoGANObjective"]
 
 CONTINUOUS_LOSSES = ("mse", "gaussian")
 ADVERSARIAL_LOSSES = ("gan", "hinge")
@@ -39,35 +40,6 @@ _FROM_GENERATOR = {
     "q_hidden_dim": "q_hidden_dim",
     "norm": "critic_norm",
 }
-
-
-def random_affine(
-    images: torch.Tensor,
-    generator: torch.Generator,
-    degrees: float = 15.0,
-    scale: float = 0.15,
-    shift: float = 0.1,
-) -> torch.Tensor:
-    r"""Each image rotated by up to ±`degrees`, scaled by up to ±`scale` and shifted by up to ±`shift` of its size,
-    uniformly and independently, the border pixels extended (the background, for digits).
-
-    Args:
-        images (`torch.Tensor`): `(batch, channels, height, width)`.
-        generator (`torch.Generator`): the source of the random transforms.
-
-    Returns:
-        `torch.Tensor`: the transformed images, same shape and dtype.
-    """
-    count = images.shape[0]
-    uniform = torch.rand(4, count, generator=generator, device=generator.device).to(images.device) * 2 - 1
-    angle = uniform[0] * math.radians(degrees)
-    zoom = 1 + uniform[1] * scale
-    shift_x, shift_y = uniform[2] * 2 * shift, uniform[3] * 2 * shift  # affine_grid's coordinates span [−1, 1]
-    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    moved = F.grid_sample(images.float(), grid, padding_mode="border", align_corners=False)
-    return moved.to(images.dtype)
 
 
 class InfoGANObjective(AdversarialObjective):
@@ -160,7 +132,7 @@ class InfoGANObjective(AdversarialObjective):
             raise ConfigError(f"objective_args.cluster_lr must be a number > 0, got {cluster_lr!r}.")
         clusters = self.cluster_weight > 0 and model.config.num_categories > 0
         self.cluster_weight = self.cluster_weight if clusters else 0.0
-        self.cluster_warmup_steps = cluster_warmup_steps if clusters else 0
+        self.warmup_steps = cluster_warmup_steps if clusters else 0  # `Objective.warmup_steps`: the trainer reports it
         self._info_logs: dict[str, torch.Tensor] = {}
         super().__init__(model, registration, lr=lr, lr_d=lr_d, **kwargs)
 
@@ -202,10 +174,6 @@ class InfoGANObjective(AdversarialObjective):
     def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
         adversarial = -fake_logits.mean() if self.loss == "hinge" else F.softplus(-fake_logits).mean()
         return adversarial + self._information_term("")
-
-    @property
-    def warmup_steps(self) -> int:  # read by the trainer's start line
-        return self.cluster_warmup_steps
 
     # --- the clustering term on real images --------------------------------------------------------------------
     def regularise(
@@ -288,10 +256,10 @@ class InfoGANObjective(AdversarialObjective):
         first `cluster_warmup_steps` steps the clustering warm-up; then the trained Q network (with the batch-norm
         statistics both passes updated) is copied into the generator."""
         self._info_logs = {}
-        if step < self.cluster_warmup_steps:
+        if step < self.warmup_steps:
             logs = self.cluster_warmup_step(batch, generator)
         else:
-            if step == self.cluster_warmup_steps > 0:  # the adversarial game starts: a fresh Adam, not the warm-up's
+            if step == self.warmup_steps > 0:  # the adversarial game starts: a fresh Adam, not the warm-up's
                 self.optimizers["discriminator"].state.clear()
             logs = super().training_step(batch, step, generator)
         logs.update(self._info_logs)

@@ -30,6 +30,7 @@ __all__ = [
     "diff_augment",
     "parse_ada_policy",
     "parse_policy",
+    "random_affine",
 ]
 
 
@@ -71,6 +72,39 @@ def translation(images: torch.Tensor, generator: torch.Generator, ratio: float =
     theta[:, 0, 0] = theta[:, 1, 1] = 1.0
     theta[:, 0, 2] = -2.0 * shifts[:, 0] / width
     theta[:, 1, 2] = -2.0 * shifts[:, 1] / height
+    return _warp(images, theta)
+
+
+def random_affine(
+    images: torch.Tensor,
+    generator: torch.Generator,
+    degrees: float = 15.0,
+    scale: float = 0.15,
+    shift: float = 0.1,
+) -> torch.Tensor:
+    r"""Each image rotated by up to ±`degrees`, scaled by up to ±`scale` and shifted by up to ±`shift` of its size,
+    uniformly and independently, the border pixels extended (the background, for digits). InfoGAN's clustering term
+    uses it for the copies whose category must match.
+
+    Args:
+        images (`torch.Tensor`): `(batch, channels, height, width)`.
+        generator (`torch.Generator`): the source of the random transforms.
+
+    Returns:
+        `torch.Tensor`: the transformed images, same shape and dtype.
+    """
+    uniform = _rand((4, images.shape[0]), generator, images) * 2 - 1
+    angle = uniform[0] * math.radians(degrees)
+    zoom = 1 + uniform[1] * scale
+    shift_x, shift_y = uniform[2] * 2 * shift, uniform[3] * 2 * shift  # affine_grid's coordinates span [−1, 1]
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
+    return _warp(images, theta)
+
+
+def _warp(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """`images` resampled through the float32 affine maps `theta` `(batch, 2, 3)`, bilinearly, the border pixels
+    extended; grid and sampling stay in float32 and the result takes the images' dtype."""
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     moved = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
     return moved.to(images.dtype)
