@@ -1,6 +1,8 @@
 """The InfoGAN plugin: the shared tester mixins, the codes on the pipeline, the Q network's copy, the objective's
 information loss, the clustering term and its warm-up, and the code-to-class metric."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -156,6 +158,29 @@ def test_info_trains_trunk_decides_whether_the_information_loss_reaches_the_trun
     assert all(p.grad is not None for p in model.net.parameters())
 
 
+@pytest.mark.parametrize(
+    "cluster_weight, info_trains_category, trains",
+    [(5.0, False, False), (5.0, True, True), (0.0, True, True), (0.0, False, False)],
+)
+def test_info_trains_category_decides_whether_q_reads_categories_from_generated_images(
+    cluster_weight, info_trains_category, trains
+):
+    """With `info_trains_category=False` Q's category learns from real digits alone (the generator has to draw what
+    Q calls a category in real digits); the continuous codes still learn from generated images."""
+    torch.manual_seed(0)
+    model = InfoGANGenerator(**TINY).train()
+    objective = InfoGANObjective(
+        model, get_model("infogan"), cluster_weight=cluster_weight, info_trains_category=info_trains_category
+    )
+    discriminator = objective.networks["discriminator"]
+    objective._latents(8, torch.Generator().manual_seed(0), torch.device("cpu"))
+    discriminator(model(objective._drawn).detach())
+    objective._information_term("_d").backward()
+    last = discriminator.recognizer.code_head[-1].weight.grad
+    assert bool(last[: TINY["num_categories"]].abs().sum() > 0) == trains
+    assert last[TINY["num_categories"] :].abs().sum() > 0  # the continuous codes' rows
+
+
 def test_objective_refuses_mismatched_options():
     model = InfoGANGenerator(**TINY)
     with pytest.raises(ConfigError, match=r"set model_args\.hidden_dim instead"):
@@ -164,6 +189,8 @@ def test_objective_refuses_mismatched_options():
         InfoGANObjective(model, get_model("infogan"), continuous_loss="laplace")
     with pytest.raises(ConfigError, match="info_trains_trunk must be true or false"):
         InfoGANObjective(model, get_model("infogan"), info_trains_trunk="no")
+    with pytest.raises(ConfigError, match="info_trains_category must be true or false"):
+        InfoGANObjective(model, get_model("infogan"), info_trains_category="no")
     dcgan = get_model("dcgan").generator_class(latent_dim=8, base_channels=8)
     with pytest.raises(ConfigError, match="needs a generator with codes"):
         InfoGANObjective(dcgan, get_model("dcgan"))
@@ -178,6 +205,11 @@ def test_objective_refuses_mismatched_options():
         ("cluster_warmup_steps", True, "cluster_warmup_steps must be an integer >= 0, got True"),
         ("cluster_warmup_steps", -1, "cluster_warmup_steps must be an integer >= 0"),
         ("cluster_lr", 0.0, r"cluster_lr must be a number > 0, got 0\.0"),
+        ("cluster_heads", 0, "cluster_heads must be an integer >= 1, got 0"),
+        ("cluster_heads", 2.0, r"cluster_heads must be an integer >= 1, got 2\.0"),
+        ("cluster_restarts", 0, "cluster_restarts must be an integer >= 1, got 0"),
+        ("cluster_restart_steps", -1, "cluster_restart_steps must be an integer >= 0, got -1"),
+        ("discriminator", {"cluster_heads": 3}, "set objective_args.cluster_heads instead"),
     ],
 )
 def test_objective_refuses_bad_clustering_options(option, value, message):
@@ -195,6 +227,10 @@ def test_no_clustering_without_a_category_or_a_weight():
     assert objective.warmup_steps == 0
     default = InfoGANObjective(InfoGANGenerator(**TINY), get_model("infogan"))
     assert (default.cluster_weight, default.warmup_steps, default.cluster_lr) == (5.0, 500, 1e-3)
+    assert (default.cluster_heads, default.cluster_restarts, default.cluster_restart_steps) == (1, 1, 0)
+    assert default.info_trains_category is True
+    tournament = InfoGANObjective(InfoGANGenerator(**TINY), get_model("infogan"), cluster_restarts=3)
+    assert tournament.cluster_restart_steps == 166  # a third of the warm-up
 
 
 def test_random_affine_moves_images_and_leaves_them_with_no_range():
@@ -216,10 +252,11 @@ class _LevelReader(torch.nn.Module):
         super().__init__()
         self.num_categories = num_categories
 
-    def forward(self, images, class_labels=None):
+    def forward(self, images, class_labels=None, with_candidates=False):
         level = images.float().mean((1, 2, 3))
         index = ((level + 1) / 2 * (self.num_categories - 1)).round().long()
         self.last_codes = (50.0 * torch.nn.functional.one_hot(index, self.num_categories).float(), None, None)
+        self.last_category_logits = self.last_codes[0][None]  # Q's head only: no candidates
         return level
 
 
@@ -243,7 +280,7 @@ def test_warmup_trains_q_alone_then_the_game_starts_with_a_fresh_adam():
 
     torch.manual_seed(0)
     model = InfoGANGenerator(**TINY).train()
-    objective = InfoGANObjective(model, get_model("infogan"), cluster_warmup_steps=2)
+    objective = InfoGANObjective(model, get_model("infogan"), cluster_warmup_steps=2, cluster_heads=10)
     accelerator = Accelerator(cpu=True)
     discriminator = objective.networks["discriminator"]
 
@@ -261,7 +298,8 @@ def test_warmup_trains_q_alone_then_the_game_starts_with_a_fresh_adam():
                    if not name.startswith("recognizer."))  # fmt: skip
         critic_after = snapshot(discriminator)
         changed = {name for name, value in critic_after.items() if not torch.equal(value, critic_before[name])}
-        assert changed == {name for name in critic_after if name.startswith("recognizer.")}  # Q, not the head
+        assert changed == {name for name in critic_after if not name.startswith("adversarial_head.")}  # Q's parts
+        assert len(discriminator.candidate_heads) == 9 and bool(discriminator.running_head_losses.any())
         optimizer = objective.optimizers["discriminator"]
         assert optimizer.param_groups[0]["lr"] == 2e-4  # the warm-up's 1e-3 was for its own steps only
         assert all(int(optimizer.state[p]["step"]) == 2 for p in discriminator.recognizer.parameters())
@@ -269,9 +307,75 @@ def test_warmup_trains_q_alone_then_the_game_starts_with_a_fresh_adam():
             model.recognizer.code_head[-1].weight, discriminator.recognizer.code_head[-1].weight
         )  # the warmed-up Q is what a checkpoint of the generator carries
         logs = objective.training_step({"pixel_values": real}, 2, torch.Generator().manual_seed(2))
-        assert {"loss_d", "loss_g", "info_loss", "cluster_loss"} <= set(logs)
+        assert {"loss_d", "loss_g", "info_loss", "cluster_loss", "cluster_head"} <= set(logs)
         assert all(int(optimizer.state[p]["step"]) == 1 for p in discriminator.parameters())  # afresh
         assert not torch.equal(snapshot(model)["net.0.weight"], generator_before["net.0.weight"])
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+
+
+def test_a_discriminator_saved_before_the_candidate_heads_still_loads():
+    discriminator = InfoGANDiscriminator(**{k: v for k, v in TINY.items() if k != "noise_dim"})
+    older = {k: v for k, v in discriminator.state_dict().items() if k != "running_head_losses"}
+    discriminator.running_head_losses.fill_(-1.0)
+    discriminator.load_state_dict(older)  # strict, as a resumed run loads it
+    assert discriminator.running_head_losses.tolist() == [0.0]
+
+
+def test_the_candidate_head_with_the_lowest_running_loss_becomes_q():
+    torch.manual_seed(0)
+    objective = InfoGANObjective(InfoGANGenerator(**TINY), get_model("infogan"), cluster_heads=3)
+    discriminator = objective.networks["discriminator"]
+    objective._bare = {"discriminator": (discriminator, discriminator)}
+    own, candidate = (copy.deepcopy(head.state_dict()) for head in (discriminator.recognizer.code_head,
+                                                                    discriminator.candidate_heads[1]))  # fmt: skip
+    discriminator.running_head_losses.copy_(torch.tensor([-3.0, -2.0, -4.0]))
+    assert objective.adopt_best_cluster_head() == 2
+    for swapped, expected in (
+        (discriminator.recognizer.code_head, candidate),
+        (discriminator.candidate_heads[1], own),
+    ):
+        assert all(torch.equal(value, expected[key]) for key, value in swapped.state_dict().items())
+    assert discriminator.running_head_losses.tolist() == [-4.0, -2.0, -3.0]
+    assert objective.adopt_best_cluster_head() == 0  # Q's head is now the best: nothing moves
+
+
+def test_rival_q_networks_cluster_in_the_tournament_and_the_best_takes_over():
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+
+    with pytest.raises(
+        ConfigError, match=r"cluster_restart_steps \(600\) must be at most cluster_warmup_steps \(500\)"
+    ):
+        InfoGANObjective(InfoGANGenerator(**TINY), get_model("infogan"), cluster_warmup_steps=500,
+                         cluster_restarts=2, cluster_restart_steps=600)  # fmt: skip
+    torch.manual_seed(0)
+    objective = InfoGANObjective(InfoGANGenerator(**TINY), get_model("infogan"), cluster_warmup_steps=3,
+                                 cluster_heads=10, cluster_restarts=3, cluster_restart_steps=2)  # fmt: skip
+    discriminator, rivals = objective.networks["discriminator"], objective.networks["rivals"].rivals
+    assert len(rivals) == 2
+    assert not torch.equal(rivals[0].recognizer.trunk[0].weight, rivals[1].recognizer.trunk[0].weight)  # own starts
+    try:
+        objective.bind(Accelerator(cpu=True), objective.networks, objective.configure_optimizers())
+        real = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1
+        for step in range(2):
+            logs = objective.training_step({"pixel_values": real}, step, torch.Generator().manual_seed(step))
+            assert "cluster_restart" not in logs
+        assert all(bool(rival.running_head_losses.any()) for rival in rivals)
+        winner = {name: value.clone() for name, value in rivals[1].state_dict().items()}
+        own = {name: value.clone() for name, value in discriminator.state_dict().items()}
+        rivals[1].running_head_losses[3] = -100.0  # its fourth head: the lowest loss of all
+        logs = objective.training_step({"pixel_values": real}, 2, torch.Generator().manual_seed(2))
+        assert logs["cluster_restart"] == 2
+        assert torch.equal(discriminator.adversarial_head.weight, own["adversarial_head.weight"])  # Q moved, not it
+        assert discriminator.running_head_losses[3] < -90  # the winner's running losses came along
+        trunk = "recognizer.trunk.0.weight"
+        assert not torch.equal(discriminator.state_dict()[trunk], winner[trunk])  # and it trained on, alone:
+        assert all(torch.equal(value, own[name]) for name, value in rivals[1].state_dict().items()
+                   if not name.startswith("adversarial_head."))  # fmt: skip
+        logs = objective.training_step({"pixel_values": real}, 3, torch.Generator().manual_seed(3))
+        assert logs["cluster_head"] == 3  # and at the warm-up's end its best head became Q's
     finally:
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
@@ -284,18 +388,19 @@ def test_resume_inside_and_across_the_warmup_matches_an_uninterrupted_run(tiny_t
 
     def config(name: str, steps: int, **extra):
         return tiny_train_config(output_dir=str(tmp_path / name), model="infogan", model_args=dict(TINY),
-                                 objective_args={"cluster_warmup_steps": 3}, max_steps=steps, checkpoint_every=2,
-                                 **extra)  # fmt: skip
+                                 objective_args={"cluster_warmup_steps": 3, "cluster_restarts": 2,
+                                                 "cluster_restart_steps": 2},
+                                 max_steps=steps, checkpoint_every=2, **extra)  # fmt: skip
 
     straight = train(config("straight", 6))
     assert "for 6 steps (the first 3 the objective's warm-up, in which the generator waits)" in capsys.readouterr().out
-    train(config("resumed", 2))  # stopped inside the warm-up: said in the start line, not refused
+    train(config("resumed", 2))  # stopped inside the warm-up, at the tournament's end: said, not refused
     assert "(all of them the objective's warm-up, in which the generator waits: raise --max-steps above 3)" in (
         capsys.readouterr().out
     )
     train(config("resumed", 4, resume="latest"))  # across its end
     resumed = train(config("resumed", 6, resume="latest"))
-    for name in ("model.safetensors", "model_1.safetensors"):
+    for name in ("model.safetensors", "model_1.safetensors", "model_2.safetensors"):  # generator, critic, rivals
         a, b = (load_file(run / "checkpoints" / "step_000006" / name) for run in (straight, resumed))
         assert a.keys() == b.keys()
         assert all(torch.equal(a[key], b[key]) for key in a), name

@@ -37,6 +37,7 @@ __all__ = [
     "InfoGANDiscriminator",
     "InfoGANGenerator",
     "InfoGANPipeline",
+    "RivalQNetworks",
     "code_rows",
     "has_codes",
     "split_latents",
@@ -101,11 +102,17 @@ class CodeRecognizer(nn.Module):
         ]
         self.trunk = nn.Sequential(*layers)
         self.num_categories, self.num_continuous = num_categories, num_continuous
-        self.code_head = nn.Sequential(
+        self.code_head = self.build_code_head(hidden_dim, q_hidden_dim, norm)
+
+    def build_code_head(self, hidden_dim: int, q_hidden_dim: int, norm: str) -> nn.Sequential:
+        """A Q head for this recognizer's codes: trunk features → category logits, continuous means and log
+        standard deviations."""
+        batch_norm = norm == "batch"
+        return nn.Sequential(
             nn.Linear(hidden_dim, q_hidden_dim, bias=not batch_norm),
             nn.BatchNorm1d(q_hidden_dim) if batch_norm else nn.Identity(),
             nn.LeakyReLU(0.1),
-            nn.Linear(q_hidden_dim, num_categories + 2 * num_continuous),
+            nn.Linear(q_hidden_dim, self.num_categories + 2 * self.num_continuous),
         )
 
     def codes_from_features(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -131,6 +138,10 @@ class InfoGANDiscriminator(nn.Module):
         num_categories, num_continuous: the codes, set by the objective from the generator's config.
         base_channels, hidden_dim, q_hidden_dim, norm: see `CodeRecognizer` (set by the objective from the
             generator's config).
+        cluster_heads (`int`, defaults to 1): Q heads that learn to cluster real images in the objective's warm-up,
+            Q's own and `cluster_heads − 1` candidates (`candidate_heads`) on the same trunk. `running_head_losses`
+            keeps each one's running clustering loss, so that the objective can make the best of them Q's head
+            (set by the objective).
     """
 
     def __init__(
@@ -144,6 +155,7 @@ class InfoGANDiscriminator(nn.Module):
         hidden_dim: int = 1024,
         q_hidden_dim: int = 128,
         norm: str = "none",
+        cluster_heads: int = 1,
     ) -> None:
         super().__init__()
         if num_classes:
@@ -153,22 +165,78 @@ class InfoGANDiscriminator(nn.Module):
             image_size, num_channels, num_categories, num_continuous, base_channels, hidden_dim, q_hidden_dim, norm
         )
         self.adversarial_head = nn.Linear(hidden_dim, 1)
+        if isinstance(cluster_heads, bool) or not isinstance(cluster_heads, int) or cluster_heads < 1:
+            raise ValueError(f"cluster_heads must be an integer >= 1, got {cluster_heads!r}.")
+        self.candidate_heads = nn.ModuleList(
+            self.recognizer.build_code_head(hidden_dim, q_hidden_dim, norm) for _ in range(cluster_heads - 1)
+        )
+        self.register_buffer("running_head_losses", torch.zeros(cluster_heads))
         self.apply(dcgan_init)
 
     def forward(
-        self, images: torch.Tensor, class_labels: torch.Tensor | None = None, return_codes: bool = False
+        self,
+        images: torch.Tensor,
+        class_labels: torch.Tensor | None = None,
+        return_codes: bool = False,
+        with_candidates: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """One logit per image, shape `(batch,)`; with `return_codes`, also the Q head's `(category_logits,
         continuous_mean, continuous_log_std)` from the same trunk pass. The estimates of the latest call are kept
         in `last_codes` (and the trunk's features in `last_features`), where InfoGAN's objective reads them inside the
-        adversarial steps."""
+        adversarial steps; `with_candidates` also keeps the candidate heads' category logits, Q's first, stacked
+        in `last_category_logits` of shape `(cluster_heads, batch, num_categories)`."""
         features = self.recognizer.trunk(images)
         logits = self.adversarial_head(features).squeeze(1)
         self.last_features = features
         self.last_codes = self.recognizer.codes_from_features(features)
+        if with_candidates:
+            categories = self.recognizer.num_categories
+            candidates = [head(features)[:, :categories] for head in self.candidate_heads]
+            self.last_category_logits = torch.stack([self.last_codes[0], *candidates])
         if return_codes:
             return logits, self.last_codes
         return logits
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        # checkpoints from before the candidate heads have no running losses: theirs start at zero, as a new run's
+        state_dict.setdefault(prefix + "running_head_losses", torch.zeros_like(self.running_head_losses))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @torch.no_grad()
+    def swap_q_network(self, other: "InfoGANDiscriminator") -> None:
+        """Swap Q (the trunk, Q head, candidate heads and their running losses) with `other`'s, keeping each one's
+        adversarial head."""
+        mine, theirs = self.state_dict(), other.state_dict()
+        for name, value in mine.items():
+            if not name.startswith("adversarial_head."):
+                swapped = value.clone()
+                value.copy_(theirs[name])
+                theirs[name].copy_(swapped)
+
+
+class RivalQNetworks(nn.Module):
+    r"""Independent Q networks that learn to cluster the real images beside the discriminator's, each from its own
+    random start, so that InfoGAN's objective can keep whichever clusters best (the discriminator's Q and these
+    take part in a tournament in the first warm-up steps).
+
+    Args:
+        rivals (`list[InfoGANDiscriminator]`): the rivals, built like the discriminator (their adversarial heads are
+            never trained).
+    """
+
+    def __init__(self, rivals: list[InfoGANDiscriminator]) -> None:
+        super().__init__()
+        self.rivals = nn.ModuleList(rivals)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Every rival's category logits for `images` from every one of its heads: shape `(rivals, cluster_heads,
+        batch, num_categories)`."""
+        category_logits = []
+        for rival in self.rivals:
+            logits = rival(images, with_candidates=True)
+            # + 0·logits: the adversarial head takes part in the graph, as DDP expects of every parameter
+            category_logits.append(rival.last_category_logits + 0.0 * logits[None, :, None])
+        return torch.stack(category_logits)
 
 
 class InfoGANGenerator(Generator):
