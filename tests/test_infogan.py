@@ -268,10 +268,12 @@ def test_cluster_loss_is_lowest_for_confident_consistent_and_even_categories():
     objective._bare = {"discriminator": (reader, reader)}
     levels = torch.tensor([-1.0, 0.0, 1.0]).repeat(4)
     even = levels.view(-1, 1, 1, 1).expand(-1, 1, 28, 28).contiguous()
-    loss = objective.cluster_loss(even, torch.Generator().manual_seed(0))
+    loss = objective.cluster_losses(even, torch.Generator().manual_seed(0))[0]
     torch.testing.assert_close(loss, torch.tensor(-2 * np.log(3), dtype=torch.float32), atol=1e-4, rtol=0)
     same = torch.zeros(12, 1, 28, 28)
-    torch.testing.assert_close(objective.cluster_loss(same, torch.Generator()), torch.tensor(0.0), atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        objective.cluster_losses(same, torch.Generator())[0], torch.tensor(0.0), atol=1e-4, rtol=0
+    )
 
 
 def test_warmup_trains_q_alone_then_the_game_starts_with_a_fresh_adam():
@@ -368,6 +370,7 @@ def test_rival_q_networks_cluster_in_the_tournament_and_the_best_takes_over():
         rivals[1].running_head_losses[3] = -100.0  # its fourth head: the lowest loss of all
         logs = objective.training_step({"pixel_values": real}, 2, torch.Generator().manual_seed(2))
         assert logs["cluster_restart"] == 2
+        assert all(p.grad is None for p in rivals.parameters())  # done: nothing stale for the trainer to measure
         assert torch.equal(discriminator.adversarial_head.weight, own["adversarial_head.weight"])  # Q moved, not it
         assert discriminator.running_head_losses[3] < -90  # the winner's running losses came along
         trunk = "recognizer.trunk.0.weight"
@@ -381,14 +384,31 @@ def test_rival_q_networks_cluster_in_the_tournament_and_the_best_takes_over():
         GradientState._reset_state()
 
 
+def test_a_rival_takes_over_q_only_leaving_ada_and_lecam_state_with_the_discriminator():
+    torch.manual_seed(0)
+    objective = InfoGANObjective(InfoGANGenerator(**TINY), get_model("infogan"), cluster_warmup_steps=3,
+                                 cluster_restarts=2, ada_target=0.6, lecam_weight=0.3)  # fmt: skip
+    discriminator, (rival,) = objective.networks["discriminator"], objective.networks["rivals"].rivals
+    objective._bare = {name: (network, network) for name, network in objective.networks.items()}
+    objective.optimizers = objective.configure_optimizers()
+    own = {name: value.clone() for name, value in discriminator.state_dict().items()}
+    rival_trunk = rival.recognizer.trunk[0].weight.clone()
+    rival.running_head_losses.fill_(-1.0)
+    assert objective.adopt_best_rival() == 1
+    assert torch.equal(discriminator.recognizer.trunk[0].weight, rival_trunk)
+    kept = [name for name in own if not name.startswith(("recognizer.", "candidate_heads.", "running_head_losses"))]
+    assert any("ada" in name or "lecam" in name for name in kept), kept
+    assert all(torch.equal(discriminator.state_dict()[name], own[name]) for name in kept)
+
+
 def test_resume_inside_and_across_the_warmup_matches_an_uninterrupted_run(tiny_train_config, tmp_path, capsys):
     from safetensors.torch import load_file
 
     from genzoo.training import train
 
-    def config(name: str, steps: int, **extra):
+    def config(name: str, steps: int, restarts: int = 2, **extra):
         return tiny_train_config(output_dir=str(tmp_path / name), model="infogan", model_args=dict(TINY),
-                                 objective_args={"cluster_warmup_steps": 3, "cluster_restarts": 2,
+                                 objective_args={"cluster_warmup_steps": 3, "cluster_restarts": restarts,
                                                  "cluster_restart_steps": 2},
                                  max_steps=steps, checkpoint_every=2, **extra)  # fmt: skip
 
@@ -398,6 +418,8 @@ def test_resume_inside_and_across_the_warmup_matches_an_uninterrupted_run(tiny_t
     assert "(all of them the objective's warm-up, in which the generator waits: raise --max-steps above 3)" in (
         capsys.readouterr().out
     )
+    with pytest.raises(ConfigError, match=r"objective_args\.cluster_restarts \(2 there, 3 now\)"):
+        train(config("resumed", 4, restarts=3, resume="latest"))  # the rivals shape the checkpoint: refused
     train(config("resumed", 4, resume="latest"))  # across its end
     resumed = train(config("resumed", 6, resume="latest"))
     for name in ("model.safetensors", "model_1.safetensors", "model_2.safetensors"):  # generator, critic, rivals

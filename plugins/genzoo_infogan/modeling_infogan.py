@@ -41,6 +41,7 @@ __all__ = [
     "code_rows",
     "has_codes",
     "split_latents",
+    "swap_states",
 ]
 
 
@@ -204,14 +205,22 @@ class InfoGANDiscriminator(nn.Module):
 
     @torch.no_grad()
     def swap_q_network(self, other: "InfoGANDiscriminator") -> None:
-        """Swap Q (the trunk, Q head, candidate heads and their running losses) with `other`'s, keeping each one's
-        adversarial head."""
-        mine, theirs = self.state_dict(), other.state_dict()
-        for name, value in mine.items():
-            if not name.startswith("adversarial_head."):
-                swapped = value.clone()
-                value.copy_(theirs[name])
-                theirs[name].copy_(swapped)
+        """Swap Q (the trunk, Q head, candidate heads and their running losses) with `other`'s; everything else
+        (the adversarial head, ADA's and LeCam's buffers) stays."""
+        swap_states(self.recognizer, other.recognizer)
+        swap_states(self.candidate_heads, other.candidate_heads)
+        kept = self.running_head_losses.clone()
+        self.running_head_losses.copy_(other.running_head_losses)
+        other.running_head_losses.copy_(kept)
+
+
+@torch.no_grad()
+def swap_states(first: nn.Module, second: nn.Module) -> None:
+    """Swap the parameters and buffers of two modules of the same architecture, in place."""
+    for mine, theirs in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
+        kept = mine.clone()
+        mine.copy_(theirs)
+        theirs.copy_(kept)
 
 
 class RivalQNetworks(nn.Module):

@@ -32,7 +32,7 @@ from genzoo.objectives import AdversarialObjective
 from genzoo.objectives.adversarial import apply_spectral_norm
 from genzoo.objectives.augment import random_affine
 
-from .modeling_infogan import RivalQNetworks
+from .modeling_infogan import RivalQNetworks, swap_states
 
 if TYPE_CHECKING:
     from genzoo import Generator, ModelRegistration
@@ -129,6 +129,8 @@ class InfoGANObjective(AdversarialObjective):
 
     default_lr = 1e-3
     default_betas = (0.5, 0.999)
+    # they set how many heads the discriminator has and whether the rivals are a network of the checkpoint
+    resume_sensitive_keys = AdversarialObjective.resume_sensitive_keys | {"cluster_heads", "cluster_restarts"}
 
     def __init__(
         self,
@@ -293,10 +295,6 @@ class InfoGANObjective(AdversarialObjective):
         # + 0·logits: the adversarial head takes part in the graph, as DDP expects of every parameter
         return losses + 0.0 * logits.float().sum()
 
-    def cluster_loss(self, real: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """The clustering loss of Q's head (`cluster_losses`' first): a scalar."""
-        return self.cluster_losses(real, generator)[0]
-
     def cluster_warmup_step(
         self, batch: dict[str, torch.Tensor], step: int, generator: torch.Generator
     ) -> dict[str, torch.Tensor]:
@@ -337,6 +335,8 @@ class InfoGANObjective(AdversarialObjective):
         if best:
             discriminator.swap_q_network(networks[best])
             self.optimizers["discriminator"].state.clear()  # its moments were the other weights'
+        # the rivals are done: no stale gradients for the trainer to measure at every later step
+        self.optimizers["rivals"].zero_grad(set_to_none=True)
         return best
 
     @torch.no_grad()
@@ -346,11 +346,7 @@ class InfoGANObjective(AdversarialObjective):
         discriminator = self.unwrap("discriminator")
         best = int(discriminator.running_head_losses.argmin())
         if best:
-            own, candidate = discriminator.recognizer.code_head, discriminator.candidate_heads[best - 1]
-            for mine, theirs in zip(own.state_dict().values(), candidate.state_dict().values(), strict=True):
-                swapped = mine.clone()
-                mine.copy_(theirs)
-                theirs.copy_(swapped)
+            swap_states(discriminator.recognizer.code_head, discriminator.candidate_heads[best - 1])
             losses = discriminator.running_head_losses
             losses[[0, best]] = losses[[best, 0]]
         return best
