@@ -2,6 +2,8 @@
 information loss, the clustering term and its warm-up, and the code-to-class metric."""
 
 import copy
+import json
+import shutil
 
 import numpy as np
 import pytest
@@ -226,11 +228,15 @@ def test_no_clustering_without_a_category_or_a_weight():
     objective = InfoGANObjective(InfoGANGenerator(**TINY), get_model("infogan"), cluster_weight=0)
     assert objective.warmup_steps == 0
     default = InfoGANObjective(InfoGANGenerator(**TINY), get_model("infogan"))
-    assert (default.cluster_weight, default.warmup_steps, default.cluster_lr) == (5.0, 500, 1e-3)
-    assert (default.cluster_heads, default.cluster_restarts, default.cluster_restart_steps) == (1, 1, 0)
+    assert (default.cluster_weight, default.warmup_steps, default.cluster_lr) == (5.0, 1500, 1e-3)
+    assert (default.cluster_heads, default.cluster_restarts, default.cluster_restart_steps) == (10, 3, 500)
     assert default.info_trains_category is True
-    tournament = InfoGANObjective(InfoGANGenerator(**TINY), get_model("infogan"), cluster_restarts=3)
-    assert tournament.cluster_restart_steps == 166  # a third of the warm-up
+    assert (default.lr, default.lr_d) == (2e-4, 2e-4)
+    assert len(default.networks["rivals"].rivals) == 2
+    short = InfoGANObjective(InfoGANGenerator(**TINY), get_model("infogan"), cluster_warmup_steps=500)
+    assert short.cluster_restart_steps == 166  # a third of the warm-up
+    single = InfoGANObjective(InfoGANGenerator(**TINY), get_model("infogan"), cluster_heads=1, cluster_restarts=1)
+    assert "rivals" not in single.networks and single.cluster_restart_steps == 0
 
 
 def test_random_affine_moves_images_and_leaves_them_with_no_range():
@@ -420,6 +426,19 @@ def test_resume_inside_and_across_the_warmup_matches_an_uninterrupted_run(tiny_t
     )
     with pytest.raises(ConfigError, match=r"objective_args\.cluster_restarts \(2 there, 3 now\)"):
         train(config("resumed", 4, restarts=3, resume="latest"))  # the rivals shape the checkpoint: refused
+    old = tmp_path / "old" / "checkpoints"  # a run from before a default added the rivals: its saved args lack them
+    shutil.copytree(tmp_path / "resumed" / "checkpoints", old)
+    for step in old.iterdir():
+        state = json.loads((step / "genzoo_state.json").read_text())
+        for name in ("model_2.safetensors", "optimizer_2.bin"):
+            (step / name).unlink()
+            del state["files"][name]
+        del state["run_config"]["objective_args"]["cluster_restarts"]
+        (step / "genzoo_state.json").write_text(json.dumps(state))
+    old_defaults = config("old", 4, resume="latest")
+    del old_defaults.objective_args["cluster_restarts"]  # today's default, 3: one network more than the checkpoint
+    with pytest.raises(GenzooError, match=r"holds 2 networks and this run builds 3 \(model, discriminator, rivals\)"):
+        train(old_defaults)
     train(config("resumed", 4, resume="latest"))  # across its end
     resumed = train(config("resumed", 6, resume="latest"))
     for name in ("model.safetensors", "model_1.safetensors", "model_2.safetensors"):  # generator, critic, rivals

@@ -60,6 +60,8 @@ FORMAT_VERSION = 1
 EMA_FILE = "ema.safetensors"
 # Files of the checkpoint format before genzoo_state.json (TrainState and EMA pickled by Accelerate).
 LEGACY_CUSTOM_GLOB = "custom_checkpoint_*.pkl"
+# One weights file per network, as Accelerate names them.
+_NETWORK_FILE = re.compile(r"(model|pytorch_model)(_\d+)?\.(safetensors|bin)")
 
 
 def list_checkpoints(output_dir: Path) -> list[Path]:
@@ -385,6 +387,15 @@ class Checkpointer:
         saved = read_checkpoint_state(path)
         legacy = [self.state, *([self.ema] if self.ema is not None else [])] if saved is None else []
         accelerator._custom_objects[:] = legacy  # the older format pickled these (checked by verify_pickles)
+        saved_networks = sum(1 for file in path.iterdir() if _NETWORK_FILE.fullmatch(file.name))
+        if saved_networks and saved_networks != len(self.optimizers):
+            # e.g. a run started before an objective's defaults added a network: a missing-file error says nothing
+            raise GenzooError(
+                f"Cannot load checkpoint {path} into this run: it holds {saved_networks} networks and this run builds "
+                f"{len(self.optimizers)} ({', '.join(self.optimizers)}), so the objective's settings differ from the "
+                "checkpoint's run (an older genzoo may have had other defaults). Set its objective_args explicitly, "
+                "or start a new run in another --output-dir."
+            )
         try:
             accelerator.load_state(str(path), load_kwargs={"weights_only": True})
         except Exception as exc:
