@@ -437,7 +437,7 @@ def test_resume_inside_and_across_the_warmup_matches_an_uninterrupted_run(tiny_t
         (step / "genzoo_state.json").write_text(json.dumps(state))
     old_defaults = config("old", 4, resume="latest")
     del old_defaults.objective_args["cluster_restarts"]  # today's default, 3: one network more than the checkpoint
-    with pytest.raises(GenzooError, match=r"holds 2 networks and this run builds 3 \(model, discriminator, rivals\)"):
+    with pytest.raises(ConfigError, match=r"holds 2 networks and this run builds 3 \(model, discriminator, rivals\)"):
         train(old_defaults)
     train(config("resumed", 4, resume="latest"))  # across its end
     resumed = train(config("resumed", 6, resume="latest"))

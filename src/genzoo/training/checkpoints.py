@@ -387,15 +387,6 @@ class Checkpointer:
         saved = read_checkpoint_state(path)
         legacy = [self.state, *([self.ema] if self.ema is not None else [])] if saved is None else []
         accelerator._custom_objects[:] = legacy  # the older format pickled these (checked by verify_pickles)
-        saved_networks = sum(1 for file in path.iterdir() if _NETWORK_FILE.fullmatch(file.name))
-        if saved_networks and saved_networks != len(self.optimizers):
-            # e.g. a run started before an objective's defaults added a network: a missing-file error says nothing
-            raise GenzooError(
-                f"Cannot load checkpoint {path} into this run: it holds {saved_networks} networks and this run builds "
-                f"{len(self.optimizers)} ({', '.join(self.optimizers)}), so the objective's settings differ from the "
-                "checkpoint's run (an older genzoo may have had other defaults). Set its objective_args explicitly, "
-                "or start a new run in another --output-dir."
-            )
         try:
             accelerator.load_state(str(path), load_kwargs={"weights_only": True})
         except Exception as exc:
@@ -445,7 +436,7 @@ def check_resume_config(
     output_dir: Path,
     config: TrainConfig,
     model: Any,
-    objective_class: "type[Objective]",
+    objective: "Objective",
     num_processes: int,
 ) -> None:
     """Compare the checkpoint's run with this one before loading: a different network is refused naming the keys,
@@ -460,6 +451,7 @@ def check_resume_config(
     elif (output_dir / RUN_CONFIG).is_file():  # the older format: the run folder's record
         old = read_run_config(output_dir / RUN_CONFIG).to_dict()
     else:
+        _check_network_count(checkpoint, objective)
         return
     new = config.to_dict()
     old_objective = dict(old.get("objective_args") or {})
@@ -472,7 +464,7 @@ def check_resume_config(
         "ema_power": (old.get("ema_power"), new.get("ema_power")),
         "ema_inv_gamma": (old.get("ema_inv_gamma", 1.0), new.get("ema_inv_gamma", 1.0)),
     }
-    for key in sorted(objective_class.resume_sensitive_keys):
+    for key in sorted(objective.resume_sensitive_keys):
         refused[f"objective_args.{key}"] = (old_objective.get(key), new_objective.get(key))
     for key in sorted(set(old.get("model_args") or {}) | set(new["model_args"])):
         refused[f"model_args.{key}"] = ((old.get("model_args") or {}).get(key), new["model_args"].get(key))
@@ -487,12 +479,13 @@ def check_resume_config(
             f"Cannot resume {checkpoint}: it was trained with a different network: {'; '.join(differ)}. Resume with "
             "the run's own settings (its run_config.yaml), or start a new run in another --output-dir."
         )
+    _check_network_count(checkpoint, objective)
     changed = [
         key
         for key in ("batch_size", "seed", "gradient_accumulation_steps", "mixed_precision", "dataset", "dataset_args")
         if old.get(key) != new[key]
     ]
-    ignored = set(objective_class.resume_sensitive_keys) | set(objective_class.resume_tunable_keys)
+    ignored = set(objective.resume_sensitive_keys) | set(objective.resume_tunable_keys)
     changed += [
         f"objective_args.{key}"
         for key in sorted(set(old_objective) | set(new_objective))
@@ -507,4 +500,17 @@ def check_resume_config(
         print(
             f"genzoo: warning: resuming with a different {', '.join(changed)} than the checkpoint was trained with; "
             "the run is no longer reproducible (it will not match an uninterrupted run)."
+        )
+
+
+def _check_network_count(checkpoint: Path, objective: "Objective") -> None:
+    """Refuse a checkpoint with another number of networks than the objective builds: the arguments a run saves are
+    the ones it was given, so a default that added or removed a network since passes their comparison."""
+    saved = sum(1 for file in checkpoint.iterdir() if _NETWORK_FILE.fullmatch(file.name))
+    if saved and saved != len(objective.networks):
+        raise ConfigError(
+            f"Cannot resume {checkpoint}: it holds {saved} networks and this run builds {len(objective.networks)} "
+            f"({', '.join(objective.networks)}), so the objective's settings differ from the checkpoint's run (an "
+            "older genzoo may have had other defaults). Set its objective_args explicitly, or start a new run in "
+            "another --output-dir."
         )

@@ -81,7 +81,7 @@ def train(config: TrainConfig | Mapping[str, Any]) -> Path:
         processes = accelerator.num_processes
         objective = setup.build_objective(config, registration, objective_class, model, dataset, processes)
         if resuming:  # before anything is loaded or written: the checkpoint must fit this run
-            checkpoints.check_resume_config(resume_from, output_dir, config, model, objective_class, processes)
+            checkpoints.check_resume_config(resume_from, output_dir, config, model, objective, processes)
         optimizers = setup.configure_optimizers(objective, config)
         train_data, dataloader = setup.make_dataloader(config, dataset, model, row_args, accelerator)
         evaluator = _evaluator(config, registration, accelerator, output_dir, model, resuming)
